@@ -1,0 +1,25 @@
+-- agent_put.lua: create or replace an agent account, keeping e-mail
+-- addresses unique among agents.
+-- KEYS[1] agent hash   KEYS[2] e-mail index (hash email -> id)   KEYS[3] agents (zset by creation)
+-- ARGV[1] id   ARGV[2] name   ARGV[3] email ('' for none)   ARGV[4] role
+-- ARGV[5] capacity   ARGV[6] password hash   ARGV[7] now (ms)
+-- Returns 1, or the error SB:email_taken.
+if ARGV[3] ~= '' then
+  local owner = redis.call('HGET', KEYS[2], ARGV[3])
+  if owner and owner ~= ARGV[1] then
+    return redis.error_reply('SB:email_taken')
+  end
+end
+local old_email = redis.call('HGET', KEYS[1], 'email')
+if old_email and old_email ~= '' and old_email ~= ARGV[3] then
+  redis.call('HDEL', KEYS[2], old_email)
+end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+end
+redis.call('HSETNX', KEYS[1], 'status', 'Offline')
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[7])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'email', ARGV[3], 'role', ARGV[4],
+  'capacity', ARGV[5], 'password_hash', ARGV[6])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
+return 1

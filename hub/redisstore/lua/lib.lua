@@ -1,0 +1,31 @@
+-- lib.lua: helpers prepended to every script of this folder (Redis scripts
+-- cannot call each other). Every key a script touches carries the configured
+-- prefix, and with it one Cluster hash tag, so keys a script derives from
+-- the prefix (prefix .. ':session:' .. id) live in the slot of its KEYS.
+
+-- emit appends one event to a session: it takes the next seq of the session
+-- (HINCRBY on its hash), splices it in front of the JSON object body,
+-- appends the result to the session's stream with the explicit id seq-0
+-- (capped to maxlen, approximately) and publishes it on channel. Returns the seq.
+local function emit(session_key, stream_key, channel, body, maxlen)
+  local seq = redis.call('HINCRBY', session_key, 'seq', 1)
+  local ev = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+  redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev)
+  redis.call('PUBLISH', channel, ev)
+  return seq
+end
+
+-- prune drops from the indexes up to limit ended sessions whose retention
+-- ran out by now (idx:expiry is scored by that moment). Their hashes and
+-- streams expire on their own TTL. Returns how many it dropped.
+local function prune(prefix, now, limit)
+  local expiry = prefix .. ':idx:expiry'
+  local ids = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)
+  if #ids > 0 then
+    redis.call('ZREM', expiry, unpack(ids))
+    redis.call('ZREM', prefix .. ':idx:all', unpack(ids))
+    redis.call('ZREM', prefix .. ':idx:Ended', unpack(ids))
+  end
+  return #ids
+end
+

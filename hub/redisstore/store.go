@@ -1,0 +1,351 @@
+// Package redisstore is Switchboard's one store: sessions, agents and their
+// events in Redis (standalone, Sentinel or Cluster through go-redis'
+// UniversalClient, or an embedded miniredis). Every transition is one Lua
+// script that validates, mutates, appends the event to the session's stream
+// and publishes it, so a change is published if and only if it happened.
+package redisstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// script loads lua/name.lua with lua/lib.lua in front of it.
+func script(name string) *redis.Script {
+	lib, err := luaFS.ReadFile("lua/lib.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := luaFS.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(lib) + string(body))
+}
+
+var (
+	createScript   = script("create")
+	assignScript   = script("assign")
+	closeScript    = script("close")
+	listScript     = script("list")
+	statsScript    = script("stats")
+	pruneScript    = script("prune")
+	agentPutScript = script("agent_put")
+)
+
+// Options configure a Store. The zero value of each field is replaced by
+// the default named in its comment.
+type Options struct {
+	// Prefix starts every key and channel and must hold a Cluster hash tag
+	// ("{sb}" by default), so that every multi-key script is valid on Cluster.
+	Prefix string
+	// StreamMaxLen caps each session's event stream (approximately);
+	// default 5000.
+	StreamMaxLen int
+	// PruneBatch is how many expired index entries one call drops; default 500.
+	PruneBatch int
+}
+
+// Store is the Redis implementation of hub.SessionStore and hub.AgentStore.
+// It is safe for concurrent use; it holds no state but its configuration.
+type Store struct {
+	rdb  redis.UniversalClient
+	opts Options
+}
+
+var (
+	_ hub.SessionStore = (*Store)(nil)
+	_ hub.AgentStore   = (*Store)(nil)
+)
+
+// New returns a Store on rdb.
+func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "{sb}"
+	}
+	if err := ValidatePrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	if opts.StreamMaxLen <= 0 {
+		opts.StreamMaxLen = 5000
+	}
+	if opts.PruneBatch <= 0 {
+		opts.PruneBatch = 500
+	}
+	return &Store{rdb: rdb, opts: opts}, nil
+}
+
+// ValidatePrefix checks that prefix holds a non-empty Cluster hash tag
+// ("{...}") and no whitespace.
+func ValidatePrefix(prefix string) error {
+	open := strings.IndexByte(prefix, '{')
+	if open < 0 {
+		return fmt.Errorf("key prefix %q has no Cluster hash tag such as {sb}", prefix)
+	}
+	end := strings.IndexByte(prefix[open:], '}')
+	if end <= 1 {
+		return fmt.Errorf("key prefix %q has no non-empty Cluster hash tag such as {sb}", prefix)
+	}
+	if strings.ContainsAny(prefix, " \t\r\n") {
+		return fmt.Errorf("key prefix %q contains whitespace", prefix)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Key names. Every key starts with the prefix and so shares its hash tag.
+func (s *Store) key(parts ...string) string {
+	return s.opts.Prefix + ":" + strings.Join(parts, ":")
+}
+func (s *Store) sessionKey(id string) string       { return s.key("session", id) }
+func (s *Store) streamKey(id string) string        { return s.key("session", id, "events") }
+func (s *Store) agentKey(id string) string         { return s.key("agent", id) }
+func (s *Store) agentSessionsKey(id string) string { return s.key("agent", id, "sessions") }
+func (s *Store) indexKey(st hub.Status) string {
+	if st == "" {
+		return s.key("idx", "all")
+	}
+	return s.key("idx", string(st))
+}
+
+// SessionChannel is the PubSub channel on which a session's events are published.
+func (s *Store) SessionChannel(id string) string { return s.key("ch", "session", id) }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// scriptError turns the SB:* errors of the scripts into domain errors and
+// wraps anything else as internal.
+func scriptError(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch msg := err.Error(); {
+	case strings.HasSuffix(msg, "SB:not_found"):
+		return hub.ErrSessionNotFound
+	case strings.HasSuffix(msg, "SB:ended"):
+		return hub.ErrSessionEnded
+	case strings.HasSuffix(msg, "SB:assigned"):
+		return hub.ErrAgentAssigned
+	case strings.HasSuffix(msg, "SB:limit"):
+		return hub.ErrMaxSessions
+	case strings.HasSuffix(msg, "SB:email_taken"):
+		return hub.Errorf(hub.ECONFLICT, "email already in use")
+	case strings.HasSuffix(msg, "SB:exists"):
+		return hub.Errorf(hub.EINTERNAL, "session id collision")
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
+// CreateSession implements hub.SessionStore.
+func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen int) (*hub.Session, error) {
+	body := hub.Event{Type: hub.EventSessionCreated, SessionID: sess.ID, State: sess.State, At: sess.CreatedAt}.EncodeBody()
+	number, err := createScript.Run(ctx, s.rdb,
+		[]string{s.sessionKey(sess.ID), s.streamKey(sess.ID), s.key("sessions", "number"),
+			s.indexKey(""), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive), s.key("queue")},
+		s.SessionChannel(sess.ID), sess.ID, ms(sess.CreatedAt), maxOpen, string(sess.State),
+		sess.Title, sess.Description, sess.CustomerID, sess.CustomerName, body, s.opts.StreamMaxLen,
+	).Int64()
+	if err != nil {
+		return nil, scriptError(err)
+	}
+	out := *sess
+	out.Number = number
+	out.Seq = 1
+	return &out, nil
+}
+
+// Session implements hub.SessionStore.
+func (s *Store) Session(ctx context.Context, id string) (*hub.Session, error) {
+	h, err := s.rdb.HGetAll(ctx, s.sessionKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if len(h) == 0 {
+		return nil, hub.ErrSessionNotFound
+	}
+	return decodeSession(h)
+}
+
+// Sessions implements hub.SessionStore.
+func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time) ([]*hub.Session, int, error) {
+	res, err := listScript.Run(ctx, s.rdb, []string{s.indexKey(f.Status)},
+		ms(now), f.Offset, f.Offset+f.Limit-1, s.opts.Prefix, s.opts.PruneBatch).Slice()
+	if err != nil {
+		return nil, 0, scriptError(err)
+	}
+	if len(res) == 0 {
+		return nil, 0, errors.New("redis: empty reply from list script")
+	}
+	total, _ := res[0].(int64)
+	out := make([]*hub.Session, 0, len(res)-1)
+	for _, r := range res[1:] {
+		flat, ok := r.([]any)
+		if !ok {
+			return nil, 0, fmt.Errorf("redis: unexpected list reply %T", r)
+		}
+		sess, err := decodeSession(pairs(flat))
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, sess)
+	}
+	return out, int(total), nil
+}
+
+// AssignSession implements hub.SessionStore.
+func (s *Store) AssignSession(ctx context.Context, id string, a hub.Assignment, defaultCapacity int, now time.Time) (*hub.Session, error) {
+	body := hub.Event{Type: hub.EventSessionState, SessionID: id, State: hub.StateAgent,
+		AgentID: a.AgentID, AgentName: a.AgentName, At: now.UTC()}.EncodeBody()
+	res, err := assignScript.Run(ctx, s.rdb,
+		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
+			s.key("queue"), s.agentKey(a.AgentID), s.agentSessionsKey(a.AgentID), s.key("agents")},
+		s.SessionChannel(id), ms(now), a.AgentID, a.AgentName, defaultCapacity, body, s.opts.StreamMaxLen, s.opts.Prefix,
+	).Slice()
+	if err != nil {
+		return nil, scriptError(err)
+	}
+	return decodeSession(pairs(res))
+}
+
+// CloseSession implements hub.SessionStore.
+func (s *Store) CloseSession(ctx context.Context, id string, now time.Time, retention time.Duration) (*hub.Session, error) {
+	body := hub.Event{Type: hub.EventSessionEnded, SessionID: id, State: hub.StateEnded, At: now.UTC()}.EncodeBody()
+	res, err := closeScript.Run(ctx, s.rdb,
+		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
+			s.indexKey(hub.StatusEnded), s.key("queue"), s.key("idx", "expiry")},
+		s.SessionChannel(id), ms(now), retention.Milliseconds(), body, s.opts.StreamMaxLen, s.opts.Prefix,
+	).Slice()
+	if err != nil {
+		return nil, scriptError(err)
+	}
+	return decodeSession(pairs(res))
+}
+
+// SessionStats implements hub.SessionStore.
+func (s *Store) SessionStats(ctx context.Context, now time.Time) (hub.Stats, error) {
+	res, err := statsScript.Run(ctx, s.rdb,
+		[]string{s.indexKey(""), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive), s.indexKey(hub.StatusEnded)},
+		ms(now), s.opts.Prefix, s.opts.PruneBatch).Int64Slice()
+	if err != nil {
+		return hub.Stats{}, scriptError(err)
+	}
+	if len(res) != 4 {
+		return hub.Stats{}, fmt.Errorf("redis: stats reply has %d values", len(res))
+	}
+	return hub.Stats{Total: res[0], Waiting: res[1], Active: res[2], Ended: res[3]}, nil
+}
+
+// Prune drops expired ended sessions from the indexes until none is left,
+// and returns how many it dropped. Listing and stats prune a batch
+// themselves; a janitor calls Prune so that the indexes stay small when
+// nobody reads them.
+func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := pruneScript.Run(ctx, s.rdb, nil, ms(now), s.opts.Prefix, s.opts.PruneBatch).Int()
+		if err != nil {
+			return total, scriptError(err)
+		}
+		total += n
+		if n < s.opts.PruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// PutAgent implements hub.AgentStore.
+func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error {
+	if !hub.ValidAgentID(a.ID) {
+		return hub.Errorf(hub.EINVALID, "invalid agent id")
+	}
+	created := a.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	err := agentPutScript.Run(ctx, s.rdb,
+		[]string{s.agentKey(a.ID), s.key("agents", "email"), s.key("agents")},
+		a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash, ms(created),
+	).Err()
+	return scriptError(err)
+}
+
+// Agent implements hub.AgentStore.
+func (s *Store) Agent(ctx context.Context, id string) (*hub.Agent, error) {
+	if !hub.ValidAgentID(id) {
+		return nil, hub.Errorf(hub.ENOTFOUND, "agent not found")
+	}
+	h, err := s.rdb.HGetAll(ctx, s.agentKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if len(h) == 0 {
+		return nil, hub.Errorf(hub.ENOTFOUND, "agent not found")
+	}
+	capacity, _ := strconv.Atoi(h["capacity"])
+	return &hub.Agent{
+		ID: h["id"], Name: h["name"], Email: h["email"], Role: hub.Role(h["role"]),
+		Capacity: capacity, PasswordHash: h["password_hash"], Status: h["status"],
+		CreatedAt: msTime(h["created_at"]),
+	}, nil
+}
+
+// pairs turns a flat HGETALL reply from a script into a map.
+func pairs(flat []any) map[string]string {
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[k] = v
+	}
+	return m
+}
+
+// msTime reads a Unix-millisecond field; "" is the zero time.
+func msTime(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// decodeSession reads a session hash.
+func decodeSession(h map[string]string) (*hub.Session, error) {
+	if h["id"] == "" {
+		return nil, errors.New("redis: session hash without id")
+	}
+	number, _ := strconv.ParseInt(h["number"], 10, 64)
+	seq, _ := strconv.ParseInt(h["seq"], 10, 64)
+	activeMS, _ := strconv.ParseInt(h["active_ms"], 10, 64)
+	return &hub.Session{
+		ID:           h["id"],
+		Number:       number,
+		Title:        h["title"],
+		Description:  h["description"],
+		CustomerID:   h["customer_id"],
+		CustomerName: h["customer_name"],
+		AgentID:      h["agent_id"],
+		AgentName:    h["agent_name"],
+		State:        hub.State(h["state"]),
+		CreatedAt:    msTime(h["created_at"]),
+		AssignedAt:   msTime(h["assigned_at"]),
+		EndedAt:      msTime(h["ended_at"]),
+		ActiveSince:  msTime(h["active_since"]),
+		ActiveFor:    time.Duration(activeMS) * time.Millisecond,
+		Seq:          seq,
+	}, nil
+}

@@ -1,0 +1,201 @@
+package hub
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// State is the fine-grained state of a session. The names are those of the
+// Tencent Desk session-state query, so that surface returns them unchanged.
+type State string
+
+// The states of a session; see DESIGN §2 for the transitions between them.
+const (
+	StateChatbot  State = "Chatbot"                  // a bot client handles it first
+	StateQueuing  State = "Queuing"                  // waiting in the queue for a human agent
+	StateOffered  State = "WaitingForAgentAnswering" // offered to one agent, not yet accepted
+	StateAgent    State = "Agent"                    // an agent accepted; the session is live
+	StateEnded    State = "Ended"                    // terminal
+	StateNotFound State = "NotInSession"             // what the Tencent surface answers for no open session
+)
+
+// Status is the coarse status of the Customer Service API.
+type Status string
+
+// The statuses of the Customer Service API.
+const (
+	StatusWaiting Status = "Waiting"
+	StatusActive  Status = "Active"
+	StatusEnded   Status = "Ended"
+)
+
+// Statuses lists every Status, in the order the stats endpoints report them.
+var Statuses = []Status{StatusWaiting, StatusActive, StatusEnded}
+
+// Status returns the coarse status of a state: Waiting before an agent
+// accepted, Active while one is in the session, Ended at the end.
+func (s State) Status() Status {
+	switch s {
+	case StateAgent:
+		return StatusActive
+	case StateEnded:
+		return StatusEnded
+	default:
+		return StatusWaiting
+	}
+}
+
+// ParseStatus reads a status as a caller wrote it, in any letter case.
+func ParseStatus(s string) (Status, bool) {
+	for _, st := range Statuses {
+		if strings.EqualFold(s, string(st)) {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+// Session is a conversation between a customer and, once assigned, an agent.
+type Session struct {
+	ID           string // "cs_" + random base62; unguessable
+	Number       int64  // 1, 2, 3... in creation order; the numeric chat id of the KF5 surface
+	Title        string
+	Description  string
+	CustomerID   string
+	CustomerName string
+	AgentID      string // "" until an agent is offered or assigned the session
+	AgentName    string
+	State        State
+	CreatedAt    time.Time
+	AssignedAt   time.Time // first time the session entered Agent; zero before
+	EndedAt      time.Time // zero until Ended
+
+	// ActiveSince is when the current Agent phase began (zero unless State
+	// is Agent); ActiveFor is the time spent in earlier Agent phases (a
+	// transfer leaves Agent and comes back).
+	ActiveSince time.Time
+	ActiveFor   time.Duration
+
+	// Seq is the seq of the session's last event: its stream holds events
+	// 1..Seq (the oldest may have been trimmed).
+	Seq int64
+}
+
+// Status returns the coarse status of the session.
+func (s *Session) Status() Status { return s.State.Status() }
+
+// Duration returns the time the session has spent with an agent in it
+// (state Agent): up to now while it lasts, up to the end once Ended.
+func (s *Session) Duration(now time.Time) time.Duration {
+	d := s.ActiveFor
+	if s.State == StateAgent && !s.ActiveSince.IsZero() && now.After(s.ActiveSince) {
+		d += now.Sub(s.ActiveSince)
+	}
+	return d
+}
+
+// Field limits, in characters. They bound what one request can make Redis
+// store and every surface shows; a contact center's titles and names are short.
+const (
+	MaxTitleLen       = 200
+	MaxNameLen        = 100
+	MaxDescriptionLen = 4000
+)
+
+// SessionCreate is what a caller gives to open a session.
+type SessionCreate struct {
+	Title        string
+	Description  string
+	CustomerID   string // optional: "" makes the hub generate one
+	CustomerName string
+}
+
+// Validate trims the fields in place and checks them: title and customer
+// name are required, every field is valid UTF-8 within its length limit.
+func (c *SessionCreate) Validate() error {
+	c.Title = strings.TrimSpace(c.Title)
+	c.CustomerName = strings.TrimSpace(c.CustomerName)
+	c.Description = strings.TrimSpace(c.Description)
+	c.CustomerID = strings.TrimSpace(c.CustomerID)
+	switch {
+	case !validText(c.Title, 1, MaxTitleLen),
+		!validText(c.CustomerName, 1, MaxNameLen),
+		!validText(c.Description, 0, MaxDescriptionLen),
+		c.CustomerID != "" && !ValidAgentID(c.CustomerID):
+		return ErrInvalidBody
+	}
+	return nil
+}
+
+// Assignment names the agent an admin assigns to a session.
+type Assignment struct {
+	AgentID   string
+	AgentName string
+}
+
+// Validate trims the fields in place and checks them.
+func (a *Assignment) Validate() error {
+	a.AgentID = strings.TrimSpace(a.AgentID)
+	a.AgentName = strings.TrimSpace(a.AgentName)
+	if !ValidAgentID(a.AgentID) || !validText(a.AgentName, 1, MaxNameLen) {
+		return ErrInvalidBody
+	}
+	return nil
+}
+
+// validText reports whether s is valid UTF-8 of min to max characters with
+// no control characters other than newline and tab.
+func validText(s string, min, max int) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return false
+		}
+		n++
+	}
+	return n >= min && n <= max
+}
+
+// SessionFilter selects and pages sessions for a listing, newest first.
+type SessionFilter struct {
+	Status Status // "" for every status
+	Offset int
+	Limit  int
+}
+
+// Stats are the counts of the sessions the hub keeps, by status. Ended
+// sessions count until retention removes them.
+type Stats struct {
+	Total   int64
+	Waiting int64
+	Active  int64
+	Ended   int64
+}
+
+// SessionStore keeps sessions and runs their transitions atomically: each
+// method that changes a session validates, mutates and publishes the
+// resulting event as one step, so a change is published if and only if it
+// happened, and two racing callers cannot both win.
+type SessionStore interface {
+	// CreateSession stores s (whose ID, CustomerID, State and CreatedAt are
+	// set) unless maxOpen > 0 sessions are already open (ErrMaxSessions),
+	// and returns it with its Number.
+	CreateSession(ctx context.Context, s *Session, maxOpen int) (*Session, error)
+	// Session returns the session with the given id, or ErrSessionNotFound.
+	Session(ctx context.Context, id string) (*Session, error)
+	// Sessions returns one page of sessions, newest first, and the number
+	// of sessions that match the filter.
+	Sessions(ctx context.Context, f SessionFilter, now time.Time) ([]*Session, int, error)
+	// AssignSession makes the agent the session's agent (state Agent). An
+	// agent not seen before is registered with defaultCapacity.
+	AssignSession(ctx context.Context, id string, a Assignment, defaultCapacity int, now time.Time) (*Session, error)
+	// CloseSession ends the session and keeps it, and its events, for retention.
+	CloseSession(ctx context.Context, id string, now time.Time, retention time.Duration) (*Session, error)
+	// SessionStats returns the counts by status.
+	SessionStats(ctx context.Context, now time.Time) (Stats, error)
+}
