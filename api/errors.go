@@ -1,0 +1,43 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// eTooLarge is the code of a request body over the size limit: a transport
+// matter the domain never sees, so it lives here beside the table.
+const eTooLarge = "too_large"
+
+// errBodyTooLarge keeps the Customer Service API's documented message for
+// every unreadable body; the status (413) tells it apart.
+var errBodyTooLarge = &hub.Error{Code: eTooLarge, Message: hub.ErrInvalidBody.Message}
+
+// statusByCode is the one table from domain error codes to HTTP status
+// codes. Every surface uses it; each renders the body in its own format.
+var statusByCode = map[string]int{
+	hub.EINVALID:      http.StatusBadRequest,
+	eTooLarge:         http.StatusRequestEntityTooLarge,
+	hub.EUNAUTHORIZED: http.StatusUnauthorized,
+	hub.EFORBIDDEN:    http.StatusForbidden,
+	hub.ENOTFOUND:     http.StatusNotFound,
+	hub.ECONFLICT:     http.StatusConflict,
+	hub.ELIMIT:        http.StatusTooManyRequests,
+	hub.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errorStatus returns the HTTP status for err, logging internal errors
+// (their detail goes to the log, never to the client).
+func (s *Server) errorStatus(r *http.Request, err error) int {
+	code := hub.ErrorCode(err)
+	if code == hub.EINTERNAL {
+		s.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	}
+	if st, ok := statusByCode[code]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}

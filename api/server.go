@@ -1,0 +1,173 @@
+// Package api serves every HTTP surface of Switchboard from one router: the
+// Customer Service API, health and readiness, and the web pages. Each
+// surface renders domain values and errors in its own format; the mapping
+// from error codes to HTTP statuses is one table (errors.go).
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// Config is what a Server needs. Every field is required unless its comment
+// says otherwise.
+type Config struct {
+	Sessions *hub.Service
+	// AdminKey authorizes the back-office surfaces (Bearer).
+	AdminKey string
+	// Ping reports whether the store is reachable, for /readyz.
+	Ping func(context.Context) error
+	// Web serves the pages under "/"; nil serves none.
+	Web http.Handler
+	// Logger receives request logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the HTTP handler of one hub instance.
+type Server struct {
+	// Immutable after NewServer.
+	sessions *hub.Service
+	adminKey []byte
+	ping     func(context.Context) error
+	logger   *slog.Logger
+	handler  http.Handler
+
+	// draining is set once shutdown begins: readiness fails from then on.
+	draining atomic.Bool
+}
+
+// NewServer returns a Server with every route registered.
+func NewServer(cfg Config) *Server {
+	s := &Server{sessions: cfg.Sessions, adminKey: []byte(cfg.AdminKey), ping: cfg.Ping, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(s.notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	s.routeCustomerService(r)
+	if cfg.Web != nil {
+		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
+	}
+	s.handler = s.logRequests(r)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes readiness fail, so that load balancers stop sending new
+// traffic while in-flight requests finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ping(ctx); err != nil {
+		s.logger.Warn("readiness: redis unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "redis unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// surfaceError renders an error for a request that matched no route, in the
+// format of the surface its path belongs to.
+func (s *Server) surfaceError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if strings.HasPrefix(r.URL.Path, "/customer-service/") {
+		writeJSON(w, status, csMessage{Code: -1, Message: msg})
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.surfaceError(w, r, http.StatusNotFound, "not found")
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.surfaceError(w, r, http.StatusMethodNotAllowed, "method not allowed")
+}
+
+// requireAdminKey admits requests bearing the admin key
+// ("Authorization: Bearer <key>"), compared in constant time, and renders
+// a refusal with the surface's own error renderer.
+func (s *Server) requireAdminKey(render func(http.ResponseWriter, *http.Request, error)) mux.MiddlewareFunc {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key, ok := bearer(r)
+			if !ok || !hmac.Equal([]byte(key), s.adminKey) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+				render(w, r, hub.ErrUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+// statusRecorder remembers the status a handler wrote, for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (the
+// WebSocket upgrade needs its Hijacker).
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs each request's method, path, status and duration. It
+// never logs headers, query strings or bodies: they may hold keys, tokens
+// or what customers wrote.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			return
+		}
+		s.logger.LogAttrs(r.Context(), slog.LevelInfo, "http",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+	})
+}

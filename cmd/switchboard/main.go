@@ -1,0 +1,321 @@
+// Command switchboard runs one Switchboard hub instance: the HTTP surfaces
+// on one listener, backed by Redis (or, with no Redis URL, an embedded
+// in-process miniredis for trying it out).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/api"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/web"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:], os.Getenv))
+	}
+	cfg, err := ParseConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		Usage(os.Stdout)
+		return
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard: "+err.Error())
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain(cfg, logger)
+	if err := m.Open(ctx); err != nil {
+		logger.Error("start failed", "err", err)
+		m.Close()
+		os.Exit(1)
+	}
+	m.PrintBanner(os.Stdout)
+	<-ctx.Done()
+	stop() // a second signal kills the process the default way
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	if err := m.Close(); err != nil {
+		logger.Error("shutdown", "err", err)
+		os.Exit(1)
+	}
+	logger.Info("stopped")
+}
+
+// Main is one running hub: what main() starts and what end-to-end tests
+// start, twice over for two instances sharing one Redis.
+type Main struct {
+	// Immutable after NewMain.
+	Config Config
+	Logger *slog.Logger
+
+	// Set by Open, read-only afterwards.
+	mini      *miniredis.Miniredis // nil unless embedded
+	rdb       redis.UniversalClient
+	store     *redisstore.Store
+	api       *api.Server
+	ln        net.Listener
+	http      *http.Server
+	adminKey  string
+	demoEmail string
+	demoPass  string
+
+	stopJanitor context.CancelFunc
+	wg          sync.WaitGroup // the server and the janitor goroutines
+	closeOnce   sync.Once
+	closeErr    error
+}
+
+// NewMain returns a Main for cfg; nothing starts until Open.
+func NewMain(cfg Config, logger *slog.Logger) *Main {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Main{Config: cfg, Logger: logger}
+}
+
+// Open connects to Redis (starting the embedded one if none is
+// configured), seeds the demo agent when asked, opens the listener (so that
+// an address ending in :0 is bound before Open returns) and serves in the
+// background.
+func (m *Main) Open(ctx context.Context) error {
+	cfg := m.Config
+	if cfg.RedisURL == "" {
+		mini, err := miniredis.Run()
+		if err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+		m.mini = mini
+		m.rdb = redis.NewClient(&redis.Options{Addr: mini.Addr()})
+		m.Logger.Warn("using an embedded in-process Redis (miniredis): NOTHING IS PERSISTED, all data is lost when the process exits, and only this one instance can use it; set SWITCHBOARD_REDIS_URL for real use")
+	} else {
+		rdb, err := redisClient(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("redis url: %w", err)
+		}
+		m.rdb = rdb
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.rdb.Ping(pingCtx).Err(); err != nil {
+		return fmt.Errorf("redis unreachable: %w", err)
+	}
+	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix})
+	if err != nil {
+		return err
+	}
+	m.store = store
+
+	m.adminKey = cfg.AdminKey
+	if m.adminKey == "" {
+		m.adminKey = "sk_" + hub.NewSecret(32)
+	}
+	if cfg.Demo == "true" || cfg.Demo == "auto" && m.mini != nil {
+		if err := m.seedDemo(ctx); err != nil {
+			return fmt.Errorf("seeding the demo agent: %w", err)
+		}
+	}
+
+	sessions := hub.NewService(store, hub.Policy{
+		MaxOpenSessions: cfg.MaxOpenSessions,
+		AgentCapacity:   cfg.AgentCapacity,
+		Retention:       cfg.Retention,
+	}, nil)
+	m.api = api.NewServer(api.Config{
+		Sessions: sessions,
+		AdminKey: m.adminKey,
+		Ping:     store.Ping,
+		Web:      web.Handler(),
+		Logger:   m.Logger,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	m.ln = ln
+	m.http = &http.Server{
+		Handler:           m.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("http server", "err", err)
+		}
+	}()
+	janitorCtx, stopJanitor := context.WithCancel(context.Background())
+	m.stopJanitor = stopJanitor
+	go func() {
+		defer m.wg.Done()
+		m.runJanitor(janitorCtx, time.Minute)
+	}()
+	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
+	return nil
+}
+
+// runJanitor drops expired ended sessions from the indexes every interval.
+// Reads prune a batch too; this keeps the indexes small when nobody reads.
+// Every instance runs one; the work is idempotent.
+func (m *Main) runJanitor(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := m.store.Prune(ctx, now); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("janitor: prune failed", "err", err)
+			} else if n > 0 {
+				m.Logger.Info("janitor: pruned expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+// seedDemo creates (or resets) the demo agent with a fresh random password.
+func (m *Main) seedDemo(ctx context.Context) error {
+	m.demoEmail = "demo@switchboard.local"
+	m.demoPass = hub.NewSecret(12)
+	hash, err := hub.HashPassword(m.demoPass)
+	if err != nil {
+		return err
+	}
+	return m.store.PutAgent(ctx, &hub.Agent{
+		ID: "agent_demo", Name: "Demo Agent", Email: m.demoEmail, Role: hub.RoleSupervisor,
+		Capacity: m.Config.AgentCapacity, PasswordHash: hash,
+	})
+}
+
+func (m *Main) redisKind() string {
+	if m.mini != nil {
+		return "embedded miniredis (not persisted)"
+	}
+	return "external"
+}
+
+// URL returns the base URL at which this instance answers, with localhost
+// for a wildcard listen address.
+func (m *Main) URL() string {
+	host, port, _ := net.SplitHostPort(m.ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// AdminKey returns the admin API key in force (generated when not configured).
+func (m *Main) AdminKey() string { return m.adminKey }
+
+// PrintBanner writes what a newcomer needs to w: the URLs, the admin key
+// and the demo agent's login. It goes to stdout, never to the logs, which
+// must not hold secrets.
+func (m *Main) PrintBanner(w io.Writer) {
+	u := m.URL()
+	fmt.Fprintf(w, "\nSwitchboard is running at %s\n", u)
+	if m.mini != nil {
+		fmt.Fprintln(w, "  WARNING: embedded in-process Redis: nothing is persisted; data is lost on exit.")
+	}
+	fmt.Fprintf(w, "  Demo page:            %s/\n", u)
+	fmt.Fprintf(w, "  Customer Service API: %s/customer-service/sessions\n", u)
+	fmt.Fprintf(w, "  Health / readiness:   %s/healthz  %s/readyz\n", u, u)
+	if m.Config.AdminKey == "" {
+		fmt.Fprintf(w, "  Admin API key:        %s   (random at each start; set SWITCHBOARD_ADMIN_KEY to fix it)\n", m.adminKey)
+	} else {
+		fmt.Fprintln(w, "  Admin API key:        from SWITCHBOARD_ADMIN_KEY")
+	}
+	if m.demoEmail != "" {
+		fmt.Fprintf(w, "  Demo agent:           %s / %s\n", m.demoEmail, m.demoPass)
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/customer-service/stats\n\n", m.adminKey, u)
+}
+
+// Close shuts the instance down gracefully within Config.ShutdownTimeout:
+// readiness fails first, the listener closes and in-flight requests finish,
+// then the janitor stops and Redis is closed. It is safe to call more than once.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		timeout := m.Config.ShutdownTimeout
+		if timeout <= 0 {
+			timeout = 15 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if m.api != nil {
+			m.api.Drain()
+		}
+		if m.http != nil {
+			if err := m.http.Shutdown(ctx); err != nil {
+				m.closeErr = fmt.Errorf("http shutdown: %w", err)
+				m.http.Close()
+			}
+		}
+		if m.stopJanitor != nil {
+			m.stopJanitor()
+		}
+		m.wg.Wait()
+		if m.rdb != nil {
+			m.rdb.Close()
+		}
+		if m.mini != nil {
+			m.mini.Close()
+		}
+	})
+	return m.closeErr
+}
+
+// healthcheck is the Docker HEALTHCHECK: it GETs /healthz on this host's
+// listen address and exits 0 when the hub answers 200.
+func healthcheck(args []string, getenv func(string) string) int {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	def := getenv("SWITCHBOARD_ADDR")
+	if def == "" {
+		def = ":8080"
+	}
+	addr := fs.String("addr", def, "listen address of the hub")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	host, port, err := net.SplitHostPort(*addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck: bad address:", err)
+		return 2
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	client := http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthcheck:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "healthcheck: status", resp.StatusCode)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# scripts/test.sh: Switchboard's whole test suite, the README's test command.
+#   1. go vet and gofmt
+#   2. every test with -race on the embedded miniredis
+#   3. the store, API and multi-instance suites again on a real redis-server,
+#      which this script installs (apt-get, when absent and root), starts on a
+#      spare loopback port without persistence, and stops at exit.
+# Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "go vet"
+go vet ./...
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "unit, store, API and multi-instance tests with -race on miniredis (embedded)"
+go test -race -count=1 ./...
+
+# A real redis-server for the same suites.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing redis-server (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is not installed and this is not root: install it (apt-get install redis-server)" >&2
+    exit 1
+  fi
+fi
+
+# spare_port prints a loopback port nothing listens on.
+spare_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+port=$(spare_port)
+redis_dir=$(mktemp -d)
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$redis_dir" --logfile "$redis_dir/redis.log" --daemonize no &
+redis_pid=$!
+cleanup() {
+  kill "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  rm -rf "$redis_dir"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  redis-cli -p "$port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+redis-cli -p "$port" ping >/dev/null
+
+step "store, API and multi-instance tests with -race on $(redis-server --version | cut -d' ' -f1-3) at 127.0.0.1:$port"
+SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -race -count=1 \
+  ./hub/... ./api/... ./cmd/...
+
+step "all suites passed (miniredis and redis-server)"
