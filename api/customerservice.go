@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -83,12 +84,10 @@ func (s *Server) csError(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) routeCustomerService(r *mux.Router) {
 	cs := r.PathPrefix("/customer-service").Subrouter()
 	cs.Use(s.requireAdminKey(s.csError))
-	cs.HandleFunc("/sessions", s.csListSessions).Methods(http.MethodGet)
-	cs.HandleFunc("/sessions", s.csCreateSession).Methods(http.MethodPost)
-	cs.HandleFunc("/sessions/{id}", s.csGetSession).Methods(http.MethodGet)
-	cs.HandleFunc("/sessions/{id}", s.csCloseSession).Methods(http.MethodDelete)
-	cs.HandleFunc("/sessions/{id}/assign", s.csAssign).Methods(http.MethodPost)
-	cs.HandleFunc("/stats", s.csStats).Methods(http.MethodGet)
+	cs.Handle("/sessions", s.methods(methods{http.MethodGet: s.csListSessions, http.MethodPost: s.csCreateSession}))
+	cs.Handle("/sessions/{id}", s.methods(methods{http.MethodGet: s.csGetSession, http.MethodDelete: s.csCloseSession}))
+	cs.Handle("/sessions/{id}/assign", s.methods(methods{http.MethodPost: s.csAssign}))
+	cs.Handle("/stats", s.methods(methods{http.MethodGet: s.csStats}))
 }
 
 // queryInt reads an optional positive integer query parameter.
@@ -110,7 +109,7 @@ func (s *Server) csListSessions(w http.ResponseWriter, r *http.Request) {
 		s.csError(w, r, err)
 		return
 	}
-	perPage, err := queryInt(r, "per_page", csDefaultPerPage, 1<<30)
+	perPage, err := queryInt(r, "per_page", csDefaultPerPage, math.MaxInt)
 	if err != nil {
 		s.csError(w, r, err)
 		return
@@ -150,22 +149,21 @@ func (s *Server) csGetSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) csCreateSession(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Title        *string `json:"title"`
-		CustomerName *string `json:"customer_name"`
-		Description  *string `json:"description"`
-		CustomerID   *string `json:"customer_id"` // extension: the site's own customer id
-	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	var title, customerName, description, customerID *string
+	err := decodeJSON(w, r, fields{
+		"title": &title, "customer_name": &customerName, "description": &description,
+		"customer_id": &customerID, // extension: the site's own customer id
+	})
+	if err != nil {
 		s.csError(w, r, err)
 		return
 	}
-	if body.Title == nil || body.CustomerName == nil {
+	if title == nil || customerName == nil {
 		s.csError(w, r, hub.ErrInvalidBody)
 		return
 	}
 	sess, err := s.sessions.CreateSession(r.Context(), hub.SessionCreate{
-		Title: *body.Title, CustomerName: *body.CustomerName, Description: deref(body.Description), CustomerID: deref(body.CustomerID),
+		Title: *title, CustomerName: *customerName, Description: deref(description), CustomerID: deref(customerID),
 	})
 	if err != nil {
 		s.csError(w, r, err)
@@ -186,19 +184,16 @@ func (s *Server) csCloseSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) csAssign(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		AgentID   *string `json:"agent_id"`
-		AgentName *string `json:"agent_name"`
-	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	var agentID, agentName *string
+	if err := decodeJSON(w, r, fields{"agent_id": &agentID, "agent_name": &agentName}); err != nil {
 		s.csError(w, r, err)
 		return
 	}
-	if body.AgentID == nil || body.AgentName == nil {
+	if agentID == nil || agentName == nil {
 		s.csError(w, r, hub.ErrInvalidBody)
 		return
 	}
-	if _, err := s.sessions.AssignSession(r.Context(), mux.Vars(r)["id"], hub.Assignment{AgentID: *body.AgentID, AgentName: *body.AgentName}); err != nil {
+	if _, err := s.sessions.AssignSession(r.Context(), mux.Vars(r)["id"], hub.Assignment{AgentID: *agentID, AgentName: *agentName}); err != nil {
 		s.csError(w, r, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -93,7 +94,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // surfaceError renders an error for a request that matched no route, in the
 // format of the surface its path belongs to.
 func (s *Server) surfaceError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if strings.HasPrefix(r.URL.Path, "/customer-service/") {
+	if r.URL.Path == "/customer-service" || strings.HasPrefix(r.URL.Path, "/customer-service/") {
 		writeJSON(w, status, csMessage{Code: -1, Message: msg})
 		return
 	}
@@ -106,6 +107,35 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	s.surfaceError(w, r, http.StatusMethodNotAllowed, "method not allowed")
+}
+
+// methods maps the HTTP methods a path serves to their handlers.
+type methods map[string]http.HandlerFunc
+
+// methods returns a handler that dispatches on the request method and
+// answers any other method with 405 and an Allow header, in the surface's
+// format. Routes register their methods here rather than with mux's
+// Methods matcher: gorilla/mux v1.8.1 answers 404 instead of 405 when a
+// later route of the same subrouter matches the path prefix.
+func (s *Server) methods(m methods) http.Handler {
+	allow := make([]string, 0, len(m)+1)
+	for method := range m {
+		allow = append(allow, method)
+	}
+	if _, ok := m[http.MethodGet]; ok {
+		m[http.MethodHead] = m[http.MethodGet]
+		allow = append(allow, http.MethodHead)
+	}
+	slices.Sort(allow)
+	allowed := strings.Join(allow, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := m[r.Method]; ok {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Allow", allowed)
+		s.methodNotAllowed(w, r)
+	})
 }
 
 // requireAdminKey admits requests bearing the admin key

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/redistest"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
-	"github.com/switchboardhq/switchboard/internal/redistest"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 var t0 = time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC)
