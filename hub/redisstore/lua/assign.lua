@@ -8,14 +8,11 @@
 -- ARGV[5] default capacity   ARGV[6] event body   ARGV[7] stream maxlen   ARGV[8] key prefix
 -- Returns the session hash after the change (HGETALL), or the error
 -- SB:not_found, SB:ended, SB:assigned or SB:limit.
-local id = redis.call('HGET', KEYS[1], 'id')
-if not id then
-  return redis.error_reply('SB:not_found')
+local id, state, err = open_session(KEYS[1])
+if err then
+  return err
 end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'Ended' then
-  return redis.error_reply('SB:ended')
-elseif state == 'Agent' then
+if state == 'Agent' then
   return redis.error_reply('SB:assigned')
 end
 if redis.call('EXISTS', KEYS[6]) == 0 then

@@ -6,13 +6,9 @@
 -- ARGV[1] channel   ARGV[2] now (ms)   ARGV[3] retention (ms)   ARGV[4] event body
 -- ARGV[5] stream maxlen   ARGV[6] key prefix
 -- Returns the session hash after the change (HGETALL), or the error SB:not_found or SB:ended.
-local id = redis.call('HGET', KEYS[1], 'id')
-if not id then
-  return redis.error_reply('SB:not_found')
-end
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'Ended' then
-  return redis.error_reply('SB:ended')
+local id, state, err = open_session(KEYS[1])
+if err then
+  return err
 end
 local now = tonumber(ARGV[2])
 if state == 'Agent' then

@@ -15,6 +15,19 @@ local function emit(session_key, stream_key, channel, body, maxlen)
   return seq
 end
 
+-- open_session reads the id and state of the session at key, in one
+-- round trip. It returns them, or nil and the error reply to return: SB:not_found
+-- when there is no such session, SB:ended when it has ended.
+local function open_session(key)
+  local h = redis.call('HMGET', key, 'id', 'state')
+  if not h[1] then
+    return nil, nil, redis.error_reply('SB:not_found')
+  elseif h[2] == 'Ended' then
+    return nil, nil, redis.error_reply('SB:ended')
+  end
+  return h[1], h[2]
+end
+
 -- prune drops from the indexes up to limit ended sessions whose retention
 -- ran out by now (idx:expiry is scored by that moment). Their hashes and
 -- streams expire on their own TTL. Returns how many it dropped.
