@@ -34,8 +34,12 @@ type Agent struct {
 	Capacity     int // most sessions it handles at once
 	PasswordHash string
 	Status       string
+	Disabled     bool // a disabled agent cannot log in, and its sockets are closed
 	CreatedAt    time.Time
 }
+
+// ErrAgentNotFound is the error for an unknown agent id or e-mail.
+var ErrAgentNotFound = &Error{Code: ENOTFOUND, Message: "agent not found"}
 
 // HashPassword returns the bcrypt hash of password at bcrypt's default cost.
 func HashPassword(password string) (string, error) {
@@ -48,8 +52,14 @@ type AgentStore interface {
 	// PutAgent creates or replaces the agent with a's id. An e-mail address
 	// already used by another agent is a conflict.
 	PutAgent(ctx context.Context, a *Agent) error
-	// Agent returns the agent with the given id, or an ENOTFOUND error.
+	// Agent returns the agent with the given id, or ErrAgentNotFound.
 	Agent(ctx context.Context, id string) (*Agent, error)
+	// AgentByEmail returns the agent with the given e-mail, or ErrAgentNotFound.
+	AgentByEmail(ctx context.Context, email string) (*Agent, error)
+	// Agents returns every agent, oldest first.
+	Agents(ctx context.Context) ([]*Agent, error)
+	// AgentSessions returns the ids of the sessions offered to or handled by the agent.
+	AgentSessions(ctx context.Context, id string) ([]string, error)
 }
 
 // NormalizeEmail returns the form of an e-mail address used to look agents up.

@@ -42,6 +42,7 @@ var (
 	ErrMaxSessions     = &Error{Code: ELIMIT, Message: "max sessions reached"}
 	ErrInvalidBody     = &Error{Code: EINVALID, Message: "invalid request body"}
 	ErrUnauthorized    = &Error{Code: EUNAUTHORIZED, Message: "unauthorized"}
+	ErrForbidden       = &Error{Code: EFORBIDDEN, Message: "not allowed for this session"}
 )
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error, EINTERNAL

@@ -5,23 +5,55 @@ import (
 	"time"
 )
 
-// Event types published on a session's topic and kept in its stream.
+// Event types. Durable ones carry a seq and are kept in the session's
+// stream; ephemeral ones (typing) are published only.
 const (
 	EventSessionCreated = "session.created"
 	EventSessionState   = "session.state"
 	EventSessionEnded   = "session.ended"
+	EventMemberJoined   = "member.joined"
+	EventMemberLeft     = "member.left"
+	EventMessage        = "message.created"
+	EventRead           = "read"
+	EventTyping         = "typing" // ephemeral
+
+	// Events on an agent's own topic (not a session's): no seq.
+	EventAgentSessionAdded = "agent.session_added"
+	EventAgentDisabled     = "agent.disabled"
 )
 
-// Event is one entry of a session's history. Seq is assigned by the store
-// when the event is appended (contiguous per session, from 1), which is why
-// the store receives the event without it and splices it in front.
+// Party is one participant as events name it.
+type Party struct {
+	Role string `json:"role"` // "customer", "agent" or "system"
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Message is the payload of a message.created event. Its id is the event's
+// seq, unique and ordered within the session.
+type Message struct {
+	ClientMsgID string `json:"client_msg_id,omitempty"`
+	Type        string `json:"type"` // chat.msg, chat.system
+	Text        string `json:"text"`
+}
+
+// Event is one entry of a session's history, or an ephemeral or agent-topic
+// notice. Seq is assigned by the store when a durable event is appended
+// (contiguous per session, from 1), which is why the store receives the
+// event without it and splices it in front.
 type Event struct {
 	Seq       int64     `json:"seq,omitempty"`
 	Type      string    `json:"type"`
-	SessionID string    `json:"session_id"`
+	SessionID string    `json:"session_id,omitempty"`
 	State     State     `json:"state,omitempty"`
 	AgentID   string    `json:"agent_id,omitempty"`
 	AgentName string    `json:"agent_name,omitempty"`
+	From      *Party    `json:"from,omitempty"`
+	Message   *Message  `json:"message,omitempty"`
+	UpTo      int64     `json:"up_to,omitempty"`     // read: seen up to this seq
+	On        *bool     `json:"on,omitempty"`        // typing: started or stopped
+	ExpiresMS int64     `json:"expires_ms,omitempty"` // typing: clients clear it after this long
+	Reason    string    `json:"reason,omitempty"`
 	At        time.Time `json:"at"`
 }
 
@@ -30,6 +62,6 @@ type Event struct {
 // Go, and the same bytes reach every subscriber.
 func (e Event) EncodeBody() []byte {
 	e.Seq = 0
-	b, _ := json.Marshal(e) // cannot fail: only strings and a time
+	b, _ := json.Marshal(e) // cannot fail: strings, numbers and a time
 	return b
 }

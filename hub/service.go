@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -15,21 +16,38 @@ type Policy struct {
 	AgentCapacity int
 	// Retention is how long an ended session and its events are kept.
 	Retention time.Duration
+	// TypingExpiry is how long a typing indicator lasts without a refresh;
+	// default 6 s.
+	TypingExpiry time.Duration
+	// IdempotencyTTL is how long a client_msg_id is remembered; default 24 h.
+	IdempotencyTTL time.Duration
+}
+
+// Store is what the Service needs of storage.
+type Store interface {
+	SessionStore
+	MessageStore
 }
 
 // Service runs the session operations of every surface: it validates input,
 // applies the Policy and the clock, and leaves the atomic work to the store.
 // Surfaces call it rather than the store, so that a rule holds on all of them.
 type Service struct {
-	store  SessionStore
+	store  Store
 	policy Policy
 	now    func() time.Time
 }
 
 // NewService returns a Service over store. now is the clock (time.Now when nil).
-func NewService(store SessionStore, policy Policy, now func() time.Time) *Service {
+func NewService(store Store, policy Policy, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
+	}
+	if policy.TypingExpiry <= 0 {
+		policy.TypingExpiry = 6 * time.Second
+	}
+	if policy.IdempotencyTTL <= 0 {
+		policy.IdempotencyTTL = 24 * time.Hour
 	}
 	return &Service{store: store, policy: policy, now: now}
 }
@@ -84,12 +102,94 @@ func (s *Service) AssignSession(ctx context.Context, id string, a Assignment) (*
 	return s.store.AssignSession(ctx, id, a, s.policy.AgentCapacity, s.now())
 }
 
-// CloseSession ends a session, whatever its state.
+// Policy returns the policy in force.
+func (s *Service) Policy() Policy { return s.policy }
+
+// CloseSession ends a session for an admin, whatever its state.
 func (s *Service) CloseSession(ctx context.Context, id string) (*Session, error) {
+	return s.CloseSessionAs(ctx, SystemPrincipal, id)
+}
+
+// CloseSessionAs ends a session for p: its customer, its agent, or a
+// privileged principal.
+func (s *Service) CloseSessionAs(ctx context.Context, p Principal, id string) (*Session, error) {
 	if !ValidSessionID(id) {
 		return nil, ErrSessionNotFound
 	}
-	return s.store.CloseSession(ctx, id, s.now(), s.policy.Retention)
+	return s.store.CloseSession(ctx, id, p, s.now(), s.policy.Retention)
+}
+
+// SessionFor returns a session p may read; one it may not read answers
+// ErrSessionNotFound, so that ids cannot be probed.
+func (s *Service) SessionFor(ctx context.Context, p Principal, id string) (*Session, error) {
+	sess, err := s.Session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.MayRead(sess) {
+		return nil, ErrSessionNotFound
+	}
+	return sess, nil
+}
+
+// MaxMessageLen is the longest chat message, in characters.
+const MaxMessageLen = 4000
+
+// ValidClientMsgID reports whether id can be a client_msg_id: 1 to 64
+// characters of letters, digits and "_.:-" (UUIDs fit).
+func ValidClientMsgID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SendMessage appends a chat message from p, once per clientMsgID.
+func (s *Service) SendMessage(ctx context.Context, p Principal, sessionID, clientMsgID, text string) (seq int64, duplicate bool, err error) {
+	if !ValidClientMsgID(clientMsgID) || !validText(text, 1, MaxMessageLen) || strings.TrimSpace(text) == "" {
+		return 0, false, Errorf(EINVALID, "a message needs a client_msg_id and 1 to %d characters of text", MaxMessageLen)
+	}
+	if !ValidSessionID(sessionID) {
+		return 0, false, ErrSessionNotFound
+	}
+	msg := Message{ClientMsgID: clientMsgID, Type: "chat.msg", Text: text}
+	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.IdempotencyTTL)
+}
+
+// MarkRead moves p's read marker of the session forward to upTo.
+func (s *Service) MarkRead(ctx context.Context, p Principal, sessionID string, upTo int64) (int64, bool, error) {
+	if upTo < 1 {
+		return 0, false, Errorf(EINVALID, "seq must be at least 1")
+	}
+	if !ValidSessionID(sessionID) {
+		return 0, false, ErrSessionNotFound
+	}
+	return s.store.MarkRead(ctx, sessionID, p, upTo, s.now().UTC())
+}
+
+// Typing publishes that p started or stopped typing in the session.
+func (s *Service) Typing(ctx context.Context, p Principal, sessionID string, on bool) error {
+	if !ValidSessionID(sessionID) {
+		return ErrSessionNotFound
+	}
+	return s.store.PublishTyping(ctx, sessionID, p, on, s.policy.TypingExpiry, s.now().UTC())
+}
+
+// Events returns up to limit events of a session p may read, after seq.
+func (s *Service) Events(ctx context.Context, p Principal, sessionID string, after int64, limit int) ([][]byte, error) {
+	if after < 0 || limit < 1 {
+		return nil, Errorf(EINVALID, "after must be at least 0 and limit at least 1")
+	}
+	if _, err := s.SessionFor(ctx, p, sessionID); err != nil {
+		return nil, err
+	}
+	return s.store.Events(ctx, sessionID, after, limit)
 }
 
 // Stats returns the session counts by status.

@@ -194,8 +194,31 @@ type SessionStore interface {
 	// AssignSession makes the agent the session's agent (state Agent). An
 	// agent not seen before is registered with defaultCapacity.
 	AssignSession(ctx context.Context, id string, a Assignment, defaultCapacity int, now time.Time) (*Session, error)
-	// CloseSession ends the session and keeps it, and its events, for retention.
-	CloseSession(ctx context.Context, id string, now time.Time, retention time.Duration) (*Session, error)
+	// CloseSession ends the session if by may act on it, and keeps it, and
+	// its events, for retention.
+	CloseSession(ctx context.Context, id string, by Principal, now time.Time, retention time.Duration) (*Session, error)
 	// SessionStats returns the counts by status.
 	SessionStats(ctx context.Context, now time.Time) (Stats, error)
 }
+
+// MessageStore appends what the parties of a session do to its history and
+// publishes it, each operation atomically with its authorization check.
+type MessageStore interface {
+	// AppendMessage appends msg from by, once per msg.ClientMsgID: a retry
+	// returns the first seq and duplicate true.
+	AppendMessage(ctx context.Context, sessionID string, by Principal, msg Message, at time.Time, idemTTL time.Duration) (seq int64, duplicate bool, err error)
+	// MarkRead moves by's read marker forward to upTo; it returns the
+	// marker and whether it moved.
+	MarkRead(ctx context.Context, sessionID string, by Principal, upTo int64, at time.Time) (marker int64, moved bool, err error)
+	// PublishTyping publishes an ephemeral typing event of by.
+	PublishTyping(ctx context.Context, sessionID string, by Principal, on bool, expires time.Duration, at time.Time) error
+	// Events returns up to limit events of the session with seq > after,
+	// in order, as their JSON; ErrHistoryGone if the oldest of them is no
+	// longer kept.
+	Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
+}
+
+// ErrHistoryGone says that a session's stream no longer holds the events
+// asked for (trimmed, or expired with the session): the client must resync
+// from the full state.
+var ErrHistoryGone = &Error{Code: ECONFLICT, Message: "history no longer holds these events"}

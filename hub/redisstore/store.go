@@ -43,6 +43,9 @@ var (
 	statsScript    = script("stats")
 	pruneScript    = script("prune")
 	agentPutScript = script("agent_put")
+	messageScript  = script("message")
+	readScript     = script("read")
+	typingScript   = script("typing")
 )
 
 // Options configure a Store. The zero value of each field is replaced by
@@ -67,6 +70,7 @@ type Store struct {
 
 var (
 	_ hub.SessionStore = (*Store)(nil)
+	_ hub.MessageStore = (*Store)(nil)
 	_ hub.AgentStore   = (*Store)(nil)
 )
 
@@ -122,8 +126,18 @@ func (s *Store) indexKey(st hub.Status) string {
 	return s.key("idx", string(st))
 }
 
+// channel returns the PubSub channel of a topic.
+func (s *Store) channel(topic string) string { return s.opts.Prefix + ":ch:" + topic }
+
 // SessionChannel is the PubSub channel on which a session's events are published.
-func (s *Store) SessionChannel(id string) string { return s.key("ch", "session", id) }
+func (s *Store) SessionChannel(id string) string { return s.channel(hub.SessionTopic(id)) }
+
+func privileged(p hub.Principal) string {
+	if p.Privileged() {
+		return "1"
+	}
+	return "0"
+}
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -142,6 +156,10 @@ func scriptError(err error) error {
 		return hub.ErrAgentAssigned
 	case strings.HasSuffix(msg, "SB:limit"):
 		return hub.ErrMaxSessions
+	case strings.HasSuffix(msg, "SB:forbidden"):
+		return hub.ErrForbidden
+	case strings.HasSuffix(msg, "SB:invalid"):
+		return hub.Errorf(hub.EINVALID, "seq beyond the session's last event")
 	case strings.HasSuffix(msg, "SB:email_taken"):
 		return hub.Errorf(hub.ECONFLICT, "email already in use")
 	case strings.HasSuffix(msg, "SB:exists"):
@@ -208,12 +226,17 @@ func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time
 
 // AssignSession implements hub.SessionStore.
 func (s *Store) AssignSession(ctx context.Context, id string, a hub.Assignment, defaultCapacity int, now time.Time) (*hub.Session, error) {
+	at := now.UTC()
 	body := hub.Event{Type: hub.EventSessionState, SessionID: id, State: hub.StateAgent,
-		AgentID: a.AgentID, AgentName: a.AgentName, At: now.UTC()}.EncodeBody()
+		AgentID: a.AgentID, AgentName: a.AgentName, At: at}.EncodeBody()
+	agent := &hub.Party{Role: hub.PrincipalAgent, ID: a.AgentID, Name: a.AgentName}
+	joined := hub.Event{Type: hub.EventMemberJoined, SessionID: id, From: agent, At: at}.EncodeBody()
+	notice := hub.Event{Type: hub.EventAgentSessionAdded, SessionID: id, At: at}.EncodeBody()
 	res, err := assignScript.Run(ctx, s.rdb,
 		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
 			s.key("queue"), s.agentKey(a.AgentID), s.agentSessionsKey(a.AgentID), s.key("agents")},
 		s.SessionChannel(id), ms(now), a.AgentID, a.AgentName, defaultCapacity, body, s.opts.StreamMaxLen, s.opts.Prefix,
+		joined, s.channel(hub.AgentTopic(a.AgentID)), notice,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -222,12 +245,18 @@ func (s *Store) AssignSession(ctx context.Context, id string, a hub.Assignment, 
 }
 
 // CloseSession implements hub.SessionStore.
-func (s *Store) CloseSession(ctx context.Context, id string, now time.Time, retention time.Duration) (*hub.Session, error) {
-	body := hub.Event{Type: hub.EventSessionEnded, SessionID: id, State: hub.StateEnded, At: now.UTC()}.EncodeBody()
+func (s *Store) CloseSession(ctx context.Context, id string, by hub.Principal, now time.Time, retention time.Duration) (*hub.Session, error) {
+	at := now.UTC()
+	body := hub.Event{Type: hub.EventSessionEnded, SessionID: id, State: hub.StateEnded, From: by.Party(), At: at}.EncodeBody()
+	// The agent who leaves is whoever is in the session when the script
+	// runs; the event says only that the agent left, and the session's
+	// state event before it names the agent.
+	left := hub.Event{Type: hub.EventMemberLeft, SessionID: id, From: &hub.Party{Role: hub.PrincipalAgent}, At: at}.EncodeBody()
 	res, err := closeScript.Run(ctx, s.rdb,
 		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
 			s.indexKey(hub.StatusEnded), s.key("queue"), s.key("idx", "expiry")},
 		s.SessionChannel(id), ms(now), retention.Milliseconds(), body, s.opts.StreamMaxLen, s.opts.Prefix,
+		by.Kind, by.ID, privileged(by), left,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -279,6 +308,8 @@ func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error {
 	err := agentPutScript.Run(ctx, s.rdb,
 		[]string{s.agentKey(a.ID), s.key("agents", "email"), s.key("agents")},
 		a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash, ms(created),
+		boolArg(a.Disabled), s.channel(hub.AgentTopic(a.ID)),
+		hub.Event{Type: hub.EventAgentDisabled, At: time.Now().UTC()}.EncodeBody(),
 	).Err()
 	return scriptError(err)
 }
@@ -286,21 +317,144 @@ func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error {
 // Agent implements hub.AgentStore.
 func (s *Store) Agent(ctx context.Context, id string) (*hub.Agent, error) {
 	if !hub.ValidAgentID(id) {
-		return nil, hub.Errorf(hub.ENOTFOUND, "agent not found")
+		return nil, hub.ErrAgentNotFound
 	}
 	h, err := s.rdb.HGetAll(ctx, s.agentKey(id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	if len(h) == 0 {
-		return nil, hub.Errorf(hub.ENOTFOUND, "agent not found")
+		return nil, hub.ErrAgentNotFound
 	}
+	return decodeAgent(h), nil
+}
+
+func decodeAgent(h map[string]string) *hub.Agent {
 	capacity, _ := strconv.Atoi(h["capacity"])
 	return &hub.Agent{
 		ID: h["id"], Name: h["name"], Email: h["email"], Role: hub.Role(h["role"]),
 		Capacity: capacity, PasswordHash: h["password_hash"], Status: h["status"],
-		CreatedAt: msTime(h["created_at"]),
-	}, nil
+		Disabled: h["disabled"] == "1", CreatedAt: msTime(h["created_at"]),
+	}
+}
+
+// AgentByEmail implements hub.AgentStore.
+func (s *Store) AgentByEmail(ctx context.Context, email string) (*hub.Agent, error) {
+	id, err := s.rdb.HGet(ctx, s.key("agents", "email"), hub.NormalizeEmail(email)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, hub.ErrAgentNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return s.Agent(ctx, id)
+}
+
+// Agents implements hub.AgentStore: every agent, oldest first.
+func (s *Store) Agents(ctx context.Context) ([]*hub.Agent, error) {
+	ids, err := s.rdb.ZRange(ctx, s.key("agents"), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.agentKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	out := make([]*hub.Agent, 0, len(ids))
+	for _, c := range cmds {
+		if h := c.Val(); len(h) > 0 {
+			out = append(out, decodeAgent(h))
+		}
+	}
+	return out, nil
+}
+
+// AgentSessions implements hub.AgentStore: the sessions offered to or
+// handled by the agent.
+func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, s.agentSessionsKey(id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return ids, nil
+}
+
+// AppendMessage implements hub.MessageStore.
+func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
+	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
+	res, err := messageScript.Run(ctx, s.rdb,
+		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmid", msg.ClientMsgID)},
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.StreamMaxLen, idemTTL.Milliseconds(),
+	).Int64Slice()
+	if err != nil {
+		return 0, false, scriptError(err)
+	}
+	return res[0], res[1] == 1, nil
+}
+
+// MarkRead implements hub.MessageStore.
+func (s *Store) MarkRead(ctx context.Context, sessionID string, by hub.Principal, upTo int64, at time.Time) (int64, bool, error) {
+	body := hub.Event{Type: hub.EventRead, SessionID: sessionID, From: by.Party(), UpTo: upTo, At: at}.EncodeBody()
+	res, err := readScript.Run(ctx, s.rdb, []string{s.sessionKey(sessionID), s.streamKey(sessionID)},
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), upTo, body, s.opts.StreamMaxLen,
+	).Int64Slice()
+	if err != nil {
+		return 0, false, scriptError(err)
+	}
+	return res[0], res[1] == 1, nil
+}
+
+// PublishTyping implements hub.MessageStore.
+func (s *Store) PublishTyping(ctx context.Context, sessionID string, by hub.Principal, on bool, expires time.Duration, at time.Time) error {
+	ev := hub.Event{Type: hub.EventTyping, SessionID: sessionID, From: by.Party(), On: &on, At: at}
+	if on {
+		ev.ExpiresMS = expires.Milliseconds()
+	}
+	err := typingScript.Run(ctx, s.rdb, []string{s.sessionKey(sessionID)},
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), ev.EncodeBody()).Err()
+	return scriptError(err)
+}
+
+// Events implements hub.MessageStore.
+func (s *Store) Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error) {
+	entries, err := s.rdb.XRangeN(ctx, s.streamKey(sessionID), strconv.FormatInt(after+1, 10)+"-0", "+", int64(limit)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if len(entries) == 0 {
+		// Nothing after `after`: fine if the session has not gone past it.
+		last, err := s.rdb.HGet(ctx, s.sessionKey(sessionID), "seq").Int64()
+		if errors.Is(err, redis.Nil) {
+			return nil, hub.ErrHistoryGone
+		} else if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		if last > after {
+			return nil, hub.ErrHistoryGone
+		}
+		return nil, nil
+	}
+	if entries[0].ID != strconv.FormatInt(after+1, 10)+"-0" {
+		return nil, hub.ErrHistoryGone // trimmed past after+1
+	}
+	out := make([][]byte, len(entries))
+	for i, e := range entries {
+		v, _ := e.Values["e"].(string)
+		out[i] = []byte(v)
+	}
+	return out, nil
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // pairs turns a flat HGETALL reply from a script into a map.

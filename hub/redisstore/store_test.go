@@ -157,7 +157,7 @@ func TestAssignTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.State != hub.StateAgent || got.AgentID != "agent_001" || got.AgentName != "Agent Wang" ||
-		!got.AssignedAt.Equal(t0.Add(5*time.Second)) || got.Seq != 2 {
+		!got.AssignedAt.Equal(t0.Add(5*time.Second)) || got.Seq != 3 {
 		t.Fatalf("after assign: %+v", got)
 	}
 	// A second assign of the same or another agent is a conflict.
@@ -207,7 +207,7 @@ func TestCloseAndDuration(t *testing.T) {
 	}
 	f.advance(time.Hour)
 	if ended.State != hub.StateEnded || !ended.EndedAt.Equal(t0.Add(330700*time.Millisecond)) ||
-		ended.Duration(f.clock()) != 320700*time.Millisecond || ended.Seq != 3 {
+		ended.Duration(f.clock()) != 320700*time.Millisecond || ended.Seq != 5 {
 		t.Fatalf("ended %+v duration %v", ended, ended.Duration(f.clock()))
 	}
 	_, err = f.svc.CloseSession(ctx, s.ID)
@@ -341,7 +341,8 @@ func TestEventsAppendedAndPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantTypes := []string{hub.EventSessionCreated, hub.EventSessionState, hub.EventSessionEnded}
+	wantTypes := []string{hub.EventSessionCreated, hub.EventSessionState, hub.EventMemberJoined,
+		hub.EventMemberLeft, hub.EventSessionEnded}
 	if len(entries) != len(wantTypes) {
 		t.Fatalf("%d stream entries, want %d", len(entries), len(wantTypes))
 	}

@@ -5,7 +5,8 @@
 -- KEYS[4] idx:Active      KEYS[5] queue            KEYS[6] agent hash
 -- KEYS[7] agent's open sessions (set)              KEYS[8] agents (zset by creation)
 -- ARGV[1] channel   ARGV[2] now (ms)   ARGV[3] agent id   ARGV[4] agent name
--- ARGV[5] default capacity   ARGV[6] event body   ARGV[7] stream maxlen   ARGV[8] key prefix
+-- ARGV[5] default capacity   ARGV[6] state event body   ARGV[7] stream maxlen   ARGV[8] key prefix
+-- ARGV[9] member.joined event body   ARGV[10] agent channel   ARGV[11] agent notice
 -- Returns the session hash after the change (HGETALL), or the error
 -- SB:not_found, SB:ended, SB:assigned or SB:limit.
 local id, state, err = open_session(KEYS[1])
@@ -38,4 +39,6 @@ redis.call('ZREM', KEYS[5], id)
 redis.call('ZADD', KEYS[4], number, id)
 redis.call('SADD', KEYS[7], id)
 emit(KEYS[1], KEYS[2], ARGV[1], ARGV[6], ARGV[7])
+emit(KEYS[1], KEYS[2], ARGV[1], ARGV[9], ARGV[7])
+redis.call('PUBLISH', ARGV[10], ARGV[11])
 return redis.call('HGETALL', KEYS[1])

@@ -4,11 +4,17 @@
 -- KEYS[4] idx:Active     KEYS[5] idx:Ended        KEYS[6] queue
 -- KEYS[7] idx:expiry
 -- ARGV[1] channel   ARGV[2] now (ms)   ARGV[3] retention (ms)   ARGV[4] event body
--- ARGV[5] stream maxlen   ARGV[6] key prefix
--- Returns the session hash after the change (HGETALL), or the error SB:not_found or SB:ended.
+-- ARGV[5] stream maxlen   ARGV[6] key prefix   ARGV[7] closer role   ARGV[8] closer id
+-- ARGV[9] privileged ('1' for an admin, a supervisor or the system)
+-- ARGV[10] member.left event body, emitted first when an agent was in the session
+-- Returns the session hash after the change (HGETALL), or the error
+-- SB:not_found, SB:ended or SB:forbidden.
 local id, state, err = open_session(KEYS[1])
 if err then
   return err
+end
+if not may_act(KEYS[1], state, ARGV[7], ARGV[8], ARGV[9]) then
+  return redis.error_reply('SB:forbidden')
 end
 local now = tonumber(ARGV[2])
 if state == 'Agent' then
@@ -28,6 +34,9 @@ redis.call('ZREM', KEYS[4], id)
 redis.call('ZREM', KEYS[6], id)
 redis.call('ZADD', KEYS[5], number, id)
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), id)
+if state == 'Agent' then
+  emit(KEYS[1], KEYS[2], ARGV[1], ARGV[10], ARGV[5])
+end
 emit(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])

@@ -28,6 +28,20 @@ local function open_session(key)
   return h[1], h[2]
 end
 
+-- may_act reports whether a party may act on the open session at key (in
+-- state): its customer, its agent while the session is in Agent, or a
+-- privileged party (supervisor, admin, the system) whatever the state.
+local function may_act(key, state, role, id, privileged)
+  if privileged == '1' then
+    return true
+  elseif role == 'customer' then
+    return redis.call('HGET', key, 'customer_id') == id
+  elseif role == 'agent' then
+    return state == 'Agent' and redis.call('HGET', key, 'agent_id') == id
+  end
+  return false
+end
+
 -- prune drops from the indexes up to limit ended sessions whose retention
 -- ran out by now (idx:expiry is scored by that moment). Their hashes and
 -- streams expire on their own TTL. Returns how many it dropped.

@@ -1,0 +1,41 @@
+package hub
+
+// PrincipalSystem is the kind of the hub itself and of admin-key callers.
+const PrincipalSystem = "system"
+
+// Principal is who performs an operation: a customer, an agent (with its
+// account role), or the system (admin key, the hub's own policies).
+type Principal struct {
+	Kind string // PrincipalCustomer, PrincipalAgent or PrincipalSystem
+	ID   string
+	Name string
+	Role Role // for agents
+}
+
+// SystemPrincipal acts for admin-key callers and the hub itself.
+var SystemPrincipal = Principal{Kind: PrincipalSystem, ID: "system", Name: "System"}
+
+// Privileged reports whether p may act on any session: supervisors, admins
+// and the system.
+func (p Principal) Privileged() bool {
+	return p.Kind == PrincipalSystem ||
+		p.Kind == PrincipalAgent && (p.Role == RoleSupervisor || p.Role == RoleAdmin)
+}
+
+// Party returns p as events name it.
+func (p Principal) Party() *Party { return &Party{Role: p.Kind, ID: p.ID, Name: p.Name} }
+
+// MayRead reports whether p may read session s and follow its events: its
+// customer, the agent it is with (or was with, once ended, or is offered
+// to), or a privileged principal.
+func (p Principal) MayRead(s *Session) bool {
+	switch {
+	case p.Privileged():
+		return true
+	case p.Kind == PrincipalCustomer:
+		return s.CustomerID == p.ID
+	case p.Kind == PrincipalAgent:
+		return s.AgentID == p.ID
+	}
+	return false
+}

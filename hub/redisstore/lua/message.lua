@@ -1,0 +1,21 @@
+-- message.lua: append a chat message to a session, once per client_msg_id.
+-- KEYS[1] session hash   KEYS[2] session stream   KEYS[3] idempotency key of client_msg_id
+-- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
+-- ARGV[5] event body   ARGV[6] stream maxlen   ARGV[7] idempotency TTL (ms)
+-- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
+-- first seq, even after the session ended. Errors: SB:not_found, SB:ended, SB:forbidden.
+local first = redis.call('GET', KEYS[3])
+if first then
+  return {tonumber(first), 1}
+end
+local id, state, err = open_session(KEYS[1])
+if err then
+  return err
+end
+if not may_act(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4]) then
+  return redis.error_reply('SB:forbidden')
+end
+local seq = emit(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'messages', 1)
+redis.call('SET', KEYS[3], seq, 'PX', ARGV[7])
+return {seq, 0}
