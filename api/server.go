@@ -10,11 +10,15 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/switchboardhq/switchboard/hub"
 )
@@ -23,8 +27,25 @@ import (
 // says otherwise.
 type Config struct {
 	Sessions *hub.Service
+	Agents   hub.AgentStore
+	// History reads session streams for the WebSocket catch-up; the
+	// connection has authorized the session already.
+	History interface {
+		Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
+	}
+	// Fanout routes bus events to this instance's sockets.
+	Fanout *hub.Fanout
+	Tokens *hub.Tokens
 	// AdminKey authorizes the back-office surfaces (Bearer).
 	AdminKey string
+	// IdentitySecret verifies the customer ids a site vouches for; nil
+	// refuses every customer_id on the widget endpoint.
+	IdentitySecret []byte
+	// AgentTokenTTL and CustomerTokenTTL bound token lifetimes; defaults
+	// 12 h and 24 h.
+	AgentTokenTTL, CustomerTokenTTL time.Duration
+	// WS tunes the WebSocket endpoint.
+	WS WSOptions
 	// Ping reports whether the store is reachable, for /readyz.
 	Ping func(context.Context) error
 	// Web serves the pages under "/"; nil serves none.
@@ -36,28 +57,62 @@ type Config struct {
 // Server is the HTTP handler of one hub instance.
 type Server struct {
 	// Immutable after NewServer.
-	sessions *hub.Service
-	adminKey []byte
-	ping     func(context.Context) error
-	logger   *slog.Logger
-	handler  http.Handler
+	sessions         *hub.Service
+	agents           hub.AgentStore
+	history          interface{ Events(context.Context, string, int64, int) ([][]byte, error) }
+	fanout           *hub.Fanout
+	tokens           *hub.Tokens
+	adminKey         []byte
+	identitySecret   []byte
+	agentTokenTTL    time.Duration
+	customerTokenTTL time.Duration
+	ws               WSOptions
+	ping             func(context.Context) error
+	logger           *slog.Logger
+	metrics          *metrics
+	widgetLimit      *ipLimiter
+	loginLimit       *ipLimiter
+	handler          http.Handler
 
-	// draining is set once shutdown begins: readiness fails from then on.
+	// draining is set once shutdown begins: readiness fails and new
+	// WebSocket upgrades are refused from then on.
 	draining atomic.Bool
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{} // guarded by connMu: open WebSocket connections
+	connWG sync.WaitGroup     // one per connection handler still running
 }
 
 // NewServer returns a Server with every route registered.
 func NewServer(cfg Config) *Server {
-	s := &Server{sessions: cfg.Sessions, adminKey: []byte(cfg.AdminKey), ping: cfg.Ping, logger: cfg.Logger}
+	s := &Server{
+		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
+		adminKey: []byte(cfg.AdminKey), identitySecret: cfg.IdentitySecret,
+		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
+		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger, metrics: newMetrics(),
+		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
+		loginLimit:  newIPLimiter(rate.Every(3*time.Second), 10),
+		conns:       map[*conn]struct{}{},
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	if s.agentTokenTTL <= 0 {
+		s.agentTokenTTL = 12 * time.Hour
+	}
+	if s.customerTokenTTL <= 0 {
+		s.customerTokenTTL = 24 * time.Hour
+	}
+	s.ws.setDefaults()
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	r.HandleFunc("/ws", s.serveWS)
 	s.routeCustomerService(r)
+	s.routeNative(r)
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
 	}
@@ -68,9 +123,25 @@ func NewServer(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Drain makes readiness fail, so that load balancers stop sending new
-// traffic while in-flight requests finish.
+// Drain makes readiness fail and refuses new WebSocket upgrades, so that
+// load balancers stop sending new traffic while in-flight requests finish.
 func (s *Server) Drain() { s.draining.Store(true) }
+
+// Shutdown drains the server and closes every WebSocket with the shutdown
+// close code (reconnect elsewhere and resume), waiting for their handlers
+// until ctx ends. The HTTP server's own Shutdown does not see hijacked
+// connections, so the caller runs this first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	return s.closeAll(ctx)
+}
+
+// Connections returns the number of open WebSocket connections.
+func (s *Server) Connections() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return len(s.conns)
+}
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -96,6 +167,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) surfaceError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	if r.URL.Path == "/customer-service" || strings.HasPrefix(r.URL.Path, "/customer-service/") {
 		writeJSON(w, status, csMessage{Code: -1, Message: msg})
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		code := hub.ENOTFOUND
+		if status == http.StatusMethodNotAllowed {
+			code = hub.EINVALID
+		}
+		s.nativeError(w, r, &hub.Error{Code: code, Message: msg}, status)
 		return
 	}
 	http.Error(w, msg, status)
@@ -145,7 +224,7 @@ func (s *Server) requireAdminKey(render func(http.ResponseWriter, *http.Request,
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			key, ok := bearer(r)
-			if !ok || !hmac.Equal([]byte(key), s.adminKey) {
+			if !ok || !s.isAdminKey(key) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 				render(w, r, hub.ErrUnauthorized)
 				return
@@ -154,6 +233,9 @@ func (s *Server) requireAdminKey(render func(http.ResponseWriter, *http.Request,
 		})
 	}
 }
+
+// isAdminKey compares key with the admin key in constant time.
+func (s *Server) isAdminKey(key string) bool { return hmac.Equal([]byte(key), s.adminKey) }
 
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) (string, bool) {
@@ -193,6 +275,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		s.metrics.requests.WithLabelValues(strconv.Itoa(rec.status/100) + "xx").Inc()
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			return
 		}

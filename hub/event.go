@@ -50,8 +50,8 @@ type Event struct {
 	AgentName string    `json:"agent_name,omitempty"`
 	From      *Party    `json:"from,omitempty"`
 	Message   *Message  `json:"message,omitempty"`
-	UpTo      int64     `json:"up_to,omitempty"`     // read: seen up to this seq
-	On        *bool     `json:"on,omitempty"`        // typing: started or stopped
+	UpTo      int64     `json:"up_to,omitempty"`      // read: seen up to this seq
+	On        *bool     `json:"on,omitempty"`         // typing: started or stopped
 	ExpiresMS int64     `json:"expires_ms,omitempty"` // typing: clients clear it after this long
 	Reason    string    `json:"reason,omitempty"`
 	At        time.Time `json:"at"`

@@ -10,6 +10,8 @@ type Principal struct {
 	ID   string
 	Name string
 	Role Role // for agents
+	// SessionID is the session a customer's token was issued with.
+	SessionID string
 }
 
 // SystemPrincipal acts for admin-key callers and the hub itself.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 )
 
@@ -44,6 +45,19 @@ type Config struct {
 	Demo string
 	// LogLevel is debug, info (the default), warn or error.
 	LogLevel slog.Level
+	// TokenSecret signs agent and customer tokens (at least 32 characters);
+	// "" (the default) uses one generated once and shared through Redis.
+	TokenSecret string
+	// IdentitySecret verifies the customer ids a site's backend vouches for;
+	// "" (the default) refuses customer ids on the widget endpoint.
+	IdentitySecret string
+	// WS tunes the WebSocket endpoint. Only WS.AllowedOrigins, the host
+	// patterns of the sites that may embed the widget, is read from the
+	// environment (empty, the default, allows only the hub's own host);
+	// tests shorten the timings.
+	WS api.WSOptions
+	// AgentTokenTTL and CustomerTokenTTL bound token lifetimes; defaults 12h and 24h.
+	AgentTokenTTL, CustomerTokenTTL time.Duration
 }
 
 // setting is one configuration value: its flag, its variable, its default
@@ -95,13 +109,9 @@ var settings = []setting{
 		c.Retention, err = parseRetention(v)
 		return err
 	}},
-	{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "bound on a graceful shutdown", func(c *Config, v string) error {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 10*time.Minute {
-			return errors.New("must be a duration from 1ms to 10m, such as 15s")
-		}
-		c.ShutdownTimeout = d
-		return nil
+	{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "bound on a graceful shutdown", func(c *Config, v string) (err error) {
+		c.ShutdownTimeout, err = durationIn(v, time.Millisecond, 10*time.Minute)
+		return err
 	}},
 	{"demo", "SWITCHBOARD_DEMO", "auto", "seed a demo agent: auto (embedded Redis only), true or false", func(c *Config, v string) error {
 		switch v {
@@ -114,6 +124,49 @@ var settings = []setting{
 	{"log-level", "SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))
 	}},
+	{"token-secret", "SWITCHBOARD_TOKEN_SECRET", "", "secret signing tokens (32+ characters); empty shares a generated one through Redis", func(c *Config, v string) error {
+		if v != "" && len(v) < 32 {
+			return errors.New("must be at least 32 characters")
+		}
+		c.TokenSecret = v
+		return nil
+	}},
+	{"identity-secret", "SWITCHBOARD_IDENTITY_SECRET", "", "secret of customer identity verification (16+ characters); empty refuses site-given customer ids", func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.IdentitySecret = v
+		return nil
+	}},
+	{"allowed-origins", "SWITCHBOARD_ALLOWED_ORIGINS", "", "comma-separated host patterns of sites that may embed the widget, e.g. shop.example.com,*.example.org", func(c *Config, v string) error {
+		c.WS.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o == "" {
+				continue
+			}
+			if strings.Contains(o, "://") || strings.ContainsAny(o, "/ ") {
+				return fmt.Errorf("%q: give host patterns (shop.example.com, *.example.com), not URLs", o)
+			}
+			c.WS.AllowedOrigins = append(c.WS.AllowedOrigins, o)
+		}
+		return nil
+	}},
+	{"agent-token-ttl", "SWITCHBOARD_AGENT_TOKEN_TTL", "12h", "lifetime of an agent's login token", func(c *Config, v string) (err error) {
+		c.AgentTokenTTL, err = durationIn(v, time.Minute, 30*24*time.Hour)
+		return err
+	}},
+	{"customer-token-ttl", "SWITCHBOARD_CUSTOMER_TOKEN_TTL", "24h", "lifetime of a customer's widget token", func(c *Config, v string) (err error) {
+		c.CustomerTokenTTL, err = durationIn(v, time.Minute, 30*24*time.Hour)
+		return err
+	}},
+}
+
+func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		return 0, fmt.Errorf("must be a duration from %v to %v", lo, hi)
+	}
+	return d, nil
 }
 
 // ParseConfig reads the configuration from args (flags) and getenv, and

@@ -71,6 +71,8 @@ type Main struct {
 	mini      *miniredis.Miniredis // nil unless embedded
 	rdb       redis.UniversalClient
 	store     *redisstore.Store
+	bus       *redisstore.Bus
+	fanout    *hub.Fanout
 	api       *api.Server
 	ln        net.Listener
 	http      *http.Server
@@ -78,8 +80,8 @@ type Main struct {
 	demoEmail string
 	demoPass  string
 
-	stopJanitor context.CancelFunc
-	wg          sync.WaitGroup // the server and the janitor goroutines
+	stopBackground context.CancelFunc
+	wg             sync.WaitGroup // the server, janitor, bus and fan-out goroutines
 	closeOnce   sync.Once
 	closeErr    error
 }
@@ -134,17 +136,49 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 
+	secret := cfg.TokenSecret
+	if secret == "" {
+		if secret, err = store.SharedSecret(ctx, "tokens", hub.NewSecret(48)); err != nil {
+			return fmt.Errorf("token secret: %w", err)
+		}
+		if m.mini == nil {
+			m.Logger.Warn("SWITCHBOARD_TOKEN_SECRET is not set: tokens are signed with a secret generated once and kept in Redis; set it for production")
+		}
+	}
+	tokens, err := hub.NewTokens([]byte(secret))
+	if err != nil {
+		return err
+	}
 	sessions := hub.NewService(store, hub.Policy{
 		MaxOpenSessions: cfg.MaxOpenSessions,
 		AgentCapacity:   cfg.AgentCapacity,
 		Retention:       cfg.Retention,
 	}, nil)
+	background, stopBackground := context.WithCancel(context.Background())
+	m.stopBackground = stopBackground
+	m.bus = store.NewBus(background)
+	m.fanout = hub.NewFanout(m.bus, m.Logger)
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.bus.Run(m.fanout) }()
+	go func() { defer m.wg.Done(); m.fanout.Run(background) }()
+	var identity []byte
+	if cfg.IdentitySecret != "" {
+		identity = []byte(cfg.IdentitySecret)
+	}
 	m.api = api.NewServer(api.Config{
-		Sessions: sessions,
-		AdminKey: m.adminKey,
-		Ping:     store.Ping,
-		Web:      web.Handler(),
-		Logger:   m.Logger,
+		Sessions:         sessions,
+		Agents:           store,
+		History:          store,
+		Fanout:           m.fanout,
+		Tokens:           tokens,
+		AdminKey:         m.adminKey,
+		IdentitySecret:   identity,
+		AgentTokenTTL:    cfg.AgentTokenTTL,
+		CustomerTokenTTL: cfg.CustomerTokenTTL,
+		WS:               cfg.WS,
+		Ping:             store.Ping,
+		Web:              web.Handler(),
+		Logger:           m.Logger,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -165,11 +199,9 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Logger.Error("http server", "err", err)
 		}
 	}()
-	janitorCtx, stopJanitor := context.WithCancel(context.Background())
-	m.stopJanitor = stopJanitor
 	go func() {
 		defer m.wg.Done()
-		m.runJanitor(janitorCtx, time.Minute)
+		m.runJanitor(background, time.Minute)
 	}()
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
 	return nil
@@ -253,8 +285,10 @@ func (m *Main) PrintBanner(w io.Writer) {
 }
 
 // Close shuts the instance down gracefully within Config.ShutdownTimeout:
-// readiness fails first, the listener closes and in-flight requests finish,
-// then the janitor stops and Redis is closed. It is safe to call more than once.
+// readiness fails and new upgrades are refused, every WebSocket gets the
+// shutdown close code, the listener closes and in-flight requests finish,
+// then the background goroutines stop and Redis is closed. It is safe to
+// call more than once.
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() {
 		timeout := m.Config.ShutdownTimeout
@@ -264,7 +298,9 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if m.api != nil {
-			m.api.Drain()
+			if err := m.api.Shutdown(ctx); err != nil {
+				m.closeErr = fmt.Errorf("closing websockets: %w", err)
+			}
 		}
 		if m.http != nil {
 			if err := m.http.Shutdown(ctx); err != nil {
@@ -272,8 +308,11 @@ func (m *Main) Close() error {
 				m.http.Close()
 			}
 		}
-		if m.stopJanitor != nil {
-			m.stopJanitor()
+		if m.stopBackground != nil {
+			m.stopBackground()
+		}
+		if m.bus != nil {
+			m.bus.Close()
 		}
 		m.wg.Wait()
 		if m.rdb != nil {

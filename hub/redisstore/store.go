@@ -108,6 +108,21 @@ func ValidatePrefix(prefix string) error {
 	return nil
 }
 
+// SharedSecret returns the secret stored under name, storing candidate
+// first if there is none (SET NX): every instance on this Redis gets the
+// same one without configuration.
+func (s *Store) SharedSecret(ctx context.Context, name, candidate string) (string, error) {
+	key := s.key("secret", name)
+	if err := s.rdb.SetNX(ctx, key, candidate, 0).Err(); err != nil {
+		return "", fmt.Errorf("redis: %w", err)
+	}
+	v, err := s.rdb.Get(ctx, key).Result()
+	if err != nil {
+		return "", fmt.Errorf("redis: %w", err)
+	}
+	return v, nil
+}
+
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 

@@ -1,0 +1,436 @@
+// Package client is a Go client for Switchboard's WebSocket protocol
+// (api/protocol): it authenticates, follows sessions from where it left
+// off, hands events over in order and once each, correlates replies to
+// commands, and retries sends across reconnects without duplicating them
+// (the same client_msg_id is sent again, and the hub answers a retry with
+// the first result). The tests and the load tool use it.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/switchboardhq/switchboard/api/protocol"
+)
+
+// Config says where and as whom to connect.
+type Config struct {
+	// URL is the hub's WebSocket endpoint, e.g. ws://localhost:8080/ws.
+	URL string
+	// Token is an agent or customer token.
+	Token string
+	// Origin, if set, is sent as the Origin header (as a browser would).
+	Origin string
+	// HTTPClient dials; nil uses http.DefaultClient.
+	HTTPClient *http.Client
+	// EventBuffer is how many frames wait for Events' reader; default 4096.
+	// A reader that falls further behind stops the socket's reads, and the
+	// hub kicks it as a slow consumer.
+	EventBuffer int
+}
+
+// Frame is one frame from the hub as Events hands it over: an event (Seq >
+// 0 for durable ones), a resync, or an error frame nobody waited for.
+type Frame struct {
+	Type      string          `json:"type"`
+	Seq       int64           `json:"seq"`
+	SessionID string          `json:"session_id"`
+	LastSeq   int64           `json:"last_seq"` // resync
+	Raw       json.RawMessage `json:"-"`
+}
+
+// Message returns the text and client_msg_id of a message.created frame.
+func (f Frame) Message() (text, clientMsgID string, from Party) {
+	var m struct {
+		From    Party `json:"from"`
+		Message struct {
+			Text        string `json:"text"`
+			ClientMsgID string `json:"client_msg_id"`
+		} `json:"message"`
+	}
+	json.Unmarshal(f.Raw, &m)
+	return m.Message.Text, m.Message.ClientMsgID, m.From
+}
+
+// Party is who did something, as events name it.
+type Party struct {
+	Role string `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// CloseError is how a connection ended: the hub's close code and reason.
+type CloseError struct {
+	Code   websocket.StatusCode
+	Reason string
+}
+
+func (e *CloseError) Error() string { return fmt.Sprintf("closed: %d %s", e.Code, e.Reason) }
+
+// Reconnectable reports whether the client may reconnect after this close.
+func (e *CloseError) Reconnectable() bool { return protocol.Reconnectable(e.Code) }
+
+// ErrClosed is returned by commands on a connection that ended.
+var ErrClosed = errors.New("client: connection closed")
+
+// Client is one logical client across any number of connections: its
+// progress (last seq per session) carries over Reconnect.
+type Client struct {
+	cfg    Config
+	events chan Frame
+
+	mu      sync.Mutex
+	ws      *websocket.Conn                 // guarded by mu: the current connection
+	gen     int                             // guarded by mu: connection generation
+	done    chan struct{}                   // guarded by mu: closed when the current connection ends
+	endErr  error                           // guarded by mu: why the last connection ended
+	hello   protocol.Hello                  // guarded by mu
+	last    map[string]int64                // guarded by mu: last seq handed over per session
+	pending map[string]chan json.RawMessage // guarded by mu: replies awaited, by command id
+	nextID  int                             // guarded by mu
+	stats   Stats                           // guarded by mu
+}
+
+// Stats count what the client saw; a correct hub keeps Gaps and
+// Duplicates at zero (Duplicates are dropped before Events sees them).
+type Stats struct {
+	Events, Duplicates, Gaps, Resyncs int
+}
+
+// Dial connects and authenticates, following every session the principal has.
+func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = 4096
+	}
+	c := &Client{cfg: cfg, events: make(chan Frame, cfg.EventBuffer), last: map[string]int64{},
+		pending: map[string]chan json.RawMessage{}}
+	if err := c.connect(ctx, nil); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Events returns the frames of the hub in order: each durable event once.
+func (c *Client) Events() <-chan Frame { return c.events }
+
+// Hello returns the hub's greeting on the current connection.
+func (c *Client) Hello() protocol.Hello {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hello
+}
+
+// Last returns the last seq handed over for a session.
+func (c *Client) Last(sessionID string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[sessionID]
+}
+
+// Stats returns what the client counted.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Done is closed when the current connection ends; Err then says why.
+func (c *Client) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+// Err returns why the last connection ended (a *CloseError when the hub
+// closed it with a code), or nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endErr
+}
+
+// connect dials and authenticates, resuming every session followed so far
+// (plus extra), and waits for hello.
+func (c *Client) connect(ctx context.Context, extra map[string]int64) error {
+	hdr := http.Header{}
+	if c.cfg.Origin != "" {
+		hdr.Set("Origin", c.cfg.Origin)
+	}
+	ws, _, err := websocket.Dial(ctx, c.cfg.URL, &websocket.DialOptions{
+		HTTPClient: c.cfg.HTTPClient, HTTPHeader: hdr, Subprotocols: []string{protocol.Subprotocol},
+	})
+	if err != nil {
+		return err
+	}
+	ws.SetReadLimit(1 << 20)
+	c.mu.Lock()
+	resume := make(map[string]int64, len(c.last)+len(extra))
+	for sid, seq := range c.last {
+		resume[sid] = seq
+	}
+	for sid, seq := range extra {
+		if _, ok := resume[sid]; !ok {
+			resume[sid] = seq
+		}
+	}
+	c.gen++
+	gen, done := c.gen, make(chan struct{})
+	c.ws, c.done, c.endErr = ws, done, nil
+	c.mu.Unlock()
+
+	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume})
+	if err := ws.Write(ctx, websocket.MessageText, auth); err != nil {
+		ws.CloseNow()
+		return err
+	}
+	typ, data, err := ws.Read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return closeErr(err)
+	}
+	var hello protocol.Hello
+	if typ != websocket.MessageText || json.Unmarshal(data, &hello) != nil || hello.Type != protocol.FrameHello {
+		ws.CloseNow()
+		return fmt.Errorf("client: expected hello, got %s", data)
+	}
+	c.mu.Lock()
+	c.hello = hello
+	for _, sid := range hello.Sessions {
+		if _, ok := c.last[sid]; !ok {
+			c.last[sid] = resume[sid]
+		}
+	}
+	c.mu.Unlock()
+	go c.read(ws, gen, done)
+	return nil
+}
+
+// read hands the frames of one connection over until it ends.
+func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
+	var err error
+	defer func() {
+		c.mu.Lock()
+		if c.gen == gen {
+			c.endErr = closeErr(err)
+			for id, ch := range c.pending {
+				close(ch)
+				delete(c.pending, id)
+			}
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
+	for {
+		var data []byte
+		_, data, err = ws.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var f Frame
+		var head struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(data, &f) != nil {
+			continue
+		}
+		json.Unmarshal(data, &head)
+		f.Raw = data
+		c.mu.Lock()
+		if (f.Type == protocol.FrameReply || f.Type == protocol.FrameError) && head.ID != "" {
+			if ch := c.pending[head.ID]; ch != nil {
+				delete(c.pending, head.ID)
+				c.mu.Unlock()
+				ch <- data
+				continue
+			}
+		}
+		if f.Seq > 0 && f.SessionID != "" {
+			last := c.last[f.SessionID]
+			switch {
+			case f.Seq <= last:
+				c.stats.Duplicates++
+				c.mu.Unlock()
+				continue
+			case f.Seq > last+1:
+				c.stats.Gaps++
+			}
+			c.last[f.SessionID] = f.Seq
+			c.stats.Events++
+		}
+		if f.Type == protocol.FrameResync {
+			c.last[f.SessionID] = f.LastSeq
+			c.stats.Resyncs++
+		}
+		c.mu.Unlock()
+		c.events <- f
+	}
+}
+
+func closeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if code := websocket.CloseStatus(err); code != -1 {
+		var ce websocket.CloseError
+		errors.As(err, &ce)
+		return &CloseError{Code: code, Reason: ce.Reason}
+	}
+	return err
+}
+
+// Reconnect drops the current connection (if any) and connects again,
+// resuming every session from the last seq handed over.
+func (c *Client) Reconnect(ctx context.Context) error {
+	c.mu.Lock()
+	ws, done := c.ws, c.done
+	c.mu.Unlock()
+	ws.CloseNow()
+	<-done
+	return c.connect(ctx, nil)
+}
+
+// Follow asks the hub for a session's events after seq (a supervisor's
+// join, or a session the client learnt of elsewhere).
+func (c *Client) Follow(ctx context.Context, sessionID string, after int64) error {
+	_, err := c.Do(ctx, protocol.Command{Type: protocol.CmdResume, Resume: map[string]int64{sessionID: after}})
+	if err == nil {
+		c.mu.Lock()
+		if _, ok := c.last[sessionID]; !ok {
+			c.last[sessionID] = after
+		}
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// ReplyError is a command the hub refused.
+type ReplyError struct{ protocol.ErrorBody }
+
+func (e *ReplyError) Error() string { return e.Code + ": " + e.Message }
+
+// Do sends a command and waits for its reply on the current connection.
+func (c *Client) Do(ctx context.Context, cmd protocol.Command) (protocol.Reply, error) {
+	c.mu.Lock()
+	c.nextID++
+	cmd.ID = strconv.Itoa(c.nextID)
+	ch := make(chan json.RawMessage, 1)
+	c.pending[cmd.ID] = ch
+	ws := c.ws
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, cmd.ID)
+		c.mu.Unlock()
+	}()
+	b, _ := json.Marshal(cmd)
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return protocol.Reply{}, ErrClosed
+	}
+	select {
+	case data, ok := <-ch:
+		if !ok {
+			return protocol.Reply{}, ErrClosed
+		}
+		var r struct {
+			protocol.Reply
+			Error *protocol.ErrorBody `json:"error"`
+		}
+		json.Unmarshal(data, &r)
+		if r.Error != nil {
+			return r.Reply, &ReplyError{*r.Error}
+		}
+		return r.Reply, nil
+	case <-ctx.Done():
+		return protocol.Reply{}, ctx.Err()
+	}
+}
+
+// NewClientMsgID returns a random client_msg_id.
+func NewClientMsgID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Send sends a message and returns its seq. If the connection drops before
+// the reply, it reconnects and sends the same client_msg_id again, until
+// ctx ends: the message is created once.
+func (c *Client) Send(ctx context.Context, sessionID, text string) (protocol.Reply, error) {
+	return c.SendID(ctx, sessionID, NewClientMsgID(), text)
+}
+
+// SendID is Send with the caller's client_msg_id.
+func (c *Client) SendID(ctx context.Context, sessionID, clientMsgID, text string) (protocol.Reply, error) {
+	cmd := protocol.Command{Type: protocol.CmdSend, SessionID: sessionID, ClientMsgID: clientMsgID, Text: text}
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
+		r, err := c.Do(ctx, cmd)
+		var re *ReplyError
+		if errors.As(err, &re) && re.Code == "limit" {
+			select { // rate limited: the command was not run; wait and send it again
+			case <-ctx.Done():
+				return r, ctx.Err()
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		if !errors.Is(err, ErrClosed) {
+			return r, err
+		}
+		if ce, ok := c.Err().(*CloseError); ok && !ce.Reconnectable() {
+			return r, ce
+		}
+		select {
+		case <-ctx.Done():
+			return r, ctx.Err()
+		case <-time.After(backoff):
+		}
+		if err := c.Reconnect(ctx); err != nil && ctx.Err() != nil {
+			return r, err
+		}
+	}
+}
+
+// Typing says the client's party started or stopped typing.
+func (c *Client) Typing(ctx context.Context, sessionID string, on bool) error {
+	_, err := c.Do(ctx, protocol.Command{Type: protocol.CmdTyping, SessionID: sessionID, On: &on})
+	return err
+}
+
+// Read marks the session read up to seq.
+func (c *Client) Read(ctx context.Context, sessionID string, seq int64) error {
+	_, err := c.Do(ctx, protocol.Command{Type: protocol.CmdRead, SessionID: sessionID, Seq: seq})
+	return err
+}
+
+// CloseSession ends the session.
+func (c *Client) CloseSession(ctx context.Context, sessionID string) error {
+	_, err := c.Do(ctx, protocol.Command{Type: protocol.CmdClose, SessionID: sessionID})
+	return err
+}
+
+// Close ends the connection normally.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	return ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// CloseNow drops the connection without a close handshake (as a network
+// failure would).
+func (c *Client) CloseNow() error {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	return ws.CloseNow()
+}

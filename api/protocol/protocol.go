@@ -1,0 +1,258 @@
+// Package protocol defines Switchboard's WebSocket protocol, version 1:
+// the subprotocol name, the client's commands and their validation, the
+// server's frames and the close codes. The server (api) and the Go client
+// (api/client) share it; docs/protocol.md describes it for everyone else.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
+
+// Subprotocol is the WebSocket subprotocol of this version. A client offers
+// it in Sec-WebSocket-Protocol; the server refuses a handshake without it.
+const Subprotocol = "switchboard.v1"
+
+// Close codes. 4000-4499: the client should reconnect (with backoff) and
+// resume; 4500-4999: it must not reconnect with the same credentials.
+const (
+	CloseShutdown      websocket.StatusCode = 4000 // the instance is shutting down
+	CloseSlowConsumer  websocket.StatusCode = 4001 // the client did not read fast enough
+	CloseServerError   websocket.StatusCode = 4002 // the hub lost its store; try again
+	CloseAuthTimeout   websocket.StatusCode = 4003 // no auth frame in time
+	CloseRateLimited   websocket.StatusCode = 4004 // too many frames; slow down
+	CloseUnauthorized  websocket.StatusCode = 4500 // bad, expired or revoked credentials
+	CloseSessionEnded  websocket.StatusCode = 4501 // the customer's session ended
+	CloseAgentDisabled websocket.StatusCode = 4502 // the agent account was disabled
+	CloseProtocolError websocket.StatusCode = 4503 // a frame that is not text, or not the protocol
+)
+
+// Reconnectable reports whether a client should reconnect after code.
+func Reconnectable(code websocket.StatusCode) bool {
+	switch {
+	case code >= 4000 && code < 4500:
+		return true
+	case code >= 4500 && code < 5000:
+		return false
+	}
+	// Standard codes: going away, abnormal closure, internal error, restart, try later.
+	return code == websocket.StatusGoingAway || code == -1 || code == websocket.StatusAbnormalClosure ||
+		code == websocket.StatusInternalError || code == websocket.StatusServiceRestart || code == websocket.StatusTryAgainLater
+}
+
+// Client command types.
+const (
+	CmdAuth   = "auth"
+	CmdResume = "resume"
+	CmdSend   = "send"
+	CmdTyping = "typing"
+	CmdRead   = "read"
+	CmdClose  = "close"
+)
+
+// Server frame types (besides events, whose types are hub.Event* and
+// which carry a seq when durable).
+const (
+	FrameHello  = "hello"
+	FrameReply  = "reply"
+	FrameError  = "error"
+	FrameResync = "resync"
+)
+
+// Command is one frame from the client. Which fields a type needs:
+//
+//	auth    token; resume (optional)
+//	resume  resume: {session_id: last seen seq}
+//	send    session_id, client_msg_id, text
+//	typing  session_id, on
+//	read    session_id, seq
+//	close   session_id
+//
+// id is optional on every command; the reply to it carries the same id.
+type Command struct {
+	Type        string           `json:"type"`
+	ID          string           `json:"id,omitempty"`
+	Token       string           `json:"token,omitempty"`
+	Resume      map[string]int64 `json:"resume,omitempty"`
+	SessionID   string           `json:"session_id,omitempty"`
+	ClientMsgID string           `json:"client_msg_id,omitempty"`
+	Text        string           `json:"text,omitempty"`
+	On          *bool            `json:"on,omitempty"`
+	Seq         int64            `json:"seq,omitempty"`
+}
+
+// ErrorBody is the error of a reply or an error frame: code is one of the
+// hub's codes (invalid, not_found, conflict, limit, unauthorized,
+// forbidden, internal), message is for people.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error is a decoding error; it becomes an error frame.
+type Error struct{ ErrorBody }
+
+func (e *Error) Error() string { return e.Message }
+
+func invalid(msg string) *Error { return &Error{ErrorBody{Code: "invalid", Message: msg}} }
+
+// MaxResume bounds the sessions one resume may name.
+const MaxResume = 1000
+
+// DecodeCommand reads and validates one client frame. It never panics; a
+// frame it refuses gets an error frame (with the frame's id when it could
+// be read) and changes nothing.
+func DecodeCommand(data []byte) (*Command, error) {
+	if !utf8.Valid(data) {
+		return nil, invalid("frame is not valid UTF-8")
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return nil, invalid("frame is not a JSON object")
+	}
+	var c Command
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var partial struct {
+			ID string `json:"id"`
+		}
+		json.Unmarshal(data, &partial)
+		e := invalid("frame is not a valid command: " + jsonReason(err))
+		return &Command{ID: truncate(partial.ID)}, e
+	}
+	if dec.More() {
+		return &Command{ID: truncate(c.ID)}, invalid("trailing data after the command")
+	}
+	if len(c.ID) > 64 {
+		return &Command{ID: truncate(c.ID)}, invalid("id longer than 64 characters")
+	}
+	if err := c.validate(); err != nil {
+		return &Command{ID: c.ID, Type: c.Type}, err
+	}
+	return &c, nil
+}
+
+func (c *Command) validate() *Error {
+	needSession := func() *Error {
+		if c.SessionID == "" {
+			return invalid(c.Type + " needs session_id")
+		}
+		return nil
+	}
+	switch c.Type {
+	case CmdAuth:
+		if c.Token == "" {
+			return invalid("auth needs token")
+		}
+		if len(c.Resume) > MaxResume {
+			return invalid("resume names too many sessions")
+		}
+	case CmdResume:
+		if len(c.Resume) == 0 || len(c.Resume) > MaxResume {
+			return invalid("resume needs 1 to 1000 sessions")
+		}
+		for _, seq := range c.Resume {
+			if seq < 0 {
+				return invalid("resume seqs must be at least 0")
+			}
+		}
+	case CmdSend:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.ClientMsgID == "" || c.Text == "" {
+			return invalid("send needs client_msg_id and text")
+		}
+	case CmdTyping:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.On == nil {
+			return invalid("typing needs on (true or false)")
+		}
+	case CmdRead:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.Seq < 1 {
+			return invalid("read needs seq of at least 1")
+		}
+	case CmdClose:
+		return needSession()
+	case "":
+		return invalid("command without type")
+	default:
+		return invalid("unknown command type " + truncate(c.Type))
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+		for !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+func jsonReason(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "field " + te.Field + " has the wrong type"
+	}
+	return err.Error()
+}
+
+// Principal is who a connection speaks for, in the hello frame.
+type Principal struct {
+	Role string `json:"role"` // "customer" or "agent"
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// AgentRole is the agent account's role: agent, supervisor or admin.
+	AgentRole string `json:"agent_role,omitempty"`
+}
+
+// Hello answers a successful auth: who the connection is, and the sessions
+// it follows (whose events it receives from then on, after catching up
+// from the seqs of the auth frame's resume).
+type Hello struct {
+	Type        string    `json:"type"` // "hello"
+	ID          string    `json:"id,omitempty"`
+	Principal   Principal `json:"principal"`
+	Sessions    []string  `json:"sessions"`
+	HeartbeatMS int64     `json:"heartbeat_ms"`
+}
+
+// Reply answers a command. OK is false with Error set on failure.
+type Reply struct {
+	Type      string     `json:"type"` // "reply"
+	ID        string     `json:"id,omitempty"`
+	OK        bool       `json:"ok"`
+	Seq       int64      `json:"seq,omitempty"`       // send: the message's seq; read: the marker
+	Duplicate bool       `json:"duplicate,omitempty"` // send: a retry of a message already sent
+	Error     *ErrorBody `json:"error,omitempty"`
+}
+
+// ErrorFrame reports a frame that could not be answered as a command.
+type ErrorFrame struct {
+	Type  string    `json:"type"` // "error"
+	ID    string    `json:"id,omitempty"`
+	Error ErrorBody `json:"error"`
+}
+
+// Resync tells the client that it cannot catch up on a session from the
+// events it missed: it reloads the session's state and history over REST.
+type Resync struct {
+	Type      string `json:"type"` // "resync"
+	SessionID string `json:"session_id"`
+	Reason    string `json:"reason"`
+	// LastSeq is the session's seq now: live events continue after it.
+	LastSeq int64 `json:"last_seq"`
+}

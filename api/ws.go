@@ -1,0 +1,760 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/switchboardhq/switchboard/api/protocol"
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// WSOptions tune the WebSocket endpoint. The zero value of each field is
+// replaced by the default in its comment (DESIGN §4).
+type WSOptions struct {
+	PingInterval time.Duration // 25 s: keepalive (coder/websocket sends none)
+	PongTimeout  time.Duration // 10 s: a ping unanswered this long closes the socket
+	AuthTimeout  time.Duration // 10 s: an unauthenticated socket is closed after this
+	WriteTimeout time.Duration // 5 s: a write that takes longer closes the socket
+	SendQueue    int           // 256: events queued per socket before it is kicked
+	ReadLimit    int64         // 16 KiB: largest frame accepted
+	RateLimit    rate.Limit    // 20/s sustained frames per socket
+	RateBurst    int           // 40
+	// AllowedOrigins are host patterns (path.Match syntax, e.g.
+	// "shop.example.com", "*.example.com") whose pages may open sockets;
+	// the hub's own host is always allowed. A request without Origin (not a
+	// browser) is allowed and still needs a token.
+	AllowedOrigins []string
+}
+
+func (o *WSOptions) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.PingInterval, 25*time.Second)
+	def(&o.PongTimeout, 10*time.Second)
+	def(&o.AuthTimeout, 10*time.Second)
+	def(&o.WriteTimeout, 5*time.Second)
+	if o.SendQueue <= 0 {
+		o.SendQueue = 256
+	}
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = 16 << 10
+	}
+	if o.RateLimit <= 0 {
+		o.RateLimit = 20
+	}
+	if o.RateBurst <= 0 {
+		o.RateBurst = 40
+	}
+}
+
+// errAlreadyAuthenticated answers a second auth frame.
+var errAlreadyAuthenticated = hub.Errorf(hub.EINVALID, "already authenticated")
+
+// serveWS upgrades to a WebSocket and runs the connection until it ends.
+// The handler goroutine is the connection's reader.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.nativeError(w, r, hub.Errorf(hub.EINTERNAL, "shutting down"), http.StatusServiceUnavailable)
+		return
+	}
+	if !offers(r, protocol.Subprotocol) {
+		s.nativeError(w, r, hub.Errorf(hub.EINVALID, "offer the WebSocket subprotocol "+protocol.Subprotocol), 0)
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    []string{protocol.Subprotocol},
+		OriginPatterns:  s.ws.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept wrote the refusal (403 for a foreign Origin)
+	}
+	ws.SetReadLimit(s.ws.ReadLimit)
+	c := s.newConn(ws, r)
+	if c == nil {
+		ws.Close(protocol.CloseShutdown, "shutting down")
+		return
+	}
+	defer s.dropConn(c)
+	c.run(r)
+}
+
+// offers reports whether the handshake offers the subprotocol.
+func offers(r *http.Request, proto string) bool {
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if strings.TrimSpace(p) == proto {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// item is one thing for a connection's writer to do.
+type item struct {
+	frame   []byte        // a frame to write as is
+	event   *hub.Delivery // an event from the bus
+	resync  string        // a topic to catch up on from its stream
+	follow  string        // a session to start following...
+	from    int64         // ...after this seq
+	agent   bool          // start following the agent's own topic
+}
+
+// conn is one WebSocket connection.
+//
+// The handler goroutine reads frames and runs commands; one writer
+// goroutine is the only one to write the socket (each write under
+// WriteTimeout) and owns the per-session progress; a pinger keeps the
+// connection alive. The bus reader hands events over through Deliver and
+// Resync without ever blocking: a full queue drops typing events first and
+// kicks the socket when a durable event does not fit, and the client
+// resumes from its last seq.
+type conn struct {
+	// Immutable after newConn.
+	srv    *Server
+	ws     *websocket.Conn
+	ctx    context.Context // the connection's lifetime, not the request's
+	cancel context.CancelFunc
+	queue  chan item
+	ip     string
+
+	// principal is set once by the reader at auth, before the writer and
+	// any subscription start; read-only afterwards.
+	principal hub.Principal
+
+	// Owned by the writer goroutine: the last seq written per followed
+	// session. A session is followed while it has an entry.
+	last map[string]int64
+
+	mu     sync.Mutex
+	closed bool                   // guarded by mu: close has begun
+	typing map[string]*time.Timer // guarded by mu: server-side typing expiry per session
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the writer has stopped
+}
+
+func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv: s, ws: ws, ctx: ctx, cancel: cancel,
+		queue: make(chan item, s.ws.SendQueue), ip: clientIP(r),
+		last: map[string]int64{}, typing: map[string]*time.Timer{}, done: make(chan struct{}),
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.draining.Load() {
+		cancel()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.metrics.connections.Inc()
+	return c
+}
+
+func (s *Server) dropConn(c *conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+	s.metrics.connections.Dec()
+	s.connWG.Done()
+}
+
+// close ends the connection with code (once) without waiting: safe from
+// any goroutine, the bus reader's included.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	if c.beginClose() {
+		go c.finishClose(code, reason)
+	}
+}
+
+// closeNow is close that waits for the close handshake (shutdown uses it
+// to bound how many handshakes run at once).
+func (c *conn) closeNow(code websocket.StatusCode, reason string) {
+	if c.beginClose() {
+		c.finishClose(code, reason)
+	}
+}
+
+// beginClose marks the connection closing, once, and clears its typing
+// indicators. It reports whether this call began it.
+func (c *conn) beginClose() bool {
+	began := false
+	c.closeOnce.Do(func() {
+		began = true
+		c.mu.Lock()
+		c.closed = true
+		for sid, t := range c.typing {
+			t.Stop()
+			delete(c.typing, sid)
+			go c.stopTyping(sid)
+		}
+		c.mu.Unlock()
+	})
+	return began
+}
+
+// finishClose sends the close frame with code, waiting up to 5 s for the
+// peer's, and only then cancels the connection's context: cancelling a
+// read's context first would make coder/websocket close the socket itself
+// with another code.
+func (c *conn) finishClose(code websocket.StatusCode, reason string) {
+	c.ws.Close(code, reason)
+	c.cancel()
+}
+
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// run is the reader: it authenticates, starts the writer and the pinger,
+// and runs commands until the socket ends.
+func (c *conn) run(r *http.Request) {
+	defer c.close(websocket.StatusNormalClosure, "")
+	var authResume map[string]int64
+	authID := ""
+	token, ok := bearer(r)
+	if !ok {
+		cmd, err := c.readAuth()
+		if err != nil {
+			return
+		}
+		token, authResume, authID = cmd.Token, cmd.Resume, cmd.ID
+	}
+	if err := c.authenticate(token); err != nil {
+		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: authID, Error: errorBody(err)})
+		c.close(protocol.CloseUnauthorized, "unauthorized")
+		return
+	}
+	go c.writer()
+	go c.pinger()
+	if err := c.hello(authID, authResume); err != nil {
+		c.close(protocol.CloseServerError, "store unavailable")
+		return
+	}
+	limiter := rate.NewLimiter(c.srv.ws.RateLimit, c.srv.ws.RateBurst)
+	strikes := 0
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			return
+		}
+		c.srv.metrics.framesIn.Inc()
+		if typ != websocket.MessageText {
+			c.close(protocol.CloseProtocolError, "binary frames are not part of the protocol")
+			return
+		}
+		cmd, err := protocol.DecodeCommand(data)
+		id := ""
+		if cmd != nil {
+			id = cmd.ID
+		}
+		if !limiter.Allow() {
+			// Refused unread, with the command's id so that the client's
+			// request ends now; a client that keeps pushing is closed.
+			if strikes++; strikes > c.srv.ws.RateBurst {
+				c.close(protocol.CloseRateLimited, "too many frames")
+				return
+			}
+			c.send(protocol.Reply{Type: protocol.FrameReply, ID: id,
+				Error: &protocol.ErrorBody{Code: hub.ELIMIT, Message: "rate limited: command ignored; retry later"}})
+			continue
+		}
+		strikes = 0
+		if err != nil {
+			c.send(protocol.ErrorFrame{Type: protocol.FrameError, ID: id, Error: errorBody(err)})
+			continue
+		}
+		c.command(cmd)
+	}
+}
+
+// readAuth reads the first frame, which must be auth, within AuthTimeout.
+func (c *conn) readAuth() (*protocol.Command, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.AuthTimeout)
+	defer cancel()
+	typ, data, err := c.ws.Read(ctx)
+	if err != nil {
+		if ctx.Err() != nil && c.ctx.Err() == nil {
+			c.close(protocol.CloseAuthTimeout, "authenticate first")
+		}
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		c.close(protocol.CloseProtocolError, "binary frames are not part of the protocol")
+		return nil, errors.New("binary frame")
+	}
+	cmd, err := protocol.DecodeCommand(data)
+	if err == nil && cmd.Type != protocol.CmdAuth {
+		err = hub.Errorf(hub.EUNAUTHORIZED, "the first frame must be auth")
+	}
+	if err != nil {
+		id := ""
+		if cmd != nil {
+			id = cmd.ID
+		}
+		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: id, Error: errorBody(err)})
+		c.close(protocol.CloseUnauthorized, "unauthorized")
+		return nil, err
+	}
+	return cmd, nil
+}
+
+// authenticate sets the principal from a token.
+func (c *conn) authenticate(token string) error {
+	p, err := c.srv.principalFromToken(c.ctx, token)
+	if err != nil {
+		return err
+	}
+	c.principal = p
+	return nil
+}
+
+// hello follows the principal's sessions and greets the client.
+func (c *conn) hello(id string, resume map[string]int64) error {
+	p := c.principal
+	var sessions []string
+	switch p.Kind {
+	case hub.PrincipalCustomer:
+		sessions = []string{c.srv.customerSession(c.ctx, p)}
+		if sessions[0] == "" {
+			sessions = nil
+		}
+	case hub.PrincipalAgent:
+		ids, err := c.srv.agents.AgentSessions(c.ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		sessions = ids
+		c.enqueue(item{agent: true})
+	}
+	// Sessions named in resume that the principal may read are followed too
+	// (a supervisor's silent joins, a customer's earlier sessions).
+	for sid := range resume {
+		if !contains(sessions, sid) {
+			if _, err := c.srv.sessions.SessionFor(c.ctx, p, sid); err == nil {
+				sessions = append(sessions, sid)
+			}
+		}
+	}
+	hello := protocol.Hello{
+		Type: protocol.FrameHello, ID: id, Sessions: sessions, HeartbeatMS: c.srv.ws.PingInterval.Milliseconds(),
+		Principal: protocol.Principal{Role: p.Kind, ID: p.ID, Name: p.Name, AgentRole: string(p.Role)},
+	}
+	if hello.Sessions == nil {
+		hello.Sessions = []string{}
+	}
+	c.send(hello)
+	for _, sid := range sessions {
+		c.enqueue(item{follow: sid, from: resume[sid]})
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// command runs one decoded command from the client.
+func (c *conn) command(cmd *protocol.Command) {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	svc, p := c.srv.sessions, c.principal
+	reply := protocol.Reply{Type: protocol.FrameReply, ID: cmd.ID, OK: true}
+	var err error
+	switch cmd.Type {
+	case protocol.CmdAuth:
+		err = errAlreadyAuthenticated
+	case protocol.CmdResume:
+		for sid := range cmd.Resume {
+			if _, err = svc.SessionFor(ctx, p, sid); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			for sid, seq := range cmd.Resume {
+				c.enqueue(item{follow: sid, from: seq})
+			}
+		}
+	case protocol.CmdSend:
+		reply.Seq, reply.Duplicate, err = svc.SendMessage(ctx, p, cmd.SessionID, cmd.ClientMsgID, cmd.Text)
+	case protocol.CmdTyping:
+		if err = svc.Typing(ctx, p, cmd.SessionID, *cmd.On); err == nil {
+			c.armTyping(cmd.SessionID, *cmd.On)
+		}
+	case protocol.CmdRead:
+		reply.Seq, _, err = svc.MarkRead(ctx, p, cmd.SessionID, cmd.Seq)
+	case protocol.CmdClose:
+		_, err = svc.CloseSessionAs(ctx, p, cmd.SessionID)
+	}
+	if err != nil {
+		if hub.ErrorCode(err) == hub.EINTERNAL {
+			c.srv.logger.Error("ws command failed", "type", cmd.Type, "err", err)
+		}
+		reply = protocol.Reply{Type: protocol.FrameReply, ID: cmd.ID, Error: ptr(errorBody(err))}
+	}
+	c.send(reply)
+}
+
+// armTyping keeps the server-side expiry of this connection's typing
+// indicator in a session: a start without a stop ends by itself after
+// TypingExpiry, so no indicator sticks when a client vanishes.
+func (c *conn) armTyping(sid string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.typing[sid]; t != nil {
+		t.Stop()
+		delete(c.typing, sid)
+	}
+	if on && !c.closed {
+		c.typing[sid] = time.AfterFunc(c.srv.sessions.Policy().TypingExpiry, func() {
+			c.mu.Lock()
+			delete(c.typing, sid)
+			c.mu.Unlock()
+			c.stopTyping(sid)
+		})
+	}
+}
+
+// stopTyping publishes that this connection's party stopped typing.
+func (c *conn) stopTyping(sid string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.srv.sessions.Typing(ctx, c.principal, sid, false)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func errorBody(err error) protocol.ErrorBody {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe.ErrorBody
+	}
+	return protocol.ErrorBody{Code: hub.ErrorCode(err), Message: hub.ErrorMessage(err)}
+}
+
+// send queues a frame for the writer.
+func (c *conn) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.srv.logger.Error("ws: encoding a frame", "err", err)
+		return
+	}
+	c.enqueue(item{frame: b})
+}
+
+// writeDirect writes one frame from the reader before the writer runs.
+func (c *conn) writeDirect(v any) {
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.WriteTimeout)
+	defer cancel()
+	c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// enqueue hands an item to the writer without blocking; when the queue is
+// full the connection is kicked as a slow consumer.
+func (c *conn) enqueue(it item) {
+	select {
+	case c.queue <- it:
+	default:
+		c.srv.metrics.kicked.WithLabelValues("slow_consumer").Inc()
+		c.close(protocol.CloseSlowConsumer, "slow consumer")
+	}
+}
+
+// Deliver implements hub.Subscriber. Called by the bus reader; never blocks.
+func (c *conn) Deliver(d *hub.Delivery) {
+	if d.Ephemeral() && len(c.queue) >= cap(c.queue)/2 {
+		c.srv.metrics.dropped.Inc()
+		return
+	}
+	c.enqueue(item{event: d})
+}
+
+// Resync implements hub.Subscriber.
+func (c *conn) Resync(topic string) { c.enqueue(item{resync: topic}) }
+
+// writer is the only goroutine that writes to the socket.
+func (c *conn) writer() {
+	defer close(c.done)
+	defer c.leaveAll()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case it := <-c.queue:
+			if err := c.handle(it); err != nil {
+				if c.ctx.Err() == nil {
+					code, reason := protocol.CloseServerError, "store unavailable"
+					if errors.Is(err, errWrite) {
+						code, reason = protocol.CloseSlowConsumer, "write timed out"
+						c.srv.metrics.kicked.WithLabelValues("write_timeout").Inc()
+					}
+					c.close(code, reason)
+				}
+				return
+			}
+		}
+	}
+}
+
+var errWrite = errors.New("write failed")
+
+// write writes one frame under WriteTimeout.
+func (c *conn) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.WriteTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return errWrite
+	}
+	c.srv.metrics.delivered.Inc()
+	return nil
+}
+
+func (c *conn) handle(it item) error {
+	if c.isClosed() {
+		return nil
+	}
+	switch {
+	case it.agent:
+		c.srv.fanout.Add(hub.AgentTopic(c.principal.ID), c)
+		return nil
+	case it.frame != nil:
+		return c.write(it.frame)
+	case it.follow != "":
+		if _, ok := c.last[it.follow]; ok {
+			// Already followed: a resume asks to catch up from an earlier seq?
+			// Events the client has not seen are replayed only forward.
+			if it.from < c.last[it.follow] {
+				c.last[it.follow] = it.from
+			}
+			return c.catchUp(it.follow)
+		}
+		c.last[it.follow] = it.from
+		c.srv.fanout.Add(hub.SessionTopic(it.follow), c) // Resync follows when the topic is live
+		return nil
+	case it.resync != "":
+		if sid, ok := strings.CutPrefix(it.resync, "session:"); ok {
+			if _, following := c.last[sid]; following {
+				return c.catchUp(sid)
+			}
+		} else if c.principal.Kind == hub.PrincipalAgent {
+			return c.refreshAgentSessions()
+		}
+		return nil
+	case it.event != nil:
+		return c.handleEvent(it.event)
+	}
+	return nil
+}
+
+// handleEvent writes a bus event in seq order: older ones are dropped as
+// duplicates, and a gap is filled from the stream first.
+func (c *conn) handleEvent(d *hub.Delivery) error {
+	if !strings.HasPrefix(d.Topic, "session:") {
+		return c.agentNotice(d)
+	}
+	last, following := c.last[d.SessionID]
+	if !following {
+		return nil
+	}
+	if d.Ephemeral() {
+		return c.write(d.Data)
+	}
+	switch {
+	case d.Seq <= last:
+		return nil
+	case d.Seq > last+1:
+		return c.catchUp(d.SessionID)
+	}
+	return c.writeEvent(d)
+}
+
+// writeEvent writes the next event of a session and applies its
+// consequences: a customer's socket closes after its session ends, an agent
+// stops following it.
+func (c *conn) writeEvent(d *hub.Delivery) error {
+	if err := c.write(d.Data); err != nil {
+		return err
+	}
+	c.last[d.SessionID] = d.Seq
+	if d.Type == hub.EventSessionEnded {
+		if c.principal.Kind == hub.PrincipalCustomer {
+			c.close(protocol.CloseSessionEnded, "session ended")
+			return nil
+		}
+		c.unfollow(d.SessionID)
+	}
+	return nil
+}
+
+// catchUp writes every event of a session after the last one written, from
+// the stream; if the stream no longer holds them it sends resync.
+func (c *conn) catchUp(sid string) error {
+	const batch = 500
+	for {
+		last := c.last[sid]
+		evs, err := c.srv.history.Events(c.ctx, sid, last, batch)
+		if errors.Is(err, hub.ErrHistoryGone) {
+			return c.resync(sid, "history_trimmed")
+		} else if err != nil {
+			return err
+		}
+		for i, data := range evs {
+			d, err := hub.ParseDelivery(hub.SessionTopic(sid), data)
+			if err != nil || d.Seq != last+int64(i)+1 {
+				return c.resync(sid, "history_unreadable")
+			}
+			if err := c.writeEvent(d); err != nil {
+				return err
+			}
+			if _, following := c.last[sid]; !following || c.ctx.Err() != nil {
+				return nil // ended on the way
+			}
+		}
+		if len(evs) < batch {
+			return nil
+		}
+	}
+}
+
+// resync tells the client to reload a session it cannot catch up on, and
+// continues live from the session's current seq.
+func (c *conn) resync(sid, reason string) error {
+	sess, err := c.srv.sessions.Session(c.ctx, sid)
+	if errors.Is(err, hub.ErrSessionNotFound) {
+		c.unfollow(sid)
+		b, _ := json.Marshal(protocol.Resync{Type: protocol.FrameResync, SessionID: sid, Reason: "session_gone"})
+		return c.write(b)
+	} else if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(protocol.Resync{Type: protocol.FrameResync, SessionID: sid, Reason: reason, LastSeq: sess.Seq})
+	if err := c.write(b); err != nil {
+		return err
+	}
+	c.last[sid] = sess.Seq
+	return nil
+}
+
+// agentNotice handles an event of the agent's own topic.
+func (c *conn) agentNotice(d *hub.Delivery) error {
+	switch d.Type {
+	case hub.EventAgentSessionAdded:
+		if _, ok := c.last[d.SessionID]; !ok && d.SessionID != "" {
+			c.last[d.SessionID] = 0
+			c.srv.fanout.Add(hub.SessionTopic(d.SessionID), c)
+		}
+	case hub.EventAgentDisabled:
+		c.close(protocol.CloseAgentDisabled, "agent disabled")
+	}
+	return nil
+}
+
+// refreshAgentSessions follows any session the agent got while its topic's
+// subscription was down.
+func (c *conn) refreshAgentSessions() error {
+	ids, err := c.srv.agents.AgentSessions(c.ctx, c.principal.ID)
+	if err != nil {
+		return err
+	}
+	for _, sid := range ids {
+		if _, ok := c.last[sid]; !ok {
+			c.last[sid] = 0
+			c.srv.fanout.Add(hub.SessionTopic(sid), c)
+		}
+	}
+	return nil
+}
+
+func (c *conn) unfollow(sid string) {
+	delete(c.last, sid)
+	c.srv.fanout.Remove(hub.SessionTopic(sid), c)
+}
+
+// leaveAll removes the connection from every topic; the writer calls it on exit.
+func (c *conn) leaveAll() {
+	for sid := range c.last {
+		c.srv.fanout.Remove(hub.SessionTopic(sid), c)
+	}
+	if c.principal.Kind == hub.PrincipalAgent {
+		c.srv.fanout.Remove(hub.AgentTopic(c.principal.ID), c)
+	}
+}
+
+// pinger sends a ping every PingInterval; a pong missing after PongTimeout
+// closes the connection (the reader is always reading, which is what lets
+// coder/websocket see the pong).
+func (c *conn) pinger() {
+	t := time.NewTicker(c.srv.ws.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.PongTimeout)
+			err := c.ws.Ping(ctx)
+			cancel()
+			if err != nil {
+				if c.ctx.Err() == nil {
+					c.srv.logger.LogAttrs(c.ctx, slog.LevelDebug, "ws: ping unanswered", slog.String("ip", c.ip))
+					c.close(websocket.StatusPolicyViolation, "pong timeout")
+				}
+				return
+			}
+		}
+	}
+}
+
+// closeAll closes every socket with the shutdown code, at most 64 at a
+// time, and waits for their handlers to return or ctx to end.
+func (s *Server) closeAll(ctx context.Context) error {
+	s.connMu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connMu.Unlock()
+	sem := make(chan struct{}, 64)
+	for _, c := range conns {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		go func() {
+			defer func() { <-sem }()
+			c.closeNow(protocol.CloseShutdown, "server shutting down")
+		}()
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
