@@ -38,7 +38,9 @@ func (s *Server) nativeError(w http.ResponseWriter, r *http.Request, err error, 
 	writeJSON(w, status, body)
 }
 
-func (s *Server) nativeErr(w http.ResponseWriter, r *http.Request, err error) { s.nativeError(w, r, err, 0) }
+func (s *Server) nativeErr(w http.ResponseWriter, r *http.Request, err error) {
+	s.nativeError(w, r, err, 0)
+}
 
 func nativeTime(t time.Time) *string {
 	if t.IsZero() {

@@ -57,9 +57,11 @@ type Config struct {
 // Server is the HTTP handler of one hub instance.
 type Server struct {
 	// Immutable after NewServer.
-	sessions         *hub.Service
-	agents           hub.AgentStore
-	history          interface{ Events(context.Context, string, int64, int) ([][]byte, error) }
+	sessions *hub.Service
+	agents   hub.AgentStore
+	history  interface {
+		Events(context.Context, string, int64, int) ([][]byte, error)
+	}
 	fanout           *hub.Fanout
 	tokens           *hub.Tokens
 	adminKey         []byte

@@ -105,12 +105,12 @@ func offers(r *http.Request, proto string) bool {
 
 // item is one thing for a connection's writer to do.
 type item struct {
-	frame   []byte        // a frame to write as is
-	event   *hub.Delivery // an event from the bus
-	resync  string        // a topic to catch up on from its stream
-	follow  string        // a session to start following...
-	from    int64         // ...after this seq
-	agent   bool          // start following the agent's own topic
+	frame  []byte        // a frame to write as is
+	event  *hub.Delivery // an event from the bus
+	resync string        // a topic to catch up on from its stream
+	follow string        // a session to start following...
+	from   int64         // ...after this seq
+	agent  bool          // start following the agent's own topic
 }
 
 // conn is one WebSocket connection.

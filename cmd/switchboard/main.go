@@ -82,8 +82,8 @@ type Main struct {
 
 	stopBackground context.CancelFunc
 	wg             sync.WaitGroup // the server, janitor, bus and fan-out goroutines
-	closeOnce   sync.Once
-	closeErr    error
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 // NewMain returns a Main for cfg; nothing starts until Open.
