@@ -162,15 +162,6 @@ func (s *Server) admin(h principalHandler) http.HandlerFunc {
 	})
 }
 
-// customerSession returns the session a customer's connection follows: the
-// one its token was issued with, if the customer may still read it.
-func (s *Server) customerSession(ctx context.Context, p hub.Principal) string {
-	if _, err := s.sessions.SessionFor(ctx, p, p.SessionID); err != nil {
-		return ""
-	}
-	return p.SessionID
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !s.loginLimit.allow(clientIP(r)) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many attempts; try again later"), http.StatusTooManyRequests)

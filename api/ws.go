@@ -89,6 +89,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.dropConn(c)
 	c.run(r)
+	if c.writerRunning {
+		<-c.done // the writer stops once the close has gone out
+	}
 }
 
 // offers reports whether the handshake offers the subprotocol.
@@ -145,6 +148,10 @@ type conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the writer has stopped
+
+	// writerRunning is set by the reader before it starts the writer; the
+	// handler reads it after the reader returned.
+	writerRunning bool
 }
 
 func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
@@ -242,6 +249,7 @@ func (c *conn) run(r *http.Request) {
 		c.close(protocol.CloseUnauthorized, "unauthorized")
 		return
 	}
+	c.writerRunning = true
 	go c.writer()
 	go c.pinger()
 	if err := c.hello(authID, authResume); err != nil {
@@ -332,9 +340,16 @@ func (c *conn) hello(id string, resume map[string]int64) error {
 	var sessions []string
 	switch p.Kind {
 	case hub.PrincipalCustomer:
-		sessions = []string{c.srv.customerSession(c.ctx, p)}
-		if sessions[0] == "" {
-			sessions = nil
+		sess, err := c.srv.sessions.SessionFor(c.ctx, p, p.SessionID)
+		if err == nil && sess.State == hub.StateEnded && resume[sess.ID] >= sess.Seq {
+			// The customer has seen the end already: nothing more will come.
+			c.close(protocol.CloseSessionEnded, "session ended")
+			return nil
+		}
+		if err == nil {
+			sessions = []string{sess.ID}
+		} else if hub.ErrorCode(err) == hub.EINTERNAL {
+			return err
 		}
 	case hub.PrincipalAgent:
 		ids, err := c.srv.agents.AgentSessions(c.ctx, p.ID)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: Switchboard's whole test suite, the README's test command.
 #   1. go vet and gofmt
-#   2. every test with -race on the embedded miniredis
+#   2. every test with -race on the embedded miniredis, and a short fuzz run
+#      of the WebSocket frame decoder
 #   3. the store, API and multi-instance suites again on a real redis-server,
 #      which this script installs (apt-get, when absent and root), starts on a
 #      spare loopback port without persistence, and stops at exit.
@@ -22,6 +23,9 @@ fi
 
 step "unit, store, API and multi-instance tests with -race on miniredis (embedded)"
 go test -race -count=1 ./...
+
+step "fuzzing the WebSocket frame decoder for 10 s"
+go test -run '^$' -fuzz FuzzDecodeCommand -fuzztime 10s ./api/protocol/
 
 # A real redis-server for the same suites.
 if ! command -v redis-server >/dev/null 2>&1; then
