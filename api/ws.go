@@ -357,7 +357,6 @@ func (c *conn) hello(id string, resume map[string]int64) error {
 			return err
 		}
 		sessions = ids
-		c.enqueue(item{agent: true})
 	}
 	// Sessions named in resume that the principal may read are followed too
 	// (a supervisor's silent joins, a customer's earlier sessions).
@@ -375,7 +374,13 @@ func (c *conn) hello(id string, resume map[string]int64) error {
 	if hello.Sessions == nil {
 		hello.Sessions = []string{}
 	}
-	c.send(hello)
+	c.send(hello) // first: nothing else is queued before it
+	if p.Kind == hub.PrincipalAgent {
+		// Sessions added between AgentSessions above and this topic's
+		// subscription are picked up by the Resync that its confirmation
+		// brings (refreshAgentSessions).
+		c.enqueue(item{agent: true})
+	}
 	for _, sid := range sessions {
 		c.enqueue(item{follow: sid, from: resume[sid]})
 	}

@@ -437,20 +437,25 @@ func (s *Store) PublishTyping(ctx context.Context, sessionID string, by hub.Prin
 
 // Events implements hub.MessageStore.
 func (s *Store) Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error) {
-	entries, err := s.rdb.XRangeN(ctx, s.streamKey(sessionID), strconv.FormatInt(after+1, 10)+"-0", "+", int64(limit)).Result()
-	if err != nil {
+	// One MULTI/EXEC, so that the range and the session's seq are read at
+	// the same moment: read apart, an event appended in between would look
+	// like trimmed history.
+	var rng *redis.XMessageSliceCmd
+	var seq *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		rng = p.XRangeN(ctx, s.streamKey(sessionID), strconv.FormatInt(after+1, 10)+"-0", "+", int64(limit))
+		seq = p.HGet(ctx, s.sessionKey(sessionID), "seq")
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
+	entries := rng.Val()
 	if len(entries) == 0 {
 		// Nothing after `after`: fine if the session has not gone past it.
-		last, err := s.rdb.HGet(ctx, s.sessionKey(sessionID), "seq").Int64()
-		if errors.Is(err, redis.Nil) {
-			return nil, hub.ErrHistoryGone
-		} else if err != nil {
-			return nil, fmt.Errorf("redis: %w", err)
-		}
-		if last > after {
-			return nil, hub.ErrHistoryGone
+		last, err := seq.Int64()
+		if err != nil || last > after {
+			return nil, hub.ErrHistoryGone // no session, or its events are gone
 		}
 		return nil, nil
 	}
