@@ -692,9 +692,17 @@ func (c *conn) agentNotice(d *hub.Delivery) error {
 	return nil
 }
 
-// refreshAgentSessions follows any session the agent got while its topic's
-// subscription was down.
+// refreshAgentSessions catches up on the agent's topic after its
+// (re)subscription: a disabling published before it was live closes the
+// socket now, and sessions added meanwhile are followed.
 func (c *conn) refreshAgentSessions() error {
+	a, err := c.srv.agents.Agent(c.ctx, c.principal.ID)
+	if errors.Is(err, hub.ErrAgentNotFound) || err == nil && a.Disabled {
+		c.close(protocol.CloseAgentDisabled, "agent disabled")
+		return nil
+	} else if err != nil {
+		return err
+	}
 	ids, err := c.srv.agents.AgentSessions(c.ctx, c.principal.ID)
 	if err != nil {
 		return err
