@@ -213,6 +213,10 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 	if create.Title == "" {
 		create.Title = "Chat"
 	}
+	if customerID != nil && !hub.ValidAgentID(*customerID) {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "customer_id must be 1 to 64 letters, digits or _.@-"))
+		return
+	}
 	if customerID != nil {
 		// A site may name its own customer only with the HMAC its backend
 		// computes: otherwise anyone could read another customer's chats.
@@ -361,10 +365,6 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ hub.Princ
 		Capacity: s.sessions.Policy().AgentCapacity, CreatedAt: s.sessions.Now()}
 	if in.id != nil {
 		a.ID = *in.id
-		if _, err := s.agents.Agent(r.Context(), a.ID); err == nil {
-			s.nativeErr(w, r, hub.Errorf(hub.ECONFLICT, "agent %s exists", a.ID))
-			return
-		}
 	}
 	if in.email == nil || in.password == nil {
 		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "email and password are required"))
@@ -374,7 +374,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ hub.Princ
 		s.nativeErr(w, r, err)
 		return
 	}
-	if err := s.agents.PutAgent(r.Context(), a); err != nil {
+	if err := s.agents.CreateAgent(r.Context(), a); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}

@@ -115,6 +115,10 @@ func NewServer(cfg Config) *Server {
 	r.HandleFunc("/ws", s.serveWS)
 	s.routeCustomerService(r)
 	s.routeNative(r)
+	// Unknown paths of the API surfaces answer in their own format, with
+	// any method, before the pages' catch-all could take them.
+	r.PathPrefix("/customer-service").HandlerFunc(s.notFound)
+	r.PathPrefix("/api/").HandlerFunc(s.notFound)
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
 	}

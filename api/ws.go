@@ -295,13 +295,12 @@ func (c *conn) run(r *http.Request) {
 
 // readAuth reads the first frame, which must be auth, within AuthTimeout.
 func (c *conn) readAuth() (*protocol.Command, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.AuthTimeout)
-	defer cancel()
-	typ, data, err := c.ws.Read(ctx)
+	// A timer rather than a read deadline: coder/websocket drops the TCP
+	// connection when a read's context ends, and the client must see 4003.
+	timer := time.AfterFunc(c.srv.ws.AuthTimeout, func() { c.close(protocol.CloseAuthTimeout, "authenticate first") })
+	typ, data, err := c.ws.Read(c.ctx)
+	timer.Stop()
 	if err != nil {
-		if ctx.Err() != nil && c.ctx.Err() == nil {
-			c.close(protocol.CloseAuthTimeout, "authenticate first")
-		}
 		return nil, err
 	}
 	if typ != websocket.MessageText {
@@ -310,7 +309,7 @@ func (c *conn) readAuth() (*protocol.Command, error) {
 	}
 	cmd, err := protocol.DecodeCommand(data)
 	if err == nil && cmd.Type != protocol.CmdAuth {
-		err = hub.Errorf(hub.EUNAUTHORIZED, "the first frame must be auth")
+		err = hub.Errorf(hub.EINVALID, "the first frame must be auth")
 	}
 	if err != nil {
 		id := ""
@@ -318,7 +317,7 @@ func (c *conn) readAuth() (*protocol.Command, error) {
 			id = cmd.ID
 		}
 		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: id, Error: errorBody(err)})
-		c.close(protocol.CloseUnauthorized, "unauthorized")
+		c.close(protocol.CloseProtocolError, "the first frame must be a valid auth command")
 		return nil, err
 	}
 	return cmd, nil
@@ -748,7 +747,7 @@ func (c *conn) pinger() {
 			if err != nil {
 				if c.ctx.Err() == nil {
 					c.srv.logger.LogAttrs(c.ctx, slog.LevelDebug, "ws: ping unanswered", slog.String("ip", c.ip))
-					c.close(websocket.StatusPolicyViolation, "pong timeout")
+					c.close(protocol.ClosePongTimeout, "pong timeout")
 				}
 				return
 			}

@@ -52,6 +52,8 @@ type AgentStore interface {
 	// PutAgent creates or replaces the agent with a's id. An e-mail address
 	// already used by another agent is a conflict.
 	PutAgent(ctx context.Context, a *Agent) error
+	// CreateAgent is PutAgent that refuses an id already in use (ECONFLICT).
+	CreateAgent(ctx context.Context, a *Agent) error
 	// Agent returns the agent with the given id, or ErrAgentNotFound.
 	Agent(ctx context.Context, id string) (*Agent, error)
 	// AgentByEmail returns the agent with the given e-mail, or ErrAgentNotFound.

@@ -25,6 +25,7 @@ const (
 	CloseServerError   websocket.StatusCode = 4002 // the hub lost its store; try again
 	CloseAuthTimeout   websocket.StatusCode = 4003 // no auth frame in time
 	CloseRateLimited   websocket.StatusCode = 4004 // too many frames; slow down
+	ClosePongTimeout   websocket.StatusCode = 4005 // a ping went unanswered; the network may be gone
 	CloseUnauthorized  websocket.StatusCode = 4500 // bad, expired or revoked credentials
 	CloseSessionEnded  websocket.StatusCode = 4501 // the customer's session ended
 	CloseAgentDisabled websocket.StatusCode = 4502 // the agent account was disabled

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/switchboardhq/switchboard/api/client"
@@ -40,6 +41,7 @@ func main() {
 		os.Exit(1)
 	}
 	h := c.Hello()
+	var mu sync.Mutex // guards current: the events goroutine may pick it
 	current := *session
 	if current == "" && len(h.Sessions) > 0 {
 		current = h.Sessions[0]
@@ -51,9 +53,11 @@ func main() {
 
 	go func() {
 		for f := range c.Events() {
+			mu.Lock()
 			if current == "" && f.SessionID != "" {
 				current = f.SessionID
 			}
+			mu.Unlock()
 			fmt.Println(describe(f))
 		}
 	}()
@@ -86,11 +90,14 @@ func main() {
 				c.Close()
 				return
 			}
-			if line == "" || current == "" {
+			mu.Lock()
+			sid := current
+			mu.Unlock()
+			if line == "" || sid == "" {
 				continue
 			}
 			sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if _, err := c.Send(sendCtx, current, line); err != nil {
+			if _, err := c.Send(sendCtx, sid, line); err != nil {
 				fmt.Fprintln(os.Stderr, "send failed:", err)
 			}
 			cancel()

@@ -230,7 +230,13 @@ func (m *Main) runJanitor(ctx context.Context, every time.Duration) {
 // seedDemo creates (or resets) the demo agent with a fresh random password.
 func (m *Main) seedDemo(ctx context.Context) error {
 	m.demoEmail = "demo@switchboard.local"
-	m.demoPass = hub.NewSecret(12)
+	// Shared through Redis, so every instance seeding the demo agent prints
+	// the same, working password.
+	pass, err := m.store.SharedSecret(ctx, "demo-password", hub.NewSecret(12))
+	if err != nil {
+		return err
+	}
+	m.demoPass = pass
 	hash, err := hub.HashPassword(m.demoPass)
 	if err != nil {
 		return err

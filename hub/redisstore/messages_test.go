@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -46,16 +47,22 @@ func TestSendIsIdempotentAndAuthorized(t *testing.T) {
 		{Kind: hub.PrincipalCustomer, ID: "cust_other"},
 		{Kind: hub.PrincipalAgent, ID: "someone_else", Role: hub.RoleAgent},
 	}
+	// Strangers are told the session does not exist: ids cannot be probed.
 	for _, p := range others {
-		if _, _, err := f.svc.SendMessage(ctx, p, s.ID, "m-3", "x"); !errors.Is(err, hub.ErrForbidden) {
+		if _, _, err := f.svc.SendMessage(ctx, p, s.ID, "m-3", "x"); !errors.Is(err, hub.ErrSessionNotFound) {
 			t.Errorf("%+v sent: %v", p, err)
 		}
-		if err := f.svc.Typing(ctx, p, s.ID, true); !errors.Is(err, hub.ErrForbidden) {
+		if err := f.svc.Typing(ctx, p, s.ID, true); !errors.Is(err, hub.ErrSessionNotFound) {
 			t.Errorf("%+v typed: %v", p, err)
 		}
-		if _, err := f.svc.CloseSessionAs(ctx, p, s.ID); !errors.Is(err, hub.ErrForbidden) {
+		if _, err := f.svc.CloseSessionAs(ctx, p, s.ID); !errors.Is(err, hub.ErrSessionNotFound) {
 			t.Errorf("%+v closed: %v", p, err)
 		}
+	}
+	// client_msg_id is per sender: the agent reusing the customer's id
+	// sends a message of its own.
+	if aseq, dup, err := f.svc.SendMessage(ctx, agent, s.ID, "m-1", "same id, other sender"); err != nil || dup || aseq == seq {
+		t.Fatalf("agent reusing the customer's client_msg_id: seq %d dup %v err %v", aseq, dup, err)
 	}
 	sup := hub.Principal{Kind: hub.PrincipalAgent, ID: "boss", Role: hub.RoleSupervisor}
 	if _, _, err := f.svc.SendMessage(ctx, sup, s.ID, "m-4", "supervisor here"); err != nil {
@@ -64,6 +71,16 @@ func TestSendIsIdempotentAndAuthorized(t *testing.T) {
 	// After the end a retry still answers the first result; a new message is refused.
 	if _, err := f.svc.CloseSessionAs(ctx, cust, s.ID); err != nil {
 		t.Fatal(err)
+	}
+	// member.left, emitted by the close, names the agent who left.
+	evs, err := f.store.Events(ctx, s.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left hub.Event
+	json.Unmarshal(evs[len(evs)-2], &left)
+	if left.Type != hub.EventMemberLeft || left.From == nil || left.From.ID != "ag" || left.From.Name != "Ag" || left.From.Role != "agent" {
+		t.Fatalf("member.left: %s", evs[len(evs)-2])
 	}
 	if again, dup, err := f.svc.SendMessage(ctx, cust, s.ID, "m-1", "late retry"); err != nil || !dup || again != seq {
 		t.Fatalf("retry after end: %d %v %v", again, dup, err)

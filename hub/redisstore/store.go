@@ -177,6 +177,8 @@ func scriptError(err error) error {
 		return hub.Errorf(hub.EINVALID, "seq beyond the session's last event")
 	case strings.HasSuffix(msg, "SB:email_taken"):
 		return hub.Errorf(hub.ECONFLICT, "email already in use")
+	case strings.HasSuffix(msg, "SB:agent_exists"):
+		return hub.Errorf(hub.ECONFLICT, "an agent with this id exists")
 	case strings.HasSuffix(msg, "SB:exists"):
 		return hub.Errorf(hub.EINTERNAL, "session id collision")
 	}
@@ -312,7 +314,12 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
 }
 
 // PutAgent implements hub.AgentStore.
-func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error {
+func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error { return s.putAgent(ctx, a, false) }
+
+// CreateAgent implements hub.AgentStore.
+func (s *Store) CreateAgent(ctx context.Context, a *hub.Agent) error { return s.putAgent(ctx, a, true) }
+
+func (s *Store) putAgent(ctx context.Context, a *hub.Agent, create bool) error {
 	if !hub.ValidAgentID(a.ID) {
 		return hub.Errorf(hub.EINVALID, "invalid agent id")
 	}
@@ -324,7 +331,7 @@ func (s *Store) PutAgent(ctx context.Context, a *hub.Agent) error {
 		[]string{s.agentKey(a.ID), s.key("agents", "email"), s.key("agents")},
 		a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash, ms(created),
 		boolArg(a.Disabled), s.channel(hub.AgentTopic(a.ID)),
-		hub.Event{Type: hub.EventAgentDisabled, At: time.Now().UTC()}.EncodeBody(),
+		hub.Event{Type: hub.EventAgentDisabled, At: time.Now().UTC()}.EncodeBody(), boolArg(create),
 	).Err()
 	return scriptError(err)
 }
@@ -403,7 +410,7 @@ func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) 
 func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
 	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	res, err := messageScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmid", msg.ClientMsgID)},
+		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmid", by.Kind, by.ID, msg.ClientMsgID)},
 		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.StreamMaxLen, idemTTL.Milliseconds(),
 	).Int64Slice()
 	if err != nil {

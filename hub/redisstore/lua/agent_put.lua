@@ -4,7 +4,11 @@
 -- ARGV[1] id   ARGV[2] name   ARGV[3] email ('' for none)   ARGV[4] role
 -- ARGV[5] capacity   ARGV[6] password hash   ARGV[7] now (ms)   ARGV[8] disabled ('1' or '0')
 -- ARGV[9] agent channel   ARGV[10] notice published when the agent becomes disabled
--- Returns 1, or the error SB:email_taken.
+-- ARGV[11] create only ('1': refuse an existing id)
+-- Returns 1, or the error SB:email_taken or SB:agent_exists.
+if ARGV[11] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('SB:agent_exists')
+end
 if ARGV[3] ~= '' then
   local owner = redis.call('HGET', KEYS[2], ARGV[3])
   if owner and owner ~= ARGV[1] then

@@ -7,6 +7,7 @@
 -- ARGV[5] stream maxlen   ARGV[6] key prefix   ARGV[7] closer role   ARGV[8] closer id
 -- ARGV[9] privileged ('1' for an admin, a supervisor or the system)
 -- ARGV[10] member.left event body, emitted first when an agent was in the session
+--          (its "from" is replaced with the agent found here)
 -- Returns the session hash after the change (HGETALL), or the error
 -- SB:not_found, SB:ended or SB:forbidden.
 local id, state, err = open_session(KEYS[1])
@@ -14,7 +15,7 @@ if err then
   return err
 end
 if not may_act(KEYS[1], state, ARGV[7], ARGV[8], ARGV[9]) then
-  return redis.error_reply('SB:forbidden')
+  return refuse(KEYS[1], ARGV[7], ARGV[8])
 end
 local now = tonumber(ARGV[2])
 if state == 'Agent' then
@@ -35,7 +36,9 @@ redis.call('ZREM', KEYS[6], id)
 redis.call('ZADD', KEYS[5], number, id)
 redis.call('ZADD', KEYS[7], now + tonumber(ARGV[3]), id)
 if state == 'Agent' then
-  emit(KEYS[1], KEYS[2], ARGV[1], ARGV[10], ARGV[5])
+  -- member.left names the agent who leaves: who that is is known only here.
+  local who = cjson.encode({role = 'agent', id = agent, name = redis.call('HGET', KEYS[1], 'agent_name')})
+  emit(KEYS[1], KEYS[2], ARGV[1], string.gsub(ARGV[10], '"from":{[^}]*}', function() return '"from":' .. who end), ARGV[5])
 end
 emit(KEYS[1], KEYS[2], ARGV[1], ARGV[4], ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])

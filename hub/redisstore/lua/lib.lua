@@ -42,6 +42,17 @@ local function may_act(key, state, role, id, privileged)
   return false
 end
 
+-- refuse returns the error for a party may_act refused: SB:forbidden to
+-- the session's own customer or agent (it may read it, not do this now),
+-- SB:not_found to anyone else, so that session ids cannot be probed.
+local function refuse(key, role, id)
+  local h = redis.call('HMGET', key, 'customer_id', 'agent_id')
+  if role == 'customer' and h[1] == id or role == 'agent' and h[2] == id then
+    return redis.error_reply('SB:forbidden')
+  end
+  return redis.error_reply('SB:not_found')
+end
+
 -- prune drops from the indexes up to limit ended sessions whose retention
 -- ran out by now (idx:expiry is scored by that moment). Their hashes and
 -- streams expire on their own TTL. Returns how many it dropped.

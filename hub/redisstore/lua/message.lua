@@ -1,5 +1,6 @@
 -- message.lua: append a chat message to a session, once per client_msg_id.
--- KEYS[1] session hash   KEYS[2] session stream   KEYS[3] idempotency key of client_msg_id
+-- KEYS[1] session hash   KEYS[2] session stream
+-- KEYS[3] idempotency key of the sender's client_msg_id (per sender: two parties may pick the same id)
 -- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
 -- ARGV[5] event body   ARGV[6] stream maxlen   ARGV[7] idempotency TTL (ms)
 -- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
@@ -13,7 +14,7 @@ if err then
   return err
 end
 if not may_act(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4]) then
-  return redis.error_reply('SB:forbidden')
+  return refuse(KEYS[1], ARGV[2], ARGV[3])
 end
 local seq = emit(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'messages', 1)

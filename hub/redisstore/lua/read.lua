@@ -10,7 +10,7 @@ if err then
   return err
 end
 if not may_act(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4]) then
-  return redis.error_reply('SB:forbidden')
+  return refuse(KEYS[1], ARGV[2], ARGV[3])
 end
 local upto = tonumber(ARGV[5])
 if upto > tonumber(redis.call('HGET', KEYS[1], 'seq')) then
