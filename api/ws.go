@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -114,6 +115,9 @@ type item struct {
 	follow string        // a session to start following...
 	from   int64         // ...after this seq
 	agent  bool          // start following the agent's own topic
+	// ownClose marks where the reply to a customer's own close command was
+	// queued; ownClosed says whether that close succeeded.
+	ownClose, ownClosed bool
 }
 
 // conn is one WebSocket connection.
@@ -152,6 +156,17 @@ type conn struct {
 	// writerRunning is set by the reader before it starts the writer; the
 	// handler reads it after the reader returned.
 	writerRunning bool
+
+	// ownCloses counts a customer's own close commands whose reply the
+	// writer has not reached yet (the reader adds, the writer subtracts).
+	// While one is pending, the writer keeps the socket open after
+	// session.ended until the reply is written too, so that the customer
+	// learns that its close worked.
+	ownCloses atomic.Int32
+
+	// Owned by the writer: the customer's session.ended was written, and
+	// the reply to its own close was.
+	endedWritten, ownCloseWritten bool
 }
 
 func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
@@ -425,7 +440,16 @@ func (c *conn) command(cmd *protocol.Command) {
 	case protocol.CmdRead:
 		reply.Seq, _, err = svc.MarkRead(ctx, p, cmd.SessionID, cmd.Seq)
 	case protocol.CmdClose:
+		own := p.Kind == hub.PrincipalCustomer && cmd.SessionID == p.SessionID
+		if own {
+			c.ownCloses.Add(1)
+		}
 		_, err = svc.CloseSessionAs(ctx, p, cmd.SessionID)
+		if own {
+			defer func() { // after the reply below is queued
+				c.enqueue(item{ownClose: true, ownClosed: err == nil || errors.Is(err, hub.ErrSessionEnded)})
+			}()
+		}
 	}
 	if err != nil {
 		if hub.ErrorCode(err) == hub.EINTERNAL {
@@ -556,6 +580,13 @@ func (c *conn) handle(it item) error {
 		return nil
 	}
 	switch {
+	case it.ownClose:
+		c.ownCloses.Add(-1)
+		c.ownCloseWritten = c.ownCloseWritten || it.ownClosed
+		if c.endedWritten && c.ownCloseWritten {
+			c.close(protocol.CloseSessionEnded, "session ended")
+		}
+		return nil
 	case it.agent:
 		c.srv.fanout.Add(hub.AgentTopic(c.principal.ID), c)
 		return nil
@@ -620,7 +651,10 @@ func (c *conn) writeEvent(d *hub.Delivery) error {
 	c.last[d.SessionID] = d.Seq
 	if d.Type == hub.EventSessionEnded {
 		if c.principal.Kind == hub.PrincipalCustomer {
-			c.close(protocol.CloseSessionEnded, "session ended")
+			c.endedWritten = true
+			if c.ownCloses.Load() == 0 || c.ownCloseWritten {
+				c.close(protocol.CloseSessionEnded, "session ended")
+			}
 			return nil
 		}
 		c.unfollow(d.SessionID)
