@@ -10,12 +10,9 @@
 --          (its "from" is replaced with the agent found here)
 -- Returns the session hash after the change (HGETALL), or the error
 -- SB:not_found, SB:ended or SB:forbidden.
-local id, state, err = open_session(KEYS[1])
+local id, state, err = open_for(KEYS[1], ARGV[7], ARGV[8], ARGV[9])
 if err then
   return err
-end
-if not may_act(KEYS[1], state, ARGV[7], ARGV[8], ARGV[9]) then
-  return refuse(KEYS[1], ARGV[7], ARGV[8])
 end
 local now = tonumber(ARGV[2])
 if state == 'Agent' then

@@ -53,6 +53,19 @@ local function refuse(key, role, id)
   return redis.error_reply('SB:not_found')
 end
 
+-- open_for reads the open session at key and checks that the party may
+-- act on it: it returns its id and state, or nil and the error reply
+-- (SB:not_found, SB:ended, SB:forbidden).
+local function open_for(key, role, id, privileged)
+  local sid, state, err = open_session(key)
+  if err then
+    return nil, nil, err
+  elseif not may_act(key, state, role, id, privileged) then
+    return nil, nil, refuse(key, role, id)
+  end
+  return sid, state
+end
+
 -- prune drops from the indexes up to limit ended sessions whose retention
 -- ran out by now (idx:expiry is scored by that moment). Their hashes and
 -- streams expire on their own TTL. Returns how many it dropped.

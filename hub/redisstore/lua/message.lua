@@ -9,12 +9,9 @@ local first = redis.call('GET', KEYS[3])
 if first then
   return {tonumber(first), 1}
 end
-local id, state, err = open_session(KEYS[1])
+local id, state, err = open_for(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 if err then
   return err
-end
-if not may_act(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4]) then
-  return refuse(KEYS[1], ARGV[2], ARGV[3])
 end
 local seq = emit(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[6])
 redis.call('HINCRBY', KEYS[1], 'messages', 1)

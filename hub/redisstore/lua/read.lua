@@ -5,12 +5,9 @@
 -- ARGV[5] up to (seq)   ARGV[6] event body   ARGV[7] stream maxlen
 -- Returns {marker, changed (0 or 1)}. Errors: SB:not_found, SB:ended,
 -- SB:forbidden, SB:invalid (a seq the session has not reached).
-local id, state, err = open_session(KEYS[1])
+local id, state, err = open_for(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 if err then
   return err
-end
-if not may_act(KEYS[1], state, ARGV[2], ARGV[3], ARGV[4]) then
-  return refuse(KEYS[1], ARGV[2], ARGV[3])
 end
 local upto = tonumber(ARGV[5])
 if upto > tonumber(redis.call('HGET', KEYS[1], 'seq')) then
