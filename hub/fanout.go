@@ -142,13 +142,6 @@ func (f *Fanout) markPending(topic string) {
 	}
 }
 
-// Topics returns the number of topics with local subscribers.
-func (f *Fanout) Topics() int {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return len(f.topics)
-}
-
 // Publish hands an event that arrived on topic to its local subscribers.
 // Called by the bus reader; never blocks.
 func (f *Fanout) Publish(topic string, data []byte) {

@@ -13,12 +13,11 @@ type State string
 
 // The states of a session; see DESIGN §2 for the transitions between them.
 const (
-	StateChatbot  State = "Chatbot"                  // a bot client handles it first
-	StateQueuing  State = "Queuing"                  // waiting in the queue for a human agent
-	StateOffered  State = "WaitingForAgentAnswering" // offered to one agent, not yet accepted
-	StateAgent    State = "Agent"                    // an agent accepted; the session is live
-	StateEnded    State = "Ended"                    // terminal
-	StateNotFound State = "NotInSession"             // what the Tencent surface answers for no open session
+	StateChatbot State = "Chatbot"                  // a bot client handles it first
+	StateQueuing State = "Queuing"                  // waiting in the queue for a human agent
+	StateOffered State = "WaitingForAgentAnswering" // offered to one agent, not yet accepted
+	StateAgent   State = "Agent"                    // an agent accepted; the session is live
+	StateEnded   State = "Ended"                    // terminal
 )
 
 // Status is the coarse status of the Customer Service API.

@@ -27,9 +27,6 @@ type Claims struct {
 	Expires   int64  `json:"exp"`
 }
 
-// ExpiresAt returns the expiry as a time.
-func (c Claims) ExpiresAt() time.Time { return time.Unix(c.Expires, 0).UTC() }
-
 // Tokens signs and verifies tokens with one HMAC-SHA256 secret shared by
 // every instance. A token is "v1." + base64url(claims JSON) + "." +
 // base64url(MAC over the first two parts): small, stateless, and readable

@@ -299,20 +299,6 @@ func (c *Client) Reconnect(ctx context.Context) error {
 	return c.connect(ctx, nil)
 }
 
-// Follow asks the hub for a session's events after seq (a supervisor's
-// join, or a session the client learnt of elsewhere).
-func (c *Client) Follow(ctx context.Context, sessionID string, after int64) error {
-	_, err := c.Do(ctx, protocol.Command{Type: protocol.CmdResume, Resume: map[string]int64{sessionID: after}})
-	if err == nil {
-		c.mu.Lock()
-		if _, ok := c.last[sessionID]; !ok {
-			c.last[sessionID] = after
-		}
-		c.mu.Unlock()
-	}
-	return err
-}
-
 // ReplyError is a command the hub refused.
 type ReplyError struct{ protocol.ErrorBody }
 
