@@ -29,7 +29,7 @@ func (p Principal) Party() *Party { return &Party{Role: p.Kind, ID: p.ID, Name: 
 
 // MayRead reports whether p may read session s and follow its events: its
 // customer, the agent it is with (or was with, once ended, or is offered
-// to), or a privileged principal.
+// to), the bot handling it, or a privileged principal.
 func (p Principal) MayRead(s *Session) bool {
 	switch {
 	case p.Privileged():
@@ -37,7 +37,7 @@ func (p Principal) MayRead(s *Session) bool {
 	case p.Kind == PrincipalCustomer:
 		return s.CustomerID == p.ID
 	case p.Kind == PrincipalAgent:
-		return s.AgentID == p.ID
+		return s.AgentID == p.ID || s.BotID != "" && s.BotID == p.ID
 	}
 	return false
 }

@@ -66,6 +66,8 @@ type Session struct {
 	CustomerName string
 	AgentID      string // "" until an agent is offered or assigned the session
 	AgentName    string
+	BotID        string // the bot handling it while State is Chatbot
+	TeamID       string // while queued after a transfer to a team: only its members may get it
 	State        State
 	CreatedAt    time.Time
 	AssignedAt   time.Time // first time the session entered Agent; zero before

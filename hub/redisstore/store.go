@@ -8,8 +8,10 @@ package redisstore
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +48,7 @@ var (
 	messageScript  = script("message")
 	readScript     = script("read")
 	typingScript   = script("typing")
+	teamPutScript  = script("team_put")
 )
 
 // Options configure a Store. The zero value of each field is replaced by
@@ -185,20 +188,32 @@ func scriptError(err error) error {
 	return fmt.Errorf("redis: %w", err)
 }
 
-// CreateSession implements hub.SessionStore.
+// deskArgs are the first five arguments of every desk script (see desk in
+// lua/lib.lua): the prefix, now in ms and as RFC 3339, the stream cap and
+// the policy's timings.
+func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
+	conf := "{}"
+	if p != nil {
+		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d}`,
+			p.OfferTimeout.Milliseconds(), p.SkipFor.Milliseconds(), p.Grace.Milliseconds(), p.PresenceTTL.Milliseconds())
+	}
+	return append([]any{s.opts.Prefix, ms(now), now.UTC().Format(time.RFC3339Nano), s.opts.StreamMaxLen, conf}, more...)
+}
+
+// CreateSession implements hub.SessionStore. The session goes to an online
+// bot if there is one (Chatbot), else to the queue.
 func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen int) (*hub.Session, error) {
-	body := hub.Event{Type: hub.EventSessionCreated, SessionID: sess.ID, State: sess.State, At: sess.CreatedAt}.EncodeBody()
-	number, err := createScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(sess.ID), s.streamKey(sess.ID), s.key("sessions", "number"),
-			s.indexKey(""), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive), s.key("queue")},
-		s.SessionChannel(sess.ID), sess.ID, ms(sess.CreatedAt), maxOpen, string(sess.State),
-		sess.Title, sess.Description, sess.CustomerID, sess.CustomerName, body, s.opts.StreamMaxLen,
-	).Int64()
+	res, err := createScript.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)},
+		s.deskArgs(sess.CreatedAt, nil, sess.ID, maxOpen, sess.Title, sess.Description, sess.CustomerID, sess.CustomerName)...,
+	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
 	}
 	out := *sess
-	out.Number = number
+	out.Number, _ = res[0].(int64)
+	st, _ := res[1].(string)
+	out.State = hub.State(st)
+	out.BotID, _ = res[2].(string)
 	out.Seq = 1
 	return &out, nil
 }
@@ -243,17 +258,17 @@ func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time
 
 // AssignSession implements hub.SessionStore.
 func (s *Store) AssignSession(ctx context.Context, id string, a hub.Assignment, defaultCapacity int, now time.Time) (*hub.Session, error) {
-	at := now.UTC()
-	body := hub.Event{Type: hub.EventSessionState, SessionID: id, State: hub.StateAgent,
-		AgentID: a.AgentID, AgentName: a.AgentName, At: at}.EncodeBody()
-	agent := &hub.Party{Role: hub.PrincipalAgent, ID: a.AgentID, Name: a.AgentName}
-	joined := hub.Event{Type: hub.EventMemberJoined, SessionID: id, From: agent, At: at}.EncodeBody()
-	notice := hub.Event{Type: hub.EventAgentSessionAdded, SessionID: id, At: at}.EncodeBody()
-	res, err := assignScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
-			s.key("queue"), s.agentKey(a.AgentID), s.agentSessionsKey(a.AgentID), s.key("agents")},
-		s.SessionChannel(id), ms(now), a.AgentID, a.AgentName, defaultCapacity, body, s.opts.StreamMaxLen, s.opts.Prefix,
-		joined, s.channel(hub.AgentTopic(a.AgentID)), notice,
+	return s.take(ctx, id, a.AgentID, a.AgentName, "admin", defaultCapacity, now)
+}
+
+// TakeSession implements hub.DeskStore.
+func (s *Store) TakeSession(ctx context.Context, id, agentID, rule string, now time.Time) (*hub.Session, error) {
+	return s.take(ctx, id, agentID, "", rule, 0, now)
+}
+
+func (s *Store) take(ctx context.Context, id, agentID, agentName, rule string, defaultCapacity int, now time.Time) (*hub.Session, error) {
+	res, err := assignScript.Run(ctx, s.rdb, []string{s.sessionKey(id)},
+		s.deskArgs(now, nil, id, agentID, agentName, rule, defaultCapacity)...,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -263,17 +278,8 @@ func (s *Store) AssignSession(ctx context.Context, id string, a hub.Assignment, 
 
 // CloseSession implements hub.SessionStore.
 func (s *Store) CloseSession(ctx context.Context, id string, by hub.Principal, now time.Time, retention time.Duration) (*hub.Session, error) {
-	at := now.UTC()
-	body := hub.Event{Type: hub.EventSessionEnded, SessionID: id, State: hub.StateEnded, From: by.Party(), At: at}.EncodeBody()
-	// The agent who leaves is whoever is in the session when the script
-	// runs; the event says only that the agent left, and the session's
-	// state event before it names the agent.
-	left := hub.Event{Type: hub.EventMemberLeft, SessionID: id, From: &hub.Party{Role: hub.PrincipalAgent}, At: at}.EncodeBody()
-	res, err := closeScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(id), s.streamKey(id), s.indexKey(hub.StatusWaiting), s.indexKey(hub.StatusActive),
-			s.indexKey(hub.StatusEnded), s.key("queue"), s.key("idx", "expiry")},
-		s.SessionChannel(id), ms(now), retention.Milliseconds(), body, s.opts.StreamMaxLen, s.opts.Prefix,
-		by.Kind, by.ID, privileged(by), left,
+	res, err := closeScript.Run(ctx, s.rdb, []string{s.sessionKey(id)},
+		s.deskArgs(now, nil, id, retention.Milliseconds(), by.Kind, by.ID, by.Name, privileged(by))...,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -323,15 +329,19 @@ func (s *Store) putAgent(ctx context.Context, a *hub.Agent, create bool) error {
 	if !hub.ValidAgentID(a.ID) {
 		return hub.Errorf(hub.EINVALID, "invalid agent id")
 	}
+	for _, t := range a.TeamIDs {
+		if !hub.ValidAgentID(t) {
+			return hub.ErrTeamNotFound
+		}
+	}
 	created := a.CreatedAt
 	if created.IsZero() {
 		created = time.Now()
 	}
-	err := agentPutScript.Run(ctx, s.rdb,
-		[]string{s.agentKey(a.ID), s.key("agents", "email"), s.key("agents")},
-		a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash, ms(created),
-		boolArg(a.Disabled), s.channel(hub.AgentTopic(a.ID)),
-		hub.Event{Type: hub.EventAgentDisabled, At: time.Now().UTC()}.EncodeBody(), boolArg(create),
+	now := time.Now()
+	err := agentPutScript.Run(ctx, s.rdb, []string{s.agentKey(a.ID)},
+		s.deskArgs(now, nil, a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash,
+			ms(created), boolArg(a.Disabled), boolArg(create), a.Number, strings.Join(a.TeamIDs, ","))...,
 	).Err()
 	return scriptError(err)
 }
@@ -341,23 +351,64 @@ func (s *Store) Agent(ctx context.Context, id string) (*hub.Agent, error) {
 	if !hub.ValidAgentID(id) {
 		return nil, hub.ErrAgentNotFound
 	}
-	h, err := s.rdb.HGetAll(ctx, s.agentKey(id)).Result()
+	as, err := s.agentsByID(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, hub.ErrAgentNotFound
+	}
+	return as[0], nil
+}
+
+// agentsByID reads agents and the IP addresses of their live connections
+// in one round trip; unknown ids are left out.
+func (s *Store) agentsByID(ctx context.Context, ids []string) ([]*hub.Agent, error) {
+	hashes := make([]*redis.MapStringStringCmd, len(ids))
+	ips := make([]*redis.StringSliceCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			hashes[i] = p.HGetAll(ctx, s.agentKey(id))
+			ips[i] = p.HVals(ctx, s.key("agent", id, "ips"))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	if len(h) == 0 {
-		return nil, hub.ErrAgentNotFound
+	out := make([]*hub.Agent, 0, len(ids))
+	for i, c := range hashes {
+		h := c.Val()
+		if len(h) == 0 {
+			continue
+		}
+		a := decodeAgent(h)
+		if live := ips[i].Val(); len(live) > 0 {
+			slices.Sort(live)
+			a.IPs = slices.Compact(live)
+		}
+		out = append(out, a)
 	}
-	return decodeAgent(h), nil
+	return out, nil
 }
 
 func decodeAgent(h map[string]string) *hub.Agent {
 	capacity, _ := strconv.Atoi(h["capacity"])
-	return &hub.Agent{
-		ID: h["id"], Name: h["name"], Email: h["email"], Role: hub.Role(h["role"]),
-		Capacity: capacity, PasswordHash: h["password_hash"], Status: h["status"],
-		Disabled: h["disabled"] == "1", CreatedAt: msTime(h["created_at"]),
+	a := &hub.Agent{
+		ID: h["id"], Name: h["name"], Email: h["email"], Number: h["agent_number"], Role: hub.Role(h["role"]),
+		Capacity: capacity, PasswordHash: h["password_hash"], Status: h["status"], Chosen: h["chosen"],
+		Online: h["online"] == "1", Disabled: h["disabled"] == "1", CreatedAt: msTime(h["created_at"]),
 	}
+	if a.Chosen == "" {
+		a.Chosen = hub.AgentAvailable
+	}
+	if h["teams"] != "" {
+		a.TeamIDs = strings.Split(h["teams"], ",")
+	}
+	if h["last_ips"] != "" {
+		json.Unmarshal([]byte(h["last_ips"]), &a.IPs)
+	}
+	return a
 }
 
 // AgentByEmail implements hub.AgentStore.
@@ -377,23 +428,7 @@ func (s *Store) Agents(ctx context.Context) ([]*hub.Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.agentKey(id))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	out := make([]*hub.Agent, 0, len(ids))
-	for _, c := range cmds {
-		if h := c.Val(); len(h) > 0 {
-			out = append(out, decodeAgent(h))
-		}
-	}
-	return out, nil
+	return s.agentsByID(ctx, ids)
 }
 
 // AgentSessions implements hub.AgentStore: the sessions offered to or
@@ -521,6 +556,8 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		CustomerName: h["customer_name"],
 		AgentID:      h["agent_id"],
 		AgentName:    h["agent_name"],
+		BotID:        h["bot_id"],
+		TeamID:       h["team"],
 		State:        hub.State(h["state"]),
 		CreatedAt:    msTime(h["created_at"]),
 		AssignedAt:   msTime(h["assigned_at"]),

@@ -1,34 +1,52 @@
 -- agent_put.lua: create or replace an agent account, keeping e-mail
--- addresses unique among agents.
--- KEYS[1] agent hash   KEYS[2] e-mail index (hash email -> id)   KEYS[3] agents (zset by creation)
--- ARGV[1] id   ARGV[2] name   ARGV[3] email ('' for none)   ARGV[4] role
--- ARGV[5] capacity   ARGV[6] password hash   ARGV[7] now (ms)   ARGV[8] disabled ('1' or '0')
--- ARGV[9] agent channel   ARGV[10] notice published when the agent becomes disabled
--- ARGV[11] create only ('1': refuse an existing id)
--- Returns 1, or the error SB:email_taken or SB:agent_exists.
-if ARGV[11] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
+-- addresses unique among agents and the member sets of its teams in step.
+-- KEYS[1] agent hash
+-- ARGV[1..5] desk context   ARGV[6] id   ARGV[7] name   ARGV[8] email ('' for none)
+-- ARGV[9] role   ARGV[10] capacity   ARGV[11] password hash   ARGV[12] created (ms)
+-- ARGV[13] disabled ('1' or '0')   ARGV[14] create only ('1': refuse an existing id)
+-- ARGV[15] agent number   ARGV[16] team ids, comma-separated
+-- Returns 1, or the error SB:email_taken, SB:agent_exists or SB:no_team:<id>.
+desk(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local aid = ARGV[6]
+if ARGV[14] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('SB:agent_exists')
 end
-if ARGV[3] ~= '' then
-  local owner = redis.call('HGET', KEYS[2], ARGV[3])
-  if owner and owner ~= ARGV[1] then
+local teams = {}
+for t in string.gmatch(ARGV[16], '[^,]+') do
+  if redis.call('EXISTS', k('team', t)) == 0 then
+    return redis.error_reply('SB:no_team:' .. t)
+  end
+  teams[#teams + 1] = t
+end
+local emails = k('agents', 'email')
+if ARGV[8] ~= '' then
+  local owner = redis.call('HGET', emails, ARGV[8])
+  if owner and owner ~= aid then
     return redis.error_reply('SB:email_taken')
   end
 end
-local old_email = redis.call('HGET', KEYS[1], 'email')
-if old_email and old_email ~= '' and old_email ~= ARGV[3] then
-  redis.call('HDEL', KEYS[2], old_email)
+local old = redis.call('HMGET', KEYS[1], 'email', 'teams', 'disabled')
+if old[1] and old[1] ~= '' and old[1] ~= ARGV[8] then
+  redis.call('HDEL', emails, old[1])
 end
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[8] ~= '' then
+  redis.call('HSET', emails, ARGV[8], aid)
+end
+for t in string.gmatch(old[2] or '', '[^,]+') do
+  redis.call('SREM', k('team', t, 'agents'), aid)
+end
+for _, t in ipairs(teams) do
+  redis.call('SADD', k('team', t, 'agents'), aid)
 end
 redis.call('HSETNX', KEYS[1], 'status', 'Offline')
-redis.call('HSETNX', KEYS[1], 'created_at', ARGV[7])
-local was_disabled = redis.call('HGET', KEYS[1], 'disabled') == '1'
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'name', ARGV[2], 'email', ARGV[3], 'role', ARGV[4],
-  'capacity', ARGV[5], 'password_hash', ARGV[6], 'disabled', ARGV[8])
-if ARGV[8] == '1' and not was_disabled then
-  redis.call('PUBLISH', ARGV[9], ARGV[10])
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[12])
+redis.call('HSET', KEYS[1], 'id', aid, 'name', ARGV[7], 'email', ARGV[8], 'role', ARGV[9],
+  'capacity', ARGV[10], 'password_hash', ARGV[11], 'disabled', ARGV[13], 'agent_number', ARGV[15],
+  'teams', ARGV[16])
+if ARGV[13] == '1' and old[3] ~= '1' then
+  notice('agent:' .. aid, {type = 'agent.disabled'})
 end
-redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[1])
+redis.call('ZADD', k('agents'), 'NX', ARGV[12], aid)
+agent_sync(aid)
+flush()
 return 1

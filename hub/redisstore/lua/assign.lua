@@ -1,14 +1,17 @@
--- assign.lua: an admin puts an agent in a session (Chatbot, Queuing or
--- WaitingForAgentAnswering -> Agent), within the agent's capacity. An agent
--- id not seen before is registered with the default capacity.
--- KEYS[1] session hash    KEYS[2] session stream   KEYS[3] idx:Waiting
--- KEYS[4] idx:Active      KEYS[5] queue            KEYS[6] agent hash
--- KEYS[7] agent's open sessions (set)              KEYS[8] agents (zset by creation)
--- ARGV[1] channel   ARGV[2] now (ms)   ARGV[3] agent id   ARGV[4] agent name
--- ARGV[5] default capacity   ARGV[6] state event body   ARGV[7] stream maxlen   ARGV[8] key prefix
--- ARGV[9] member.joined event body   ARGV[10] agent channel   ARGV[11] agent notice
+-- assign.lua: put an agent in an open session (-> Agent), within its
+-- capacity, by one of three rules (ARGV[9]):
+--   admin   an admin assign (Customer Service API): from Chatbot, Queuing
+--           or an offer to anyone; an agent id not seen before is
+--           registered with the default capacity.
+--   pick    an agent picks a queued session itself (or one offered to it).
+--   accept  an agent accepts the offer it holds (already counted in its load).
+-- KEYS[1] session hash
+-- ARGV[1..5] desk context   ARGV[6] session id   ARGV[7] agent id
+-- ARGV[8] agent name ('' = the agent's own)   ARGV[9] rule   ARGV[10] default capacity
 -- Returns the session hash after the change (HGETALL), or the error
--- SB:not_found, SB:ended, SB:assigned or SB:limit.
+-- SB:not_found, SB:ended, SB:assigned, SB:limit, SB:not_offered or SB:not_queued.
+desk(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local sid, aid, name, rule = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local id, state, err = open_session(KEYS[1])
 if err then
   return err
@@ -16,29 +19,28 @@ end
 if state == 'Agent' then
   return redis.error_reply('SB:assigned')
 end
-if redis.call('EXISTS', KEYS[6]) == 0 then
-  redis.call('HSET', KEYS[6], 'id', ARGV[3], 'name', ARGV[4], 'email', '', 'role', 'agent',
-    'capacity', ARGV[5], 'status', 'Offline', 'created_at', ARGV[2])
-  redis.call('ZADD', KEYS[8], ARGV[2], ARGV[3])
+local akey = k('agent', aid)
+local holder = redis.call('HGET', KEYS[1], 'agent_id')
+if rule == 'accept' then
+  if state ~= 'WaitingForAgentAnswering' or holder ~= aid then
+    return redis.error_reply('SB:not_offered')
+  end
+elseif rule == 'pick' then
+  if not (state == 'Queuing' or state == 'WaitingForAgentAnswering' and holder == aid) then
+    return redis.error_reply('SB:not_queued')
+  end
+elseif redis.call('EXISTS', akey) == 0 then
+  redis.call('HSET', akey, 'id', aid, 'name', name, 'email', '', 'role', 'agent',
+    'capacity', ARGV[10], 'status', 'Offline', 'created_at', D.now)
+  redis.call('ZADD', k('agents'), D.now, aid)
 end
-local capacity = tonumber(redis.call('HGET', KEYS[6], 'capacity'))
-if redis.call('SISMEMBER', KEYS[7], id) == 0 and redis.call('SCARD', KEYS[7]) >= capacity then
+if rule ~= 'accept' and redis.call('SISMEMBER', akey .. ':sessions', sid) == 0 and
+    redis.call('SCARD', akey .. ':sessions') >= num(redis.call('HGET', akey, 'capacity')) then
   return redis.error_reply('SB:limit')
 end
--- An offer pending with another agent is withdrawn: it no longer counts on that agent's load.
-local previous = redis.call('HGET', KEYS[1], 'agent_id')
-if previous and previous ~= '' and previous ~= ARGV[3] then
-  redis.call('SREM', ARGV[8] .. ':agent:' .. previous .. ':sessions', id)
+if name == '' then
+  name = redis.call('HGET', akey, 'name') or ''
 end
-local number = redis.call('HGET', KEYS[1], 'number')
-redis.call('HSET', KEYS[1], 'state', 'Agent', 'agent_id', ARGV[3], 'agent_name', ARGV[4],
-  'active_since', ARGV[2])
-redis.call('HSETNX', KEYS[1], 'assigned_at', ARGV[2])
-redis.call('ZREM', KEYS[3], id)
-redis.call('ZREM', KEYS[5], id)
-redis.call('ZADD', KEYS[4], number, id)
-redis.call('SADD', KEYS[7], id)
-emit(KEYS[1], KEYS[2], ARGV[1], ARGV[6], ARGV[7])
-emit(KEYS[1], KEYS[2], ARGV[1], ARGV[9], ARGV[7])
-redis.call('PUBLISH', ARGV[10], ARGV[11])
+start(sid, aid, name)
+flush()
 return redis.call('HGETALL', KEYS[1])

@@ -37,6 +37,9 @@ local function may_act(key, state, role, id, privileged)
   elseif role == 'customer' then
     return redis.call('HGET', key, 'customer_id') == id
   elseif role == 'agent' then
+    if state == 'Chatbot' then
+      return redis.call('HGET', key, 'bot_id') == id
+    end
     return state == 'Agent' and redis.call('HGET', key, 'agent_id') == id
   end
   return false
@@ -46,8 +49,8 @@ end
 -- the session's own customer or agent (it may read it, not do this now),
 -- SB:not_found to anyone else, so that session ids cannot be probed.
 local function refuse(key, role, id)
-  local h = redis.call('HMGET', key, 'customer_id', 'agent_id')
-  if role == 'customer' and h[1] == id or role == 'agent' and h[2] == id then
+  local h = redis.call('HMGET', key, 'customer_id', 'agent_id', 'bot_id')
+  if role == 'customer' and h[1] == id or role == 'agent' and (h[2] == id or h[3] == id) then
     return redis.error_reply('SB:forbidden')
   end
   return redis.error_reply('SB:not_found')
@@ -80,3 +83,272 @@ local function prune(prefix, now, limit)
   return #ids
 end
 
+
+-- The desk: presence, statuses, the queue and routing. The scripts that
+-- use these helpers call desk() first with the same five arguments, which
+-- every such script takes as ARGV[1..5]: the key prefix, now (ms), now as
+-- RFC 3339 (for the events' "at"), the stream maxlen, and a JSON object of
+-- the policy (offer_ms, skip_ms, grace_ms, ttl_ms).
+local D = {}
+local function desk(prefix, now, iso, maxlen, conf)
+  D.p, D.now, D.iso, D.maxlen = prefix, tonumber(now), iso, maxlen
+  D.conf = cjson.decode(conf)
+  D.qc = false
+end
+
+-- k joins a key under the prefix: k('agent', id) is prefix:agent:<id>.
+local function k(...)
+  return D.p .. ':' .. table.concat({...}, ':')
+end
+
+local function num(v)
+  return tonumber(v) or 0
+end
+
+-- session_event appends an event built from obj to the session's stream
+-- and publishes it; it returns its seq.
+local function session_event(sid, obj)
+  obj.session_id = sid
+  obj.at = D.iso
+  return emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen)
+end
+
+-- notice publishes an event on an agent-wide topic (no stream, no seq).
+local function notice(topic, obj)
+  obj.at = D.iso
+  redis.call('PUBLISH', D.p .. ':ch:' .. topic, cjson.encode(obj))
+end
+
+-- flush tells every instance that the queue or the set of routable agents
+-- changed, once per script: they recompute queue positions and route.
+local function flush()
+  if D.qc then
+    local v = redis.call('INCR', k('queue', 'version'))
+    redis.call('PUBLISH', D.p .. ':ch:queue', '{"type":"queue.changed","v":' .. v .. '}')
+  end
+end
+
+-- dequeued records that a session left the queue for an agent: an
+-- exponential moving average of the interval between such moments is what
+-- the estimated wait multiplies by the position. Intervals are capped at
+-- ten minutes so that one quiet hour does not distort the estimate.
+local function dequeued()
+  local qs = k('queue', 'stats')
+  local h = redis.call('HMGET', qs, 'last', 'ewma')
+  if h[1] then
+    local dt = math.min(D.now - num(h[1]), 600000)
+    local ewma = h[2] and (0.8 * num(h[2]) + 0.2 * dt) or dt
+    redis.call('HSET', qs, 'ewma', string.format('%.0f', ewma))
+  end
+  redis.call('HSET', qs, 'last', D.now)
+end
+
+-- unqueue takes a session off the queue; it reports whether it was there.
+local function unqueue(sid)
+  if redis.call('ZREM', k('queue'), sid) == 1 then
+    D.qc = true
+    return true
+  end
+  return false
+end
+
+-- agent_sync recomputes an agent's shown status and its place among the
+-- routable agents from what it is: Offline without a live connection (or a
+-- grace period running), In-call with at least one session, else the
+-- status it chose. A change is published to the agent and to supervisors.
+-- Routable agents (online, chose Available, enabled, under capacity) are
+-- scored by load, then by how long they have been idle, so that the first
+-- of the routable set is whom routing picks. Online bots are kept apart.
+local function agent_sync(id)
+  if not id or id == '' then
+    return
+  end
+  local key = k('agent', id)
+  local a = redis.call('HMGET', key, 'id', 'status', 'chosen', 'online', 'capacity', 'disabled',
+    'idle_since', 'grace_until', 'role')
+  if not a[1] then
+    return
+  end
+  local sessions = redis.call('SMEMBERS', key .. ':sessions')
+  local active = 0
+  for _, sid in ipairs(sessions) do
+    local st = redis.call('HGET', k('session', sid), 'state')
+    if st == 'Agent' or st == 'Chatbot' then
+      active = active + 1
+    end
+  end
+  local online = a[4] == '1'
+  local chosen = a[3] or 'Available'
+  local status
+  if not online and num(a[8]) <= D.now then
+    status = 'Offline'
+  elseif a[9] == 'bot' then
+    status = 'Available'
+  elseif active > 0 then
+    status = 'In-call'
+  else
+    status = chosen
+  end
+  if status ~= a[2] then
+    redis.call('HSET', key, 'status', status)
+    local ev = {type = 'agent.status', agent_id = id, status = status, previous = a[2] or 'Offline'}
+    notice('agent:' .. id, ev)
+    notice('supervisors', ev)
+  end
+  if a[9] == 'bot' then
+    if online and a[6] ~= '1' then
+      redis.call('ZADD', k('bots'), #sessions, id)
+    else
+      redis.call('ZREM', k('bots'), id)
+    end
+    return
+  end
+  local rk = k('routable')
+  local old = redis.call('ZSCORE', rk, id)
+  if online and chosen == 'Available' and a[6] ~= '1' and #sessions < num(a[5]) then
+    local score = string.format('%.0f', #sessions * 1e10 + num(a[7]))
+    if old ~= score then
+      redis.call('ZADD', rk, score, id)
+      D.qc = true
+    end
+  elseif old then
+    redis.call('ZREM', rk, id)
+    D.qc = true
+  end
+end
+
+-- party returns how events name an agent.
+local function party(id, name)
+  local p = {role = 'agent', id = id}
+  if name and name ~= '' then
+    p.name = name
+  end
+  return p
+end
+
+-- leave_agent ends the Agent phase of a session (adding its time to
+-- active_ms), moves it back among the waiting ones and says who left.
+local function leave_agent(sid, reason)
+  local skey = k('session', sid)
+  local h = redis.call('HMGET', skey, 'number', 'agent_id', 'agent_name', 'active_since')
+  local since = num(h[4])
+  if since > 0 and D.now > since then
+    redis.call('HINCRBY', skey, 'active_ms', D.now - since)
+  end
+  redis.call('HSET', skey, 'active_since', '')
+  redis.call('ZREM', k('idx', 'Active'), sid)
+  redis.call('ZADD', k('idx', 'Waiting'), h[1], sid)
+  session_event(sid, {type = 'member.left', from = party(h[2], h[3]), reason = reason})
+end
+
+-- requeue puts an open session back in the queue at its place by creation
+-- (the front, for one that was just routed): from an offer (declined,
+-- timed out, its agent lost), from an agent (lost, transferred to a team)
+-- or from a bot (handover). skip is an agent routing must pass over for
+-- this session for skip_ms; team restricts routing to a team's members.
+local function requeue(sid, reason, skip, team)
+  local skey = k('session', sid)
+  local h = redis.call('HMGET', skey, 'state', 'number', 'agent_id', 'bot_id')
+  if h[1] == 'Agent' then
+    leave_agent(sid, reason)
+  end
+  if h[3] and h[3] ~= '' then
+    redis.call('SREM', k('agent', h[3], 'sessions'), sid)
+  end
+  if h[4] and h[4] ~= '' then
+    redis.call('SREM', k('agent', h[4], 'sessions'), sid)
+  end
+  if skip and skip ~= '' then
+    redis.call('ZADD', skey .. ':skip', D.now + num(D.conf.skip_ms), skip)
+    redis.call('PEXPIRE', skey .. ':skip', math.max(num(D.conf.skip_ms), 1))
+  end
+  redis.call('ZREM', k('offers'), sid)
+  redis.call('HSET', skey, 'state', 'Queuing', 'agent_id', '', 'agent_name', '', 'bot_id', '',
+    'team', team or '', 'queued_at', D.now)
+  redis.call('ZADD', k('queue'), h[2], sid)
+  D.qc = true
+  local ev = {type = 'session.state', state = 'Queuing', reason = reason}
+  if team and team ~= '' then
+    ev.team_id = team
+  end
+  session_event(sid, ev)
+  agent_sync(h[3])
+  agent_sync(h[4])
+end
+
+-- start puts agent aid (shown as name) in a session: from the queue, an
+-- offer (its own or another's, withdrawn), or a bot. It does not check
+-- capacity: callers do, as their rule says.
+local function start(sid, aid, name)
+  local skey = k('session', sid)
+  local h = redis.call('HMGET', skey, 'state', 'number', 'agent_id', 'bot_id')
+  local prev = h[3]
+  if prev and prev ~= '' and prev ~= aid then
+    redis.call('SREM', k('agent', prev, 'sessions'), sid)
+  end
+  if h[4] and h[4] ~= '' then
+    redis.call('SREM', k('agent', h[4], 'sessions'), sid)
+  end
+  redis.call('ZREM', k('offers'), sid)
+  if unqueue(sid) then
+    dequeued()
+  end
+  redis.call('HSET', skey, 'state', 'Agent', 'agent_id', aid, 'agent_name', name, 'active_since', D.now,
+    'bot_id', '', 'team', '')
+  redis.call('HSETNX', skey, 'assigned_at', D.now)
+  redis.call('ZREM', k('idx', 'Waiting'), sid)
+  redis.call('ZADD', k('idx', 'Active'), h[2], sid)
+  redis.call('SADD', k('agent', aid, 'sessions'), sid)
+  redis.call('HSET', k('agent', aid), 'idle_since', math.floor(D.now / 1000))
+  session_event(sid, {type = 'session.state', state = 'Agent', agent_id = aid, agent_name = name})
+  session_event(sid, {type = 'member.joined', from = party(aid, name)})
+  notice('agent:' .. aid, {type = 'agent.session_added', session_id = sid})
+  agent_sync(aid)
+  if prev ~= aid then
+    agent_sync(prev)
+  end
+  agent_sync(h[4])
+end
+
+-- offer offers a session to agent aid: WaitingForAgentAnswering until it
+-- accepts, declines or offer_ms passes; with offer_ms 0 it is accepted at
+-- once. The offer counts against the agent's capacity meanwhile.
+local function offer(sid, aid)
+  local name = redis.call('HGET', k('agent', aid), 'name') or ''
+  if num(D.conf.offer_ms) <= 0 then
+    start(sid, aid, name)
+    return
+  end
+  local skey = k('session', sid)
+  if unqueue(sid) then
+    dequeued()
+  end
+  redis.call('SADD', k('agent', aid, 'sessions'), sid)
+  redis.call('HSET', k('agent', aid), 'idle_since', math.floor(D.now / 1000))
+  redis.call('HSET', skey, 'state', 'WaitingForAgentAnswering', 'agent_id', aid, 'agent_name', name,
+    'offered_at', D.now)
+  redis.call('ZADD', k('offers'), D.now + num(D.conf.offer_ms), sid)
+  session_event(sid, {type = 'session.state', state = 'WaitingForAgentAnswering', agent_id = aid,
+    agent_name = name, expires_ms = num(D.conf.offer_ms)})
+  notice('agent:' .. aid, {type = 'agent.session_added', session_id = sid})
+  agent_sync(aid)
+end
+
+-- go_offline turns an agent without connections Offline: its offers go
+-- back to the queue (skipping it), its sessions too, once each, and a
+-- bot's sessions are handed over to the queue.
+local function go_offline(aid)
+  local key = k('agent', aid)
+  redis.call('HSET', key, 'online', '0')
+  redis.call('HDEL', key, 'grace_until')
+  redis.call('ZREM', k('presence'), aid)
+  for _, sid in ipairs(redis.call('SMEMBERS', key .. ':sessions')) do
+    local st = redis.call('HGET', k('session', sid), 'state')
+    if st == 'WaitingForAgentAnswering' or st == 'Agent' or st == 'Chatbot' then
+      requeue(sid, 'agent_offline', aid)
+    else
+      redis.call('SREM', key .. ':sessions', sid)
+    end
+  end
+  agent_sync(aid)
+end

@@ -1,0 +1,393 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DeskPolicy holds the timings and statuses of agents at work.
+type DeskPolicy struct {
+	// OfferTimeout is how long an agent has to accept an offered session;
+	// 0 accepts every offer at once (auto-accept).
+	OfferTimeout time.Duration
+	// SkipFor is how long routing passes over an agent for a session it
+	// declined or let time out; default 5 min.
+	SkipFor time.Duration
+	// Grace is how long an agent whose last connection closed keeps its
+	// status and sessions before it turns Offline and they are requeued;
+	// 0 turns it Offline at once.
+	Grace time.Duration
+	// PresenceTTL is how long a connection counts as live without a
+	// refresh: an instance that dies takes its agents Offline after at
+	// most PresenceTTL plus one SweepEvery. Default 60 s.
+	PresenceTTL time.Duration
+	// PresenceRefresh is how often an instance refreshes its connections;
+	// default PresenceTTL/3.
+	PresenceRefresh time.Duration
+	// SweepEvery is how often an instance sweeps expired connections and
+	// offers; default 5 s.
+	SweepEvery time.Duration
+	// RouteEvery is how often an instance routes when nothing woke it;
+	// default 1 s. Every change to the queue or to the routable agents wakes
+	// every instance's router at once; this is the backstop.
+	RouteEvery time.Duration
+	// Statuses are the custom statuses agents may choose besides Available
+	// (not routable), e.g. lunch, break, meeting.
+	Statuses []string
+}
+
+func (p *DeskPolicy) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&p.SkipFor, 5*time.Minute)
+	def(&p.PresenceTTL, 60*time.Second)
+	def(&p.PresenceRefresh, p.PresenceTTL/3)
+	def(&p.SweepEvery, 5*time.Second)
+	def(&p.RouteEvery, time.Second)
+}
+
+// Presence names one live agent connection.
+type Presence struct {
+	AgentID string
+	ConnID  string
+	IP      string
+}
+
+// StatusChange is the outcome of setting one agent's status.
+type StatusChange struct {
+	AgentID  string
+	Previous string
+	Current  string
+	// Refused is the system status (In-call or Offline) that kept a strict
+	// change from happening; "" when it happened.
+	Refused string
+}
+
+// QueueInfo is one consistent look at the queue.
+type QueueInfo struct {
+	Version int64 // changes whenever the queue or the routable agents change
+	Length  int
+	// Interval is the moving average of the time between sessions leaving
+	// the queue for an agent; 0 until known.
+	Interval time.Duration
+	// OldestSince is when the longest-waiting session entered the queue;
+	// zero when the queue is empty.
+	OldestSince time.Time
+	// Positions are the 1-based places of the sessions asked about (0: not queued).
+	Positions []int
+}
+
+// EstimatedWait is the expected wait at position pos: pos times the recent
+// interval between sessions leaving the queue; 0 when unknown.
+func (q QueueInfo) EstimatedWait(pos int) time.Duration {
+	return time.Duration(pos) * q.Interval
+}
+
+// Transfer names where a session is transferred: an agent or a team.
+type Transfer struct {
+	AgentID string
+	TeamID  string
+}
+
+// DeskStore is what the Desk needs of storage: presence, statuses, routing.
+// Every method is one atomic step in the store.
+type DeskStore interface {
+	Connect(ctx context.Context, c Presence, now time.Time, p DeskPolicy) error
+	Disconnect(ctx context.Context, c Presence, now time.Time, p DeskPolicy) error
+	// RefreshPresence extends live connections and returns those the store
+	// no longer has (swept while this instance stalled).
+	RefreshPresence(ctx context.Context, conns []Presence, now time.Time, p DeskPolicy) ([]Presence, error)
+	// Sweep turns Offline the agents whose connections all expired and
+	// whose grace ran out, requeueing their sessions; it returns how many.
+	Sweep(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
+	// ExpireOffers requeues offers not accepted in time; it returns how many.
+	ExpireOffers(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
+	// Route offers up to limit queued sessions to routable agents.
+	Route(ctx context.Context, limit int, now time.Time, p DeskPolicy) (int, error)
+	// TakeSession puts agent in a session: rule "accept" (the offer it
+	// holds) or "pick" (a queued one, within capacity).
+	TakeSession(ctx context.Context, sessionID, agentID, rule string, now time.Time) (*Session, error)
+	Decline(ctx context.Context, sessionID string, by Principal, now time.Time, p DeskPolicy) (*Session, error)
+	Transfer(ctx context.Context, sessionID string, by Principal, to Transfer, now time.Time, p DeskPolicy) (*Session, error)
+	Handover(ctx context.Context, sessionID string, by Principal, now time.Time) (*Session, error)
+	// SetStatus sets the chosen status of agents; every id must exist.
+	SetStatus(ctx context.Context, ids []string, status string, strict bool, now time.Time) ([]StatusChange, error)
+	QueueInfo(ctx context.Context, sessionIDs []string) (QueueInfo, error)
+}
+
+// Errors of the desk.
+var (
+	ErrNotOffered       = &Error{Code: ECONFLICT, Message: "session is not offered to you"}
+	ErrNotQueued        = &Error{Code: ECONFLICT, Message: "session is not in the queue"}
+	ErrNotActive        = &Error{Code: ECONFLICT, Message: "session has no agent to transfer from"}
+	ErrNotChatbot       = &Error{Code: ECONFLICT, Message: "session is not with a bot"}
+	ErrAgentUnavailable = &Error{Code: ECONFLICT, Message: "agent is offline, disabled or at capacity"}
+	ErrSameAgent        = &Error{Code: EINVALID, Message: "session is already with this agent"}
+)
+
+// StatusError is the refusal of a status that cannot be set at all: one
+// that does not exist, or a system status. Its message is the CCAI
+// surface's, word for word.
+func StatusError(status string) error {
+	if status == AgentInCall || status == AgentOffline {
+		return Errorf(EINVALID, "Agent can't be changed to system status '%s'", status)
+	}
+	return Errorf(EINVALID, "status '%s' does not exist", status)
+}
+
+// Desk runs agents at work: their presence on this instance, their
+// statuses, and the routing of queued sessions, for every surface.
+//
+// The Run goroutine refreshes this instance's connections, sweeps and
+// routes; any goroutine may call the other methods.
+type Desk struct {
+	store  DeskStore
+	policy DeskPolicy
+	now    func() time.Time
+	logger *slog.Logger
+	wake   chan struct{} // capacity 1: routing is wanted
+
+	mu    sync.Mutex
+	conns map[string]Presence // guarded by mu: this instance's live agent connections by id
+}
+
+// NewDesk returns a Desk over store. now is the clock (time.Now when nil).
+func NewDesk(store DeskStore, policy DeskPolicy, now func() time.Time, logger *slog.Logger) *Desk {
+	policy.setDefaults()
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Desk{store: store, policy: policy, now: now, logger: logger,
+		wake: make(chan struct{}, 1), conns: map[string]Presence{}}
+}
+
+// Policy returns the policy in force.
+func (d *Desk) Policy() DeskPolicy { return d.policy }
+
+// Statuses returns every status an agent may choose: Available first.
+func (d *Desk) Statuses() []string { return append([]string{AgentAvailable}, d.policy.Statuses...) }
+
+// CheckStatus returns StatusError unless status may be chosen.
+func (d *Desk) CheckStatus(status string) error {
+	if status == AgentAvailable || slices.Contains(d.policy.Statuses, status) {
+		return nil
+	}
+	return StatusError(status)
+}
+
+// Connect records a live connection of an agent from ip and returns its id.
+func (d *Desk) Connect(ctx context.Context, agentID, ip string) (string, error) {
+	c := Presence{AgentID: agentID, ConnID: NewSecret(16), IP: ip}
+	if err := d.store.Connect(ctx, c, d.now(), d.policy); err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.conns[c.ConnID] = c
+	d.mu.Unlock()
+	return c.ConnID, nil
+}
+
+// Disconnect records that a connection closed.
+func (d *Desk) Disconnect(ctx context.Context, connID string) error {
+	d.mu.Lock()
+	c, ok := d.conns[connID]
+	delete(d.conns, connID)
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return d.store.Disconnect(ctx, c, d.now(), d.policy)
+}
+
+// Kick asks the Run goroutine to route now. It never blocks.
+func (d *Desk) Kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes, sweeps and routes until ctx ends.
+func (d *Desk) Run(ctx context.Context) {
+	refresh := time.NewTicker(d.policy.PresenceRefresh)
+	sweep := time.NewTicker(d.policy.SweepEvery)
+	route := time.NewTicker(d.policy.RouteEvery)
+	defer refresh.Stop()
+	defer sweep.Stop()
+	defer route.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			err = d.Refresh(ctx)
+		case <-sweep.C:
+			err = d.Sweep(ctx)
+		case <-route.C:
+			err = d.Route(ctx)
+		case <-d.wake:
+			err = d.Route(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			d.logger.Warn("desk: background step failed", "err", err)
+		}
+	}
+}
+
+// Refresh extends this instance's live connections; any the store had
+// swept (this instance stalled past the TTL) are connected again.
+func (d *Desk) Refresh(ctx context.Context) error {
+	d.mu.Lock()
+	conns := make([]Presence, 0, len(d.conns))
+	for _, c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for len(conns) > 0 {
+		batch := conns[:min(len(conns), 500)]
+		conns = conns[len(batch):]
+		missing, err := d.store.RefreshPresence(ctx, batch, d.now(), d.policy)
+		if err != nil {
+			return err
+		}
+		for _, c := range missing {
+			d.mu.Lock()
+			_, live := d.conns[c.ConnID]
+			d.mu.Unlock()
+			if live {
+				if err := d.store.Connect(ctx, d.lookup(c), d.now(), d.policy); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Desk) lookup(c Presence) Presence {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if full, ok := d.conns[c.ConnID]; ok {
+		return full
+	}
+	return c
+}
+
+// Sweep turns Offline the agents whose connections expired past their
+// grace, requeues offers not accepted in time, and routes.
+func (d *Desk) Sweep(ctx context.Context) error {
+	if _, err := d.store.Sweep(ctx, d.now(), d.policy); err != nil {
+		return err
+	}
+	if _, err := d.store.ExpireOffers(ctx, d.now(), d.policy); err != nil {
+		return err
+	}
+	return d.Route(ctx)
+}
+
+// Route offers queued sessions to routable agents until no more can be.
+func (d *Desk) Route(ctx context.Context) error {
+	const batch = 50
+	for {
+		n, err := d.store.Route(ctx, batch, d.now(), d.policy)
+		if err != nil || n < batch {
+			return err
+		}
+	}
+}
+
+// Accept takes the session offered to agent p.
+func (d *Desk) Accept(ctx context.Context, p Principal, sessionID string) (*Session, error) {
+	if p.Kind != PrincipalAgent || !ValidSessionID(sessionID) {
+		return nil, ErrSessionNotFound
+	}
+	return d.store.TakeSession(ctx, sessionID, p.ID, "accept", d.now())
+}
+
+// Pick takes a queued session for agent p, within its capacity.
+func (d *Desk) Pick(ctx context.Context, p Principal, sessionID string) (*Session, error) {
+	if p.Kind != PrincipalAgent || p.Role == RoleBot || !ValidSessionID(sessionID) {
+		return nil, ErrSessionNotFound
+	}
+	return d.store.TakeSession(ctx, sessionID, p.ID, "pick", d.now())
+}
+
+// Decline sends an offered session back to the queue, skipping its agent.
+func (d *Desk) Decline(ctx context.Context, p Principal, sessionID string) (*Session, error) {
+	if !ValidSessionID(sessionID) {
+		return nil, ErrSessionNotFound
+	}
+	s, err := d.store.Decline(ctx, sessionID, p, d.now(), d.policy)
+	if err == nil {
+		d.Kick()
+	}
+	return s, err
+}
+
+// Transfer moves a session to another agent or a team.
+func (d *Desk) Transfer(ctx context.Context, p Principal, sessionID string, to Transfer) (*Session, error) {
+	if (to.AgentID == "") == (to.TeamID == "") {
+		return nil, Errorf(EINVALID, "transfer to exactly one of agent_id and team_id")
+	}
+	if to.AgentID != "" && !ValidAgentID(to.AgentID) {
+		return nil, ErrAgentNotFound
+	}
+	if to.TeamID != "" && !ValidAgentID(to.TeamID) {
+		return nil, ErrTeamNotFound
+	}
+	if !ValidSessionID(sessionID) {
+		return nil, ErrSessionNotFound
+	}
+	s, err := d.store.Transfer(ctx, sessionID, p, to, d.now(), d.policy)
+	if err == nil {
+		d.Kick()
+	}
+	return s, err
+}
+
+// Handover moves a session from its bot to the queue.
+func (d *Desk) Handover(ctx context.Context, p Principal, sessionID string) (*Session, error) {
+	if !ValidSessionID(sessionID) {
+		return nil, ErrSessionNotFound
+	}
+	s, err := d.store.Handover(ctx, sessionID, p, d.now())
+	if err == nil {
+		d.Kick()
+	}
+	return s, err
+}
+
+// SetStatus sets the status agents chose. strict refuses, per agent, those
+// shown In-call or Offline (the CCAI rule); otherwise the choice is kept
+// and shows when that ends. A status that cannot be chosen is refused
+// before anything changes.
+func (d *Desk) SetStatus(ctx context.Context, ids []string, status string, strict bool) ([]StatusChange, error) {
+	if err := d.CheckStatus(status); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if !ValidAgentID(id) {
+			return nil, fmt.Errorf("agent %q: %w", id, ErrAgentNotFound)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return d.store.SetStatus(ctx, ids, status, strict, d.now())
+}
+
+// Queue returns the queue's state and the positions of sessionIDs.
+func (d *Desk) Queue(ctx context.Context, sessionIDs []string) (QueueInfo, error) {
+	return d.store.QueueInfo(ctx, sessionIDs)
+}
