@@ -97,6 +97,7 @@ func newEnv(t testing.TB, policy hub.Policy, n int) *env {
 		}
 		srv := api.NewServer(api.Config{
 			Sessions: hub.NewService(store, policy, e.clock.Now),
+			Agents:   store, Teams: store, Desk: hub.NewDesk(store, hub.DeskPolicy{}, e.clock.Now, nil),
 			AdminKey: adminKey,
 			Ping:     store.Ping,
 		})

@@ -13,6 +13,7 @@ type metrics struct {
 	framesIn    prometheus.Counter
 	delivered   prometheus.Counter
 	dropped     prometheus.Counter
+	queueLength prometheus.Gauge
 	kicked      *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 }
@@ -29,8 +30,11 @@ func newMetrics() *metrics {
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_ws_frames_sent_total", Help: "Frames written to WebSocket clients (events, replies, errors).",
 		}),
+		queueLength: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_queue_length", Help: "Sessions waiting in the queue, as this instance last read it.",
+		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "switchboard_ws_ephemeral_dropped_total", Help: "Ephemeral events (typing) dropped because a send queue was half full.",
+			Name: "switchboard_ws_ephemeral_dropped_total", Help: "Ephemeral events (typing, queue positions) dropped because a send queue was half full.",
 		}),
 		kicked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_ws_kicked_total", Help: "Sockets closed by the hub for not keeping up, by reason.",
@@ -39,7 +43,7 @@ func newMetrics() *metrics {
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by status class.",
 		}, []string{"code"}),
 	}
-	m.registry.MustRegister(m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests,
+	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,19 +81,32 @@ func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 
 // nativeAgent is an agent account as the native API shows it (never the hash).
 type nativeAgent struct {
-	ID        string  `json:"id"`
-	Name      string  `json:"name"`
-	Email     string  `json:"email"`
-	Role      string  `json:"role"`
-	Capacity  int     `json:"capacity"`
-	Status    string  `json:"status"`
-	Disabled  bool    `json:"disabled"`
-	CreatedAt *string `json:"created_at"`
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Email        string   `json:"email"`
+	AgentNumber  string   `json:"agent_number"`
+	TeamIDs      []string `json:"team_ids"`
+	Role         string   `json:"role"`
+	Capacity     int      `json:"capacity"`
+	Status       string   `json:"status"`        // shown: Offline, In-call, or the chosen one
+	ChosenStatus string   `json:"chosen_status"` // Available or a custom status
+	Online       bool     `json:"online"`
+	IPAddrs      []string `json:"ip_addrs"`
+	Disabled     bool     `json:"disabled"`
+	CreatedAt    *string  `json:"created_at"`
 }
 
 func toNativeAgent(a *hub.Agent) nativeAgent {
-	return nativeAgent{ID: a.ID, Name: a.Name, Email: a.Email, Role: string(a.Role), Capacity: a.Capacity,
-		Status: a.Status, Disabled: a.Disabled, CreatedAt: nativeTime(a.CreatedAt)}
+	teams, ips := a.TeamIDs, a.IPs
+	if teams == nil {
+		teams = []string{}
+	}
+	if ips == nil {
+		ips = []string{}
+	}
+	return nativeAgent{ID: a.ID, Name: a.Name, Email: a.Email, AgentNumber: a.Number, TeamIDs: teams,
+		Role: string(a.Role), Capacity: a.Capacity, Status: a.Status, ChosenStatus: a.Chosen, Online: a.Online,
+		IPAddrs: ips, Disabled: a.Disabled, CreatedAt: nativeTime(a.CreatedAt)}
 }
 
 func (s *Server) routeNative(r *mux.Router) {
@@ -163,7 +177,7 @@ func (s *Server) admin(h principalHandler) http.HandlerFunc {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.loginLimit.allow(clientIP(r)) {
+	if !s.loginLimit.allow(s.clientIP(r)) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many attempts; try again later"), http.StatusTooManyRequests)
 		return
 	}
@@ -195,7 +209,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("switchboard-timing"), bcrypt.DefaultCost)
 
 func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
-	if !s.widgetLimit.allow(clientIP(r)) {
+	if !s.widgetLimit.allow(s.clientIP(r)) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many new conversations from this address; try again later"), http.StatusTooManyRequests)
 		return
 	}
@@ -301,15 +315,17 @@ func orDefault(v, def string) string {
 
 // agentInput is the body of agent create and update.
 type agentInput struct {
-	id, name, email, password, role *string
-	capacity                        *int
-	disabled                        *bool
+	id, name, email, password, role, number *string
+	capacity                                *int
+	disabled                                *bool
+	teams                                   *[]string
 }
 
 func (s *Server) readAgentInput(w http.ResponseWriter, r *http.Request) (agentInput, error) {
 	var in agentInput
 	err := decodeJSON(w, r, fields{"id": &in.id, "name": &in.name, "email": &in.email, "password": &in.password,
-		"role": &in.role, "capacity": &in.capacity, "disabled": &in.disabled})
+		"role": &in.role, "capacity": &in.capacity, "disabled": &in.disabled, "agent_number": &in.number,
+		"team_ids": &in.teams})
 	return in, err
 }
 
@@ -319,7 +335,13 @@ func (in agentInput) apply(a *hub.Agent) error {
 		a.Name = strings.TrimSpace(*in.name)
 	}
 	if in.email != nil {
-		a.Email = hub.NormalizeEmail(*in.email)
+		a.Email = strings.TrimSpace(*in.email) // as written; look-ups ignore case
+	}
+	if in.number != nil {
+		a.Number = strings.TrimSpace(*in.number)
+	}
+	if in.teams != nil {
+		a.TeamIDs = slices.Compact(slices.Sorted(slices.Values(*in.teams)))
 	}
 	if in.role != nil {
 		a.Role = hub.Role(*in.role)
@@ -347,8 +369,12 @@ func (in agentInput) apply(a *hub.Agent) error {
 		return hub.Errorf(hub.EINVALID, "name is required (at most %d characters)", hub.MaxNameLen)
 	case a.Email != "" && (!strings.Contains(a.Email, "@") || len(a.Email) > 254 || strings.ContainsAny(a.Email, " \t\r\n")):
 		return hub.Errorf(hub.EINVALID, "email is not an e-mail address")
-	case a.Role != hub.RoleAgent && a.Role != hub.RoleSupervisor && a.Role != hub.RoleAdmin:
-		return hub.Errorf(hub.EINVALID, "role must be agent, supervisor or admin")
+	case !hub.ValidRole(a.Role):
+		return hub.Errorf(hub.EINVALID, "role must be agent, supervisor, admin or bot")
+	case len(a.Number) > hub.MaxNameLen:
+		return hub.Errorf(hub.EINVALID, "agent_number is at most %d characters", hub.MaxNameLen)
+	case len(a.TeamIDs) > 100:
+		return hub.Errorf(hub.EINVALID, "an agent is in at most 100 teams")
 	case a.Capacity < 1 || a.Capacity > 1000:
 		return hub.Errorf(hub.EINVALID, "capacity must be 1 to 1000")
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,13 @@ import (
 
 const rtAdminKey = "rt-admin-key-0123456789"
 
+// The compatibility surfaces' credentials in the real-time environments.
+var (
+	rtTencent = api.TencentConfig{SDKAppID: 1400000001, Key: "rt-usersig-key", Admins: []string{"admin", "ops"},
+		CustomerServiceID: "@customer_service_account"}
+	rtCCAI = api.CCAIConfig{Key: "rt-ccai-key", Secret: "rt-ccai-secret-0123"}
+)
+
 // rtInstance is one hub instance with the real-time path: its own Redis
 // client, store, bus, fan-out and HTTP server, as cmd/switchboard wires them.
 type rtInstance struct {
@@ -35,6 +43,7 @@ type rtInstance struct {
 	store  *redisstore.Store
 	fanout *hub.Fanout
 	bus    *redisstore.Bus
+	desk   *hub.Desk
 	stop   func()
 }
 
@@ -62,6 +71,13 @@ type rtOptions struct {
 	// subscribeGate, if set, runs before each bus subscription of the
 	// instances' fan-outs (it may block to hold a subscription back).
 	subscribeGate func(topics []string)
+	// desk, if set, is the desk policy, and each instance runs its desk
+	// (presence refresh, sweeps, routing); without it nothing is routed.
+	desk *hub.DeskPolicy
+	// clock, if set, is the desks' clock.
+	clock func() time.Time
+	// trusted are the instances' trusted proxies.
+	trusted []netip.Prefix
 }
 
 // gatedBus calls gate before subscribing.
@@ -113,17 +129,30 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	wg.Add(2)
 	go func() { defer wg.Done(); bus.Run(fan) }()
 	go func() { defer wg.Done(); fan.Run(ctx) }()
+	var dp hub.DeskPolicy
+	if o.desk != nil {
+		dp = *o.desk
+	}
+	desk := hub.NewDesk(store, dp, o.clock, nil)
 	srv := api.NewServer(api.Config{
-		Sessions: hub.NewService(store, o.policy, nil), Agents: store, History: store, Fanout: fan,
+		Sessions: hub.NewService(store, o.policy, o.clock), Agents: store, History: store, Fanout: fan,
+		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
+		Tencent: rtTencent, CCAI: rtCCAI,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),
 		WS: o.ws, Ping: store.Ping,
 	})
+	wg.Add(1)
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	if o.desk != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); desk.Run(ctx) }()
+	}
 	hs := httptest.NewUnstartedServer(srv)
 	if o.sendBuffer > 0 {
 		hs.Listener = sendBufferListener{hs.Listener, o.sendBuffer}
 	}
 	hs.Start()
-	in := &rtInstance{srv: srv, http: hs, store: store, fanout: fan, bus: bus}
+	in := &rtInstance{srv: srv, http: hs, store: store, fanout: fan, bus: bus, desk: desk}
 	var once sync.Once
 	in.stop = func() {
 		once.Do(func() {

@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,22 @@ type Config struct {
 	History interface {
 		Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
 	}
+	// Desk runs presence, statuses and routing.
+	Desk *hub.Desk
+	// Teams keeps teams.
+	Teams hub.TeamStore
+	// OpenSessionOf returns a customer's newest open session id ("" for
+	// none), for the Tencent-Desk query by ClientUserId.
+	OpenSessionOf func(ctx context.Context, customerID string) (string, error)
+	// Tencent configures the Tencent-Desk session-state surface; with no
+	// key it answers every request 141004.
+	Tencent TencentConfig
+	// CCAI holds the HTTP Basic credentials of the CCAI agent-status
+	// surface; with no key it refuses every request.
+	CCAI CCAIConfig
+	// TrustedProxies are the networks whose X-Forwarded-For is believed
+	// for a client's IP address (rate limits, agents' ip_addrs); none by default.
+	TrustedProxies []netip.Prefix
 	// Fanout routes bus events to this instance's sockets.
 	Fanout *hub.Fanout
 	Tokens *hub.Tokens
@@ -63,6 +80,13 @@ type Server struct {
 		Events(context.Context, string, int64, int) ([][]byte, error)
 	}
 	fanout           *hub.Fanout
+	desk             *hub.Desk
+	teams            hub.TeamStore
+	openSessionOf    func(context.Context, string) (string, error)
+	tencent          TencentConfig
+	ccai             CCAIConfig
+	trusted          []netip.Prefix
+	queueWatch       *queueWatch
 	tokens           *hub.Tokens
 	adminKey         []byte
 	identitySecret   []byte
@@ -89,6 +113,8 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
+		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf, tencent: cfg.Tencent, ccai: cfg.CCAI,
+		trusted:  cfg.TrustedProxies,
 		adminKey: []byte(cfg.AdminKey), identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger, metrics: newMetrics(),
@@ -106,6 +132,7 @@ func NewServer(cfg Config) *Server {
 		s.customerTokenTTL = 24 * time.Hour
 	}
 	s.ws.setDefaults()
+	s.queueWatch = newQueueWatch(s)
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
@@ -115,15 +142,28 @@ func NewServer(cfg Config) *Server {
 	r.HandleFunc("/ws", s.serveWS)
 	s.routeCustomerService(r)
 	s.routeNative(r)
+	s.routeDesk(r)
+	s.routeTencent(r)
+	s.routeCCAI(r)
 	// Unknown paths of the API surfaces answer in their own format, with
 	// any method, before the pages' catch-all could take them.
 	r.PathPrefix("/customer-service").HandlerFunc(s.notFound)
 	r.PathPrefix("/api/").HandlerFunc(s.notFound)
+	r.PathPrefix("/apps/api/").HandlerFunc(s.ccaiNotFound)
+	r.PathPrefix("/v4/").HandlerFunc(s.tencentNotFound)
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
 	}
 	s.handler = s.logRequests(r)
 	return s
+}
+
+// Run runs the instance's queue-position pusher until ctx ends; the hub's
+// desk runs beside it (hub.Desk.Run).
+func (s *Server) Run(ctx context.Context) {
+	s.fanout.Add(hub.QueueTopic, s.queueWatch)
+	defer s.fanout.Remove(hub.QueueTopic, s.queueWatch)
+	s.queueWatch.run(ctx)
 }
 
 // ServeHTTP implements http.Handler.
@@ -203,6 +243,18 @@ type methods map[string]http.HandlerFunc
 // Methods matcher: gorilla/mux v1.8.1 answers 404 instead of 405 when a
 // later route of the same subrouter matches the path prefix.
 func (s *Server) methods(m methods) http.Handler {
+	return methodsWith(m, s.methodNotAllowed)
+}
+
+// methodsIn is methods for a surface whose errors render as
+// fail(w, status, message).
+func (s *Server) methodsIn(m methods, fail func(http.ResponseWriter, int, string)) http.Handler {
+	return methodsWith(m, func(w http.ResponseWriter, r *http.Request) {
+		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+}
+
+func methodsWith(m methods, wrong http.HandlerFunc) http.Handler {
 	allow := make([]string, 0, len(m)+1)
 	for method := range m {
 		allow = append(allow, method)
@@ -219,7 +271,7 @@ func (s *Server) methods(m methods) http.Handler {
 			return
 		}
 		w.Header().Set("Allow", allowed)
-		s.methodNotAllowed(w, r)
+		wrong(w, r)
 	})
 }
 

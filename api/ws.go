@@ -90,6 +90,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.dropConn(c)
 	c.run(r)
+	c.leaveDesk()
 	if c.writerRunning {
 		<-c.done // the writer stops once the close has gone out
 	}
@@ -115,6 +116,8 @@ type item struct {
 	follow string        // a session to start following...
 	from   int64         // ...after this seq
 	agent  bool          // start following the agent's own topic
+	// supervisor starts following every agent's status changes.
+	supervisor bool
 	// ownClose marks where the reply to a customer's own close command was
 	// queued; ownClosed says whether that close succeeded.
 	ownClose, ownClosed bool
@@ -139,8 +142,10 @@ type conn struct {
 	ip     string
 
 	// principal is set once by the reader at auth, before the writer and
-	// any subscription start; read-only afterwards.
-	principal hub.Principal
+	// any subscription start; read-only afterwards. presenceID is the id of
+	// an agent's connection in the desk's presence, set with it.
+	principal  hub.Principal
+	presenceID string
 
 	// Owned by the writer goroutine: the last seq written per followed
 	// session. A session is followed while it has an entry.
@@ -173,7 +178,7 @@ func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		srv: s, ws: ws, ctx: ctx, cancel: cancel,
-		queue: make(chan item, s.ws.SendQueue), ip: clientIP(r),
+		queue: make(chan item, s.ws.SendQueue), ip: s.clientIP(r),
 		last: map[string]int64{}, typing: map[string]*time.Timer{}, done: make(chan struct{}),
 	}
 	s.connMu.Lock()
@@ -345,7 +350,28 @@ func (c *conn) authenticate(token string) error {
 		return err
 	}
 	c.principal = p
+	if p.Kind == hub.PrincipalAgent {
+		id, err := c.srv.desk.Connect(c.ctx, p.ID, c.ip)
+		if err != nil {
+			return err
+		}
+		c.presenceID = id
+	}
 	return nil
+}
+
+// leaveDesk ends the connection's part in presence and queue positions;
+// the handler calls it once the reader is done.
+func (c *conn) leaveDesk() {
+	c.srv.queueWatch.remove(c)
+	if c.presenceID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.srv.desk.Disconnect(ctx, c.presenceID); err != nil {
+		c.srv.logger.Warn("ws: presence not released; the sweep will", "err", err)
+	}
 }
 
 // hello follows the principal's sessions and greets the client.
@@ -389,6 +415,13 @@ func (c *conn) hello(id string, resume map[string]int64) error {
 		hello.Sessions = []string{}
 	}
 	c.send(hello) // first: nothing else is queued before it
+	switch {
+	case p.Kind == hub.PrincipalCustomer && len(sessions) == 1:
+		c.srv.queueWatch.addCustomer(c, sessions[0])
+	case p.Kind == hub.PrincipalAgent && p.Privileged():
+		c.enqueue(item{supervisor: true})
+		c.srv.queueWatch.addSupervisor(c)
+	}
 	if p.Kind == hub.PrincipalAgent {
 		// Sessions added between AgentSessions above and this topic's
 		// subscription are picked up by the Resync that its confirmation
@@ -439,6 +472,21 @@ func (c *conn) command(cmd *protocol.Command) {
 		}
 	case protocol.CmdRead:
 		reply.Seq, _, err = svc.MarkRead(ctx, p, cmd.SessionID, cmd.Seq)
+	case protocol.CmdAccept, protocol.CmdDecline, protocol.CmdPick, protocol.CmdTransfer, protocol.CmdHandover:
+		var sess *hub.Session
+		sess, err = c.deskCommand(ctx, cmd)
+		if err == nil {
+			reply.State = string(sess.State)
+		}
+	case protocol.CmdStatus:
+		if p.Kind != hub.PrincipalAgent || p.Role == hub.RoleBot {
+			err = hub.Errorf(hub.EFORBIDDEN, "only agents have a status")
+			break
+		}
+		var changes []hub.StatusChange
+		if changes, err = c.srv.desk.SetStatus(ctx, []string{p.ID}, cmd.Status, false); err == nil && len(changes) == 1 {
+			reply.Status = changes[0].Current
+		}
 	case protocol.CmdClose:
 		own := p.Kind == hub.PrincipalCustomer && cmd.SessionID == p.SessionID
 		if own {
@@ -458,6 +506,26 @@ func (c *conn) command(cmd *protocol.Command) {
 		reply = protocol.Reply{Type: protocol.FrameReply, ID: cmd.ID, Error: ptr(errorBody(err))}
 	}
 	c.send(reply)
+}
+
+// deskCommand runs an agent's routing command.
+func (c *conn) deskCommand(ctx context.Context, cmd *protocol.Command) (*hub.Session, error) {
+	p, desk := c.principal, c.srv.desk
+	if p.Kind != hub.PrincipalAgent {
+		return nil, hub.ErrSessionNotFound
+	}
+	switch cmd.Type {
+	case protocol.CmdAccept:
+		return desk.Accept(ctx, p, cmd.SessionID)
+	case protocol.CmdDecline:
+		return desk.Decline(ctx, p, cmd.SessionID)
+	case protocol.CmdPick:
+		return desk.Pick(ctx, p, cmd.SessionID) // the agent's topic brings the session to follow
+	case protocol.CmdTransfer:
+		return desk.Transfer(ctx, p, cmd.SessionID, hub.Transfer{AgentID: cmd.AgentID, TeamID: cmd.TeamID})
+	default:
+		return desk.Handover(ctx, p, cmd.SessionID)
+	}
 }
 
 // armTyping keeps the server-side expiry of this connection's typing
@@ -513,6 +581,16 @@ func (c *conn) writeDirect(v any) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.WriteTimeout)
 	defer cancel()
 	c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+// sendEphemeral queues a frame that may be lost (a queue position): it is
+// dropped, and counted, when the queue is half full.
+func (c *conn) sendEphemeral(b []byte) {
+	if len(c.queue) >= cap(c.queue)/2 {
+		c.srv.metrics.dropped.Inc()
+		return
+	}
+	c.enqueue(item{frame: b})
 }
 
 // enqueue hands an item to the writer without blocking; when the queue is
@@ -590,6 +668,9 @@ func (c *conn) handle(it item) error {
 	case it.agent:
 		c.srv.fanout.Add(hub.AgentTopic(c.principal.ID), c)
 		return nil
+	case it.supervisor:
+		c.srv.fanout.Add(hub.SupervisorsTopic, c)
+		return nil
 	case it.frame != nil:
 		return c.write(it.frame)
 	case it.follow != "":
@@ -658,6 +739,13 @@ func (c *conn) writeEvent(d *hub.Delivery) error {
 			return nil
 		}
 		c.unfollow(d.SessionID)
+		return nil
+	}
+	p := c.principal
+	if d.Type == hub.EventSessionState && p.Kind == hub.PrincipalAgent && !p.Privileged() && d.AgentID != p.ID {
+		// Offered or given to someone else, or back in the queue: it is no
+		// longer this agent's (or this bot's) to follow.
+		c.unfollow(d.SessionID)
 	}
 	return nil
 }
@@ -721,6 +809,8 @@ func (c *conn) agentNotice(d *hub.Delivery) error {
 		}
 	case hub.EventAgentDisabled:
 		c.close(protocol.CloseAgentDisabled, "agent disabled")
+	case hub.EventAgentStatus:
+		return c.write(d.Data)
 	}
 	return nil
 }
@@ -761,6 +851,7 @@ func (c *conn) leaveAll() {
 	}
 	if c.principal.Kind == hub.PrincipalAgent {
 		c.srv.fanout.Remove(hub.AgentTopic(c.principal.ID), c)
+		c.srv.fanout.Remove(hub.SupervisorsTopic, c)
 	}
 }
 

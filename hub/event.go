@@ -20,6 +20,17 @@ const (
 	// Events on an agent's own topic (not a session's): no seq.
 	EventAgentSessionAdded = "agent.session_added"
 	EventAgentDisabled     = "agent.disabled"
+	// EventAgentStatus is an agent's shown status changing; it goes to the
+	// agent's topic and to SupervisorsTopic.
+	EventAgentStatus = "agent.status"
+
+	// EventQueueChanged (QueueTopic) tells instances that the queue or the
+	// routable agents changed. Instances turn it into EventQueuePosition
+	// for their waiting customers (ephemeral) and EventQueueStats for their
+	// supervisors.
+	EventQueueChanged  = "queue.changed"
+	EventQueuePosition = "queue.position"
+	EventQueueStats    = "queue.stats"
 )
 
 // Party is one participant as events name it.

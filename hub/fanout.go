@@ -15,6 +15,13 @@ func SessionTopic(id string) string { return "session:" + id }
 // AgentTopic is the topic of notices for one agent.
 func AgentTopic(id string) string { return "agent:" + id }
 
+// SupervisorsTopic carries every agent's status changes, for supervisors.
+const SupervisorsTopic = "supervisors"
+
+// QueueTopic carries queue.changed: the queue or the routable agents
+// changed, so instances route and recompute the positions they show.
+const QueueTopic = "queue"
+
 // Delivery is one event as it came off the bus, parsed once: every local
 // recipient gets the same *Delivery and writes the same Data bytes.
 type Delivery struct {
@@ -22,12 +29,14 @@ type Delivery struct {
 	Seq       int64 // 0 for ephemeral and agent-topic events
 	Type      string
 	SessionID string
+	State     State  // session.state: the new state
+	AgentID   string // session.state: the agent offered or in the session
 	Data      []byte // the event's JSON, exactly as published
 }
 
 // Ephemeral reports whether the event may be dropped under pressure
 // (typing): it is not in the stream and nothing depends on it.
-func (d *Delivery) Ephemeral() bool { return d.Type == EventTyping }
+func (d *Delivery) Ephemeral() bool { return d.Type == EventTyping || d.Type == EventQueuePosition }
 
 // ParseDelivery reads the routing fields of an event's JSON.
 func ParseDelivery(topic string, data []byte) (*Delivery, error) {
@@ -35,11 +44,14 @@ func ParseDelivery(topic string, data []byte) (*Delivery, error) {
 		Seq       int64  `json:"seq"`
 		Type      string `json:"type"`
 		SessionID string `json:"session_id"`
+		State     State  `json:"state"`
+		AgentID   string `json:"agent_id"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, err
 	}
-	return &Delivery{Topic: topic, Seq: head.Seq, Type: head.Type, SessionID: head.SessionID, Data: data}, nil
+	return &Delivery{Topic: topic, Seq: head.Seq, Type: head.Type, SessionID: head.SessionID,
+		State: head.State, AgentID: head.AgentID, Data: data}, nil
 }
 
 // Subscriber receives the events of the topics it was added to. Both

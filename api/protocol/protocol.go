@@ -53,6 +53,14 @@ const (
 	CmdTyping = "typing"
 	CmdRead   = "read"
 	CmdClose  = "close"
+
+	// Agents at work (agents only; see docs/protocol.md).
+	CmdAccept   = "accept"   // take the session offered to you
+	CmdDecline  = "decline"  // send it back to the queue
+	CmdPick     = "pick"     // take a queued session yourself
+	CmdTransfer = "transfer" // to agent_id or team_id
+	CmdHandover = "handover" // a bot hands its session to the queue
+	CmdStatus   = "status"   // choose your status: Available or a custom one
 )
 
 // Server frame types (besides events, whose types are hub.Event* and
@@ -84,6 +92,9 @@ type Command struct {
 	Text        string           `json:"text,omitempty"`
 	On          *bool            `json:"on,omitempty"`
 	Seq         int64            `json:"seq,omitempty"`
+	AgentID     string           `json:"agent_id,omitempty"` // transfer
+	TeamID      string           `json:"team_id,omitempty"`  // transfer
+	Status      string           `json:"status,omitempty"`   // status
 }
 
 // ErrorBody is the error of a reply or an error frame: code is one of the
@@ -183,8 +194,19 @@ func (c *Command) validate() *Error {
 		if c.Seq < 1 {
 			return invalid("read needs seq of at least 1")
 		}
-	case CmdClose:
+	case CmdClose, CmdAccept, CmdDecline, CmdPick, CmdHandover:
 		return needSession()
+	case CmdTransfer:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if (c.AgentID == "") == (c.TeamID == "") {
+			return invalid("transfer needs exactly one of agent_id and team_id")
+		}
+	case CmdStatus:
+		if c.Status == "" {
+			return invalid("status needs status")
+		}
 	case "":
 		return invalid("command without type")
 	default:
@@ -238,6 +260,8 @@ type Reply struct {
 	OK        bool       `json:"ok"`
 	Seq       int64      `json:"seq,omitempty"`       // send: the message's seq; read: the marker
 	Duplicate bool       `json:"duplicate,omitempty"` // send: a retry of a message already sent
+	State     string     `json:"state,omitempty"`     // accept, decline, pick, transfer, handover: the session's state after it
+	Status    string     `json:"status,omitempty"`    // status: the status the agent shows after it
 	Error     *ErrorBody `json:"error,omitempty"`
 }
 

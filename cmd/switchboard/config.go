@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard/api"
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 )
 
@@ -58,6 +61,18 @@ type Config struct {
 	WS api.WSOptions
 	// AgentTokenTTL and CustomerTokenTTL bound token lifetimes; defaults 12h and 24h.
 	AgentTokenTTL, CustomerTokenTTL time.Duration
+	// Desk holds routing and presence: the offer timeout (default 30 s; 0
+	// auto-accepts), the agents' grace period (60 s), the presence TTL
+	// (60 s) and the custom statuses (lunch, break, meeting). Tests shorten
+	// the other timings.
+	Desk hub.DeskPolicy
+	// Tencent configures the Tencent-Desk surface (sdkappid, usersig key,
+	// admin identifiers, the customer service account).
+	Tencent api.TencentConfig
+	// CCAI holds the CCAI surface's key and secret; none disables it.
+	CCAI api.CCAIConfig
+	// TrustedProxies are the networks whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // setting is one configuration value: its flag, its variable, its default
@@ -67,7 +82,7 @@ type setting struct {
 	set                   func(c *Config, v string) error
 }
 
-var settings = []setting{
+var baseSettings = []setting{
 	{"addr", "SWITCHBOARD_ADDR", ":8080", "HTTP listen address (host:port)", func(c *Config, v string) error {
 		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
 			return errors.New("must be host:port, such as :8080 or 127.0.0.1:8080")
@@ -161,6 +176,108 @@ var settings = []setting{
 	}},
 }
 
+// deskSettings configure agents at work and the compatibility surfaces.
+var deskSettings = []setting{
+	{"offer-timeout", "SWITCHBOARD_OFFER_TIMEOUT", "30s", "how long an agent has to accept an offered session; 0 accepts at once", func(c *Config, v string) (err error) {
+		c.Desk.OfferTimeout, err = durationOrZero(v, time.Second, time.Hour)
+		return err
+	}},
+	{"agent-grace", "SWITCHBOARD_AGENT_GRACE", "60s", "how long an agent whose last connection closed keeps its status and sessions; 0 for none", func(c *Config, v string) (err error) {
+		c.Desk.Grace, err = durationOrZero(v, time.Second, time.Hour)
+		return err
+	}},
+	{"presence-ttl", "SWITCHBOARD_PRESENCE_TTL", "60s", "how long a connection of a stopped instance still counts as live", func(c *Config, v string) (err error) {
+		c.Desk.PresenceTTL, err = durationIn(v, 3*time.Second, time.Hour)
+		return err
+	}},
+	{"statuses", "SWITCHBOARD_STATUSES", "lunch,break,meeting", "comma-separated custom statuses agents may choose besides Available", func(c *Config, v string) error {
+		c.Desk.Statuses = nil
+		for _, st := range strings.Split(v, ",") {
+			if st = strings.TrimSpace(st); st == "" {
+				continue
+			}
+			if st == hub.AgentAvailable || st == hub.AgentInCall || st == hub.AgentOffline || len(st) > 40 || strings.ContainsAny(st, "'\"\\") {
+				return fmt.Errorf("%q: a custom status is 1 to 40 characters without quotes and not Available, In-call or Offline", st)
+			}
+			if slices.Contains(c.Desk.Statuses, st) {
+				return fmt.Errorf("%q is given twice", st)
+			}
+			c.Desk.Statuses = append(c.Desk.Statuses, st)
+		}
+		return nil
+	}},
+	{"sdkappid", "SWITCHBOARD_SDKAPPID", "0", "SDKAppID the Tencent-Desk surface answers to", func(c *Config, v string) (err error) {
+		c.Tencent.SDKAppID, err = strconv.ParseUint(v, 10, 53)
+		if err != nil {
+			return errors.New("must be a whole number")
+		}
+		return nil
+	}},
+	{"usersig-key", "SWITCHBOARD_USERSIG_KEY", "", "key usersigs are signed with (Tencent-Desk surface); empty disables that surface", func(c *Config, v string) error {
+		c.Tencent.Key = v
+		return nil
+	}},
+	{"admin-identifiers", "SWITCHBOARD_ADMIN_IDENTIFIERS", "admin", "comma-separated identifiers that may call the Tencent-Desk surface", func(c *Config, v string) error {
+		c.Tencent.Admins = nil
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				c.Tencent.Admins = append(c.Tencent.Admins, id)
+			}
+		}
+		if len(c.Tencent.Admins) == 0 {
+			return errors.New("must name at least one identifier")
+		}
+		return nil
+	}},
+	{"customer-service-id", "SWITCHBOARD_CUSTOMER_SERVICE_ID", "@customer_service_account", "the CustomerServiceId of this contact center on the Tencent-Desk surface", func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		c.Tencent.CustomerServiceID = v
+		return nil
+	}},
+	{"ccai-key", "SWITCHBOARD_CCAI_KEY", "", "HTTP Basic user name of the CCAI agent-status surface; empty disables it", func(c *Config, v string) error {
+		c.CCAI.Key = v
+		return nil
+	}},
+	{"ccai-secret", "SWITCHBOARD_CCAI_SECRET", "", "HTTP Basic password of the CCAI agent-status surface (16+ characters)", func(c *Config, v string) error {
+		if v != "" && len(v) < 16 {
+			return errors.New("must be at least 16 characters")
+		}
+		c.CCAI.Secret = v
+		return nil
+	}},
+	{"trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES", "", "comma-separated networks (CIDR or addresses) whose X-Forwarded-For is believed", func(c *Config, v string) error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(p)
+				if aerr != nil {
+					return fmt.Errorf("%q is not a network or an address", p)
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+		}
+		return nil
+	}},
+}
+
+// settings are every setting, in the order -h lists them.
+var settings = append(baseSettings, deskSettings...)
+
+// durationOrZero is durationIn that also takes 0.
+func durationOrZero(v string, lo, hi time.Duration) (time.Duration, error) {
+	if d, err := time.ParseDuration(v); err == nil && d == 0 {
+		return 0, nil
+	}
+	return durationIn(v, lo, hi)
+}
+
 func durationIn(v string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < lo || d > hi {
@@ -196,6 +313,9 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 		if err := s.set(&c, strings.TrimSpace(*values[i])); err != nil {
 			return Config{}, fmt.Errorf("invalid %s (-%s) %q: %v", s.env, s.flag, *values[i], err)
 		}
+	}
+	if (c.CCAI.Key == "") != (c.CCAI.Secret == "") {
+		return Config{}, errors.New("invalid SWITCHBOARD_CCAI_KEY and SWITCHBOARD_CCAI_SECRET: give both or neither")
 	}
 	return c, nil
 }

@@ -31,6 +31,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:], os.Getenv))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "usersig" {
+		os.Exit(usersigCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	cfg, err := ParseConfig(os.Args[1:], os.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		Usage(os.Stdout)
@@ -66,6 +69,9 @@ type Main struct {
 	// Immutable after NewMain.
 	Config Config
 	Logger *slog.Logger
+
+	// Desk is set by Open; end-to-end tests drive its sweeps.
+	Desk *hub.Desk
 
 	// Set by Open, read-only afterwards.
 	mini      *miniredis.Miniredis // nil unless embedded
@@ -161,6 +167,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.bus.Run(m.fanout) }()
 	go func() { defer m.wg.Done(); m.fanout.Run(background) }()
+	m.Desk = hub.NewDesk(store, cfg.Desk, nil, m.Logger)
 	var identity []byte
 	if cfg.IdentitySecret != "" {
 		identity = []byte(cfg.IdentitySecret)
@@ -170,6 +177,12 @@ func (m *Main) Open(ctx context.Context) error {
 		Agents:           store,
 		History:          store,
 		Fanout:           m.fanout,
+		Desk:             m.Desk,
+		Teams:            store,
+		OpenSessionOf:    store.OpenSessionOf,
+		Tencent:          cfg.Tencent,
+		CCAI:             cfg.CCAI,
+		TrustedProxies:   cfg.TrustedProxies,
 		Tokens:           tokens,
 		AdminKey:         m.adminKey,
 		IdentitySecret:   identity,
@@ -203,6 +216,9 @@ func (m *Main) Open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.runJanitor(background, time.Minute)
 	}()
+	m.wg.Add(2)
+	go func() { defer m.wg.Done(); m.Desk.Run(background) }()
+	go func() { defer m.wg.Done(); m.api.Run(background) }()
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
 	return nil
 }

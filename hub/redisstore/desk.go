@@ -286,4 +286,3 @@ func (s *Store) OpenSessionOf(ctx context.Context, customerID string) (string, e
 	}
 	return ids[0], nil
 }
-

@@ -341,7 +341,8 @@ func (s *Store) putAgent(ctx context.Context, a *hub.Agent, create bool) error {
 	now := time.Now()
 	err := agentPutScript.Run(ctx, s.rdb, []string{s.agentKey(a.ID)},
 		s.deskArgs(now, nil, a.ID, a.Name, hub.NormalizeEmail(a.Email), string(a.Role), a.Capacity, a.PasswordHash,
-			ms(created), boolArg(a.Disabled), boolArg(create), a.Number, strings.Join(a.TeamIDs, ","))...,
+			ms(created), boolArg(a.Disabled), boolArg(create), a.Number, strings.Join(a.TeamIDs, ","),
+			strings.TrimSpace(a.Email))...,
 	).Err()
 	return scriptError(err)
 }

@@ -5,6 +5,7 @@
 -- ARGV[9] role   ARGV[10] capacity   ARGV[11] password hash   ARGV[12] created (ms)
 -- ARGV[13] disabled ('1' or '0')   ARGV[14] create only ('1': refuse an existing id)
 -- ARGV[15] agent number   ARGV[16] team ids, comma-separated
+-- ARGV[17] email as written (ARGV[8] is its normalized form, the look-up key)
 -- Returns 1, or the error SB:email_taken, SB:agent_exists or SB:no_team:<id>.
 desk(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 local aid = ARGV[6]
@@ -25,7 +26,8 @@ if ARGV[8] ~= '' then
     return redis.error_reply('SB:email_taken')
   end
 end
-local old = redis.call('HMGET', KEYS[1], 'email', 'teams', 'disabled')
+local old = redis.call('HMGET', KEYS[1], 'email_key', 'teams', 'disabled')
+old[1] = old[1] or redis.call('HGET', KEYS[1], 'email') -- accounts written before email_key
 if old[1] and old[1] ~= '' and old[1] ~= ARGV[8] then
   redis.call('HDEL', emails, old[1])
 end
@@ -40,7 +42,7 @@ for _, t in ipairs(teams) do
 end
 redis.call('HSETNX', KEYS[1], 'status', 'Offline')
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[12])
-redis.call('HSET', KEYS[1], 'id', aid, 'name', ARGV[7], 'email', ARGV[8], 'role', ARGV[9],
+redis.call('HSET', KEYS[1], 'id', aid, 'name', ARGV[7], 'email', ARGV[17], 'email_key', ARGV[8], 'role', ARGV[9],
   'capacity', ARGV[10], 'password_hash', ARGV[11], 'disabled', ARGV[13], 'agent_number', ARGV[15],
   'teams', ARGV[16])
 if ARGV[13] == '1' and old[3] ~= '1' then

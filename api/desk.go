@@ -1,0 +1,271 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/mux"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// The native API of agents at work: statuses, teams, the queue, and the
+// routing actions on a session. docs/api.md describes each.
+
+func (s *Server) routeDesk(r *mux.Router) {
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.Handle("/statuses", s.methods(methods{http.MethodGet: s.principal(s.listStatuses)}))
+	v1.Handle("/agents/{id}/status", s.methods(methods{http.MethodPut: s.principal(s.putAgentStatus)}))
+	v1.Handle("/teams", s.methods(methods{http.MethodGet: s.supervisor(s.listTeams), http.MethodPost: s.admin(s.createTeam)}))
+	v1.Handle("/teams/{id}", s.methods(methods{http.MethodGet: s.supervisor(s.getTeam), http.MethodPatch: s.admin(s.updateTeam)}))
+	v1.Handle("/queue", s.methods(methods{http.MethodGet: s.supervisor(s.getQueue)}))
+	v1.Handle("/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.listSessions)}))
+	for _, action := range []string{"accept", "decline", "pick", "transfer", "handover"} {
+		v1.Handle("/sessions/{id}/"+action, s.methods(methods{http.MethodPost: s.principal(s.sessionAction(action))}))
+	}
+}
+
+// supervisor admits the admin key, supervisors and admins.
+func (s *Server) supervisor(h principalHandler) http.HandlerFunc {
+	return s.principal(func(w http.ResponseWriter, r *http.Request, p hub.Principal) {
+		if !p.Privileged() {
+			s.nativeErr(w, r, hub.Errorf(hub.EFORBIDDEN, "supervisors only"))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"statuses": s.desk.Statuses(), "system": []string{hub.AgentInCall, hub.AgentOffline}})
+}
+
+// putAgentStatus sets the status an agent chose: the agent itself, a
+// supervisor or an admin. Unlike the CCAI surface it is not refused while
+// the agent is In-call or Offline: the choice shows when that ends.
+func (s *Server) putAgentStatus(w http.ResponseWriter, r *http.Request, p hub.Principal) {
+	id := mux.Vars(r)["id"]
+	if id == "me" && p.Kind == hub.PrincipalAgent {
+		id = p.ID
+	}
+	if !(p.Privileged() || p.Kind == hub.PrincipalAgent && p.ID == id && p.Role != hub.RoleBot) {
+		s.nativeErr(w, r, hub.Errorf(hub.EFORBIDDEN, "you may set only your own status"))
+		return
+	}
+	var status *string
+	if err := decodeJSON(w, r, fields{"status": &status}); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if status == nil {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "status is required"))
+		return
+	}
+	changes, err := s.desk.SetStatus(r.Context(), []string{id}, *status, false)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	c := changes[0]
+	writeJSON(w, http.StatusOK, map[string]string{"agent_id": c.AgentID, "chosen_status": *status,
+		"previous_status": c.Previous, "current_status": c.Current})
+}
+
+type nativeTeam struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	AgentIDs  []string `json:"agent_ids"`
+	CreatedAt *string  `json:"created_at"`
+}
+
+func (s *Server) teamJSON(r *http.Request, t *hub.Team) (nativeTeam, error) {
+	ids, err := s.teams.TeamAgents(r.Context(), t.ID)
+	if ids == nil {
+		ids = []string{}
+	}
+	return nativeTeam{ID: t.ID, Name: t.Name, AgentIDs: ids, CreatedAt: nativeTime(t.CreatedAt)}, err
+}
+
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	teams, err := s.teams.Teams(r.Context())
+	out := make([]nativeTeam, 0, len(teams))
+	for _, t := range teams {
+		if err != nil {
+			break
+		}
+		var nt nativeTeam
+		nt, err = s.teamJSON(r, t)
+		out = append(out, nt)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"teams": out})
+}
+
+func (s *Server) readTeam(w http.ResponseWriter, r *http.Request, t *hub.Team) error {
+	var id, name *string
+	if err := decodeJSON(w, r, fields{"id": &id, "name": &name}); err != nil {
+		return err
+	}
+	if id != nil {
+		if t.ID != "" && *id != t.ID {
+			return hub.Errorf(hub.EINVALID, "id cannot change")
+		}
+		if !hub.ValidAgentID(*id) {
+			return hub.Errorf(hub.EINVALID, "id must be 1 to 64 letters, digits or _.@-")
+		}
+		t.ID = *id
+	}
+	if name != nil {
+		t.Name = strings.TrimSpace(*name)
+	}
+	if t.Name == "" || len(t.Name) > hub.MaxNameLen || !utf8.ValidString(t.Name) {
+		return hub.Errorf(hub.EINVALID, "name is required (at most %d characters)", hub.MaxNameLen)
+	}
+	return nil
+}
+
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	t := &hub.Team{CreatedAt: s.sessions.Now()}
+	err := s.readTeam(w, r, t)
+	if err == nil {
+		t.ID, err = s.teams.PutTeam(r.Context(), t, true)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out, _ := s.teamJSON(r, t)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) getTeam(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	t, err := s.teams.Team(r.Context(), mux.Vars(r)["id"])
+	var out nativeTeam
+	if err == nil {
+		out, err = s.teamJSON(r, t)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	t, err := s.teams.Team(r.Context(), mux.Vars(r)["id"])
+	if err == nil {
+		err = s.readTeam(w, r, t)
+	}
+	if err == nil {
+		_, err = s.teams.PutTeam(r.Context(), t, false)
+	}
+	var out nativeTeam
+	if err == nil {
+		out, err = s.teamJSON(r, t)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// getQueue is the queue as supervisors see it, with the agents by status.
+func (s *Server) getQueue(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	q, err := s.desk.Queue(r.Context(), nil)
+	var agents []*hub.Agent
+	if err == nil {
+		agents, err = s.agents.Agents(r.Context())
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	byStatus := map[string]int{}
+	for _, a := range agents {
+		if a.Role != hub.RoleBot {
+			byStatus[a.Status]++
+		}
+	}
+	out := map[string]any{"length": q.Length, "longest_wait_s": 0, "estimated_interval_s": q.Interval.Seconds(),
+		"version": q.Version, "agents_by_status": byStatus}
+	if !q.OldestSince.IsZero() {
+		out["longest_wait_s"] = int64(s.sessions.Now().Sub(q.OldestSince) / time.Second)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listSessions lists every session, newest first, for supervisors.
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	q := r.URL.Query()
+	f := hub.SessionFilter{Offset: 0, Limit: 50}
+	if v := q.Get("status"); v != "" {
+		st, ok := hub.ParseStatus(v)
+		if !ok {
+			s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "status must be Waiting, Active or Ended"))
+			return
+		}
+		f.Status = st
+	}
+	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || key == "limit" && (n < 1 || n > 200) {
+				s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "offset must be at least 0 and limit 1 to 200"))
+				return
+			}
+			*dst = n
+		}
+	}
+	list, total, err := s.sessions.Sessions(r.Context(), f)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	now := s.sessions.Now()
+	out := make([]nativeSession, len(list))
+	for i, sess := range list {
+		out[i] = toNativeSession(sess, now)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "total": total})
+}
+
+// sessionAction runs accept, decline, pick, transfer or handover over REST.
+func (s *Server) sessionAction(action string) principalHandler {
+	return func(w http.ResponseWriter, r *http.Request, p hub.Principal) {
+		id := mux.Vars(r)["id"]
+		var sess *hub.Session
+		var err error
+		switch action {
+		case "accept":
+			sess, err = s.desk.Accept(r.Context(), p, id)
+		case "decline":
+			sess, err = s.desk.Decline(r.Context(), p, id)
+		case "pick":
+			sess, err = s.desk.Pick(r.Context(), p, id)
+		case "handover":
+			sess, err = s.desk.Handover(r.Context(), p, id)
+		case "transfer":
+			var agentID, teamID *string
+			if err = decodeJSON(w, r, fields{"agent_id": &agentID, "team_id": &teamID}); err == nil {
+				sess, err = s.desk.Transfer(r.Context(), p, id, hub.Transfer{AgentID: deref(agentID), TeamID: deref(teamID)})
+			}
+		}
+		if errors.Is(err, hub.ErrAgentNotFound) && action != "transfer" {
+			err = hub.ErrSessionNotFound
+		}
+		if err != nil {
+			s.nativeErr(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toNativeSession(sess, s.sessions.Now()))
+	}
+}
