@@ -826,6 +826,13 @@ func (c *conn) refreshAgentSessions() error {
 	} else if err != nil {
 		return err
 	}
+	// The status as it is now: changes published before the subscription
+	// was live are not replayed.
+	b, _ := json.Marshal(agentStatusFrame{Type: hub.EventAgentStatus, AgentID: a.ID, Status: a.Status,
+		Chosen: a.Chosen, At: c.srv.sessions.Now().UTC()})
+	if err := c.write(b); err != nil {
+		return err
+	}
 	ids, err := c.srv.agents.AgentSessions(c.ctx, c.principal.ID)
 	if err != nil {
 		return err
@@ -837,6 +844,17 @@ func (c *conn) refreshAgentSessions() error {
 		}
 	}
 	return nil
+}
+
+// agentStatusFrame is the agent.status an agent's socket gets when its
+// topic (re)starts; later ones come from the bus with "previous" instead of
+// "chosen_status".
+type agentStatusFrame struct {
+	Type    string    `json:"type"`
+	AgentID string    `json:"agent_id"`
+	Status  string    `json:"status"`
+	Chosen  string    `json:"chosen_status"`
+	At      time.Time `json:"at"`
 }
 
 func (c *conn) unfollow(sid string) {
