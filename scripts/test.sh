@@ -3,7 +3,10 @@
 #   1. go vet and gofmt
 #   2. every test with -race on the embedded miniredis, and a short fuzz run
 #      of the WebSocket frame decoder
-#   3. the store, API and multi-instance suites again on a real redis-server,
+#   3. usersig interoperability: a usersig made by Tencent's npm package
+#      tls-sig-api-v2 is accepted, and one from `switchboard usersig`
+#      verifies with it (node and npm, installed with apt-get when absent)
+#   4. the store, API and multi-instance suites again on a real redis-server,
 #      which this script installs (apt-get, when absent and root), starts on a
 #      spare loopback port without persistence, and stops at exit.
 # Exits non-zero on the first failure.
@@ -26,6 +29,9 @@ go test -race -count=1 ./...
 
 step "fuzzing the WebSocket frame decoder for 10 s"
 go test -run '^$' -fuzz FuzzDecodeCommand -fuzztime 10s ./api/protocol/
+
+step "usersig interoperability with the npm package tls-sig-api-v2 (node)"
+scripts/usersig-interop.sh
 
 # A real redis-server for the same suites.
 if ! command -v redis-server >/dev/null 2>&1; then

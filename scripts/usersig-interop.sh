@@ -4,7 +4,7 @@
 # 1400000001 and key interop-key (the constants in api/usersig's tests):
 #   (a) the npm package signs a UserSig now; Go's Verify must accept it
 #       (TestVerifiesNodeGeneratedSig);
-#   (b) Go's Sign makes one now (TestPrintSigForNode); Node decodes it as
+#   (b) `switchboard usersig` makes one now; Node decodes it as
 #       the package encodes (base64 with * - _, zlib), checks the field
 #       order and types, recomputes TLS.sig with the package's own
 #       _hmacsha256 and with node's crypto, and checks that the package,
@@ -62,14 +62,13 @@ grep -q -- '--- PASS: TestVerifiesNodeGeneratedSig' <<<"$OUT" ||
 	{ printf '%s\n' "$OUT" >&2; die "(a) TestVerifiesNodeGeneratedSig did not run"; }
 say "(a) ok: Go's Verify accepts it, and refuses it under another key"
 
-# (b) Go signs, Node checks.
-if ! OUT=$(SWITCHBOARD_USERSIG_PRINT=1 timeout 300 \
-	go test -count=1 -v -run '^TestPrintSigForNode$' ./api/usersig/ 2>&1); then
-	printf '%s\n' "$OUT" >&2
-	die "(b) TestPrintSigForNode failed"
+# (b) Go signs, Node checks: the usersig printed by `switchboard usersig`,
+# the command operators use.
+if ! GOSIG=$(timeout 300 go run ./cmd/switchboard usersig -identifier "$IDENTIFIER" \
+	-key "$KEY" -sdkappid "$APPID" -expire 600s); then
+	die "(b) switchboard usersig failed"
 fi
-GOSIG=$(sed -n 's/^USERSIG=//p' <<<"$OUT" | head -n 1)
-[ -n "$GOSIG" ] || { printf '%s\n' "$OUT" >&2; die "(b) no USERSIG= line in the go test output"; }
+[ -n "$GOSIG" ] || die "(b) switchboard usersig printed nothing"
 say "(b) Go signed:   $GOSIG"
 
 cat >"$TMP/check.js" <<'EOF'
