@@ -404,7 +404,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ hub.Princ
 		s.nativeErr(w, r, err)
 		return
 	}
-	a.Status = hub.AgentOffline
+	a.Status, a.Chosen = hub.AgentOffline, hub.AgentAvailable
 	writeJSON(w, http.StatusCreated, toNativeAgent(a))
 }
 
