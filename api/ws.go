@@ -719,13 +719,16 @@ func (c *conn) handleEvent(d *hub.Delivery) error {
 	case d.Seq > last+1:
 		return c.catchUp(d.SessionID)
 	}
-	return c.writeEvent(d)
+	return c.writeEvent(d, false)
 }
 
 // writeEvent writes the next event of a session and applies its
 // consequences: a customer's socket closes after its session ends, an agent
-// stops following it.
-func (c *conn) writeEvent(d *hub.Delivery) error {
+// stops following it, and stops following a session given to someone else.
+// While replaying history (replay), a session.state naming another agent is
+// only the past (an offer another agent declined): catchUp decides on the
+// last one instead.
+func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
 	if err := c.write(d.Data); err != nil {
 		return err
 	}
@@ -741,8 +744,7 @@ func (c *conn) writeEvent(d *hub.Delivery) error {
 		c.unfollow(d.SessionID)
 		return nil
 	}
-	p := c.principal
-	if d.Type == hub.EventSessionState && p.Kind == hub.PrincipalAgent && !p.Privileged() && d.AgentID != p.ID {
+	if d.Type == hub.EventSessionState && !replay && c.notMine(d) {
 		// Offered or given to someone else, or back in the queue: it is no
 		// longer this agent's (or this bot's) to follow.
 		c.unfollow(d.SessionID)
@@ -750,10 +752,18 @@ func (c *conn) writeEvent(d *hub.Delivery) error {
 	return nil
 }
 
+// notMine reports whether a session.state takes the session away from a
+// (non-supervisor) agent's socket.
+func (c *conn) notMine(d *hub.Delivery) bool {
+	p := c.principal
+	return p.Kind == hub.PrincipalAgent && !p.Privileged() && d.AgentID != p.ID
+}
+
 // catchUp writes every event of a session after the last one written, from
 // the stream; if the stream no longer holds them it sends resync.
 func (c *conn) catchUp(sid string) error {
 	const batch = 500
+	var lastState *hub.Delivery
 	for {
 		last := c.last[sid]
 		evs, err := c.srv.history.Events(c.ctx, sid, last, batch)
@@ -767,14 +777,20 @@ func (c *conn) catchUp(sid string) error {
 			if err != nil || d.Seq != last+int64(i)+1 {
 				return c.resync(sid, "history_unreadable")
 			}
-			if err := c.writeEvent(d); err != nil {
+			if err := c.writeEvent(d, true); err != nil {
 				return err
+			}
+			if d.Type == hub.EventSessionState {
+				lastState = d
 			}
 			if _, following := c.last[sid]; !following || c.ctx.Err() != nil {
 				return nil // ended on the way
 			}
 		}
 		if len(evs) < batch {
+			if lastState != nil && c.notMine(lastState) {
+				c.unfollow(sid)
+			}
 			return nil
 		}
 	}
