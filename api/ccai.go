@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ func (id ccaiID) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON takes an integer, or a string for hub ids that are not numbers.
 func (id *ccaiID) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return errors.New("bad id")
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil || s == "" {
@@ -125,23 +129,41 @@ func (s *Server) readCCAIBody(w http.ResponseWriter, r *http.Request) (*ccaiBody
 	if len(raw) == 0 {
 		return nil, ""
 	}
-	var b ccaiBody
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	if raw[0] != '{' {
 		return nil, "request body must be a JSON object"
 	}
-	if err := dec.Decode(&b); err != nil || dec.More() {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te) && te.Field == "status":
-			return nil, "status must be a string"
-		case err != nil && strings.Contains(err.Error(), "bad id"), errors.As(err, &te):
-			return nil, "agent_ids and team_ids must be arrays of integers"
-		case err != nil && strings.HasPrefix(err.Error(), "json: unknown field"):
-			return nil, "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	// Keys match exactly and once, and nothing may follow the object
+	// (encoding/json alone would take "STATUS" for "status" and ignore a
+	// trailing "}").
+	known := fields{"status": nil, "agent_ids": nil, "team_ids": nil}
+	members, err := objectMembers(raw, known)
+	if err != nil {
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(raw, &probe) == nil {
+			for k := range probe {
+				if _, ok := known[k]; !ok {
+					return nil, "unknown field " + strconv.Quote(k)
+				}
+			}
 		}
 		return nil, "request body is not valid JSON"
+	}
+	var b ccaiBody
+	for key, v := range members {
+		switch key {
+		case "status":
+			if err := json.Unmarshal(v, &b.Status); err != nil {
+				return nil, "status must be a string"
+			}
+		case "agent_ids":
+			if err := json.Unmarshal(v, &b.AgentIDs); err != nil {
+				return nil, "agent_ids and team_ids must be arrays of integers"
+			}
+		case "team_ids":
+			if err := json.Unmarshal(v, &b.TeamIDs); err != nil {
+				return nil, "agent_ids and team_ids must be arrays of integers"
+			}
+		}
 	}
 	return &b, ""
 }
@@ -152,6 +174,7 @@ func (s *Server) readCCAIBody(w http.ResponseWriter, r *http.Request) (*ccaiBody
 func (s *Server) ccaiAgents(w http.ResponseWriter, r *http.Request, agentIDs, teamIDs []ccaiID) ([]*hub.Agent, bool) {
 	ctx := r.Context()
 	ids := make([]string, 0, len(agentIDs))
+	fromTeam := map[string]bool{} // bots in a team are left out; a bot named is unknown
 	for _, id := range agentIDs {
 		if !slices.Contains(ids, string(id)) {
 			ids = append(ids, string(id))
@@ -174,12 +197,16 @@ func (s *Server) ccaiAgents(w http.ResponseWriter, r *http.Request, agentIDs, te
 		for _, m := range members {
 			if !slices.Contains(ids, m) {
 				ids = append(ids, m)
+				fromTeam[m] = true
 			}
 		}
 	}
 	out := make([]*hub.Agent, 0, len(ids))
 	for _, id := range ids {
 		a, err := s.agents.Agent(ctx, id)
+		if err == nil && a.Role == hub.RoleBot && fromTeam[id] {
+			continue
+		}
 		if errors.Is(err, hub.ErrAgentNotFound) || err == nil && a.Role == hub.RoleBot {
 			s.ccaiError(w, http.StatusNotFound, "agent "+id+" does not exist")
 			return nil, false
@@ -198,7 +225,7 @@ func compareIDs(a, b string) int {
 	nb, eb := strconv.ParseInt(b, 10, 64)
 	switch {
 	case ea == nil && eb == nil:
-		return int(min(max(na-nb, -1), 1))
+		return cmp.Compare(na, nb)
 	case ea == nil:
 		return -1
 	case eb == nil:
@@ -349,7 +376,7 @@ func ccaiQuery(q map[string][]string) (*ccaiBody, string) {
 		name := strings.TrimSuffix(key, "[]")
 		switch name {
 		case "status":
-			if len(vals) != 1 {
+			if len(vals) != 1 || b.Status != nil {
 				return nil, "status must be given once"
 			}
 			b.Status = &vals[0]
@@ -364,11 +391,14 @@ func ccaiQuery(q map[string][]string) (*ccaiBody, string) {
 					ids = append(ids, ccaiID(part))
 				}
 			}
-			if name == "agent_ids" {
-				b.AgentIDs = &ids
-			} else {
-				b.TeamIDs = &ids
+			dst := &b.AgentIDs
+			if name == "team_ids" {
+				dst = &b.TeamIDs
 			}
+			if *dst != nil {
+				ids = append(**dst, ids...) // agent_ids=11&agent_ids[]=12
+			}
+			*dst = &ids
 		default:
 			return nil, "unknown query parameter " + key
 		}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -86,13 +85,19 @@ func (s *Server) tencentSessionState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		SessionID         *string `json:"SessionId"`
-		ClientUserID      *string `json:"ClientUserId"`
-		CustomerServiceID *string `json:"CustomerServiceId"`
+		SessionID, ClientUserID, CustomerServiceID *string
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() || len(bytes.TrimSpace(body)) == 0 || bytes.TrimSpace(body)[0] != '{' {
+	members, err := objectMembers(body, fields{"SessionId": nil, "ClientUserId": nil, "CustomerServiceId": nil})
+	if err == nil {
+		for key, v := range members {
+			dst := map[string]**string{"SessionId": &req.SessionID, "ClientUserId": &req.ClientUserID,
+				"CustomerServiceId": &req.CustomerServiceID}[key]
+			if json.Unmarshal(v, dst) != nil {
+				err = hub.ErrInvalidBody
+			}
+		}
+	}
+	if err != nil {
 		s.tencentFail(w, tencentInvalid, "The body must be a JSON object with SessionId, or ClientUserId and CustomerServiceId, as strings.")
 		return
 	}

@@ -408,6 +408,8 @@ func decodeAgent(h map[string]string) *hub.Agent {
 	}
 	if h["last_ips"] != "" {
 		json.Unmarshal([]byte(h["last_ips"]), &a.IPs)
+		slices.Sort(a.IPs)
+		a.IPs = slices.Compact(a.IPs)
 	}
 	return a
 }
