@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -372,7 +373,8 @@ func (s *Server) ccaiGet(w http.ResponseWriter, r *http.Request) {
 // as repeated keys, comma lists, or with [] (agent_ids[]=11), and status.
 func ccaiQuery(q map[string][]string) (*ccaiBody, string) {
 	b := &ccaiBody{}
-	for key, vals := range q {
+	for _, key := range slices.Sorted(maps.Keys(q)) { // agent_ids before agent_ids[], whatever the map's order
+		vals := q[key]
 		name := strings.TrimSuffix(key, "[]")
 		switch name {
 		case "status":

@@ -157,6 +157,10 @@ type conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed when the writer has stopped
+	// stopping counts the typing-off publishes begun at close; presence is
+	// released only after them, or an agent requeued at once (no grace)
+	// could no longer say it stopped typing.
+	stopping sync.WaitGroup
 
 	// writerRunning is set by the reader before it starts the writer; the
 	// handler reads it after the reader returned.
@@ -228,7 +232,8 @@ func (c *conn) beginClose() bool {
 		for sid, t := range c.typing {
 			t.Stop()
 			delete(c.typing, sid)
-			go c.stopTyping(sid)
+			c.stopping.Add(1)
+			go func() { defer c.stopping.Done(); c.stopTyping(sid) }()
 		}
 		c.mu.Unlock()
 	})
@@ -367,6 +372,7 @@ func (c *conn) leaveDesk() {
 	if c.presenceID == "" {
 		return
 	}
+	c.stopping.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.srv.desk.Disconnect(ctx, c.presenceID); err != nil {

@@ -271,7 +271,7 @@ func (s *Store) take(ctx context.Context, id, agentID, agentName, rule string, d
 		s.deskArgs(now, nil, id, agentID, agentName, rule, defaultCapacity)...,
 	).Slice()
 	if err != nil {
-		return nil, scriptError(err)
+		return nil, deskError(err)
 	}
 	return decodeSession(pairs(res))
 }
@@ -344,7 +344,7 @@ func (s *Store) putAgent(ctx context.Context, a *hub.Agent, create bool) error {
 			ms(created), boolArg(a.Disabled), boolArg(create), a.Number, strings.Join(a.TeamIDs, ","),
 			strings.TrimSpace(a.Email))...,
 	).Err()
-	return scriptError(err)
+	return deskError(err)
 }
 
 // Agent implements hub.AgentStore.

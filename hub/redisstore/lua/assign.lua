@@ -28,6 +28,8 @@ if rule == 'accept' then
 elseif rule == 'pick' then
   if not (state == 'Queuing' or state == 'WaitingForAgentAnswering' and holder == aid) then
     return redis.error_reply('SB:not_queued')
+  elseif redis.call('HGET', akey, 'online') ~= '1' then
+    return redis.error_reply('SB:agent_unavailable') -- nothing would requeue it from an agent who is not here
   end
 elseif redis.call('EXISTS', akey) == 0 then
   redis.call('HSET', akey, 'id', aid, 'name', name, 'email', '', 'role', 'agent',

@@ -19,8 +19,8 @@ end
 redis.call('HSET', KEYS[1], 'online', '1')
 redis.call('HDEL', KEYS[1], 'grace_until')
 redis.call('HSETNX', KEYS[1], 'chosen', 'Available')
-local top = redis.call('ZREVRANGE', KEYS[1] .. ':conns', 0, 0, 'WITHSCORES')
-redis.call('ZADD', k('presence'), top[2], aid)
+drop_dead(KEYS[1])
+redis.call('ZADD', k('presence'), earliest_conn(KEYS[1]), aid)
 agent_sync(aid)
 flush()
 return 1

@@ -13,7 +13,10 @@ if redis.call('ZREM', ck, conn) == 0 then
   return 1 -- already swept
 end
 redis.call('HDEL', KEYS[1] .. ':ips', conn)
-if redis.call('ZCARD', ck) > 0 then
+drop_dead(KEYS[1]) -- an expired connection (its instance died) keeps nobody online
+local top = earliest_conn(KEYS[1])
+if top then
+  redis.call('ZADD', k('presence'), top, aid)
   return 1
 end
 if ip then

@@ -245,9 +245,13 @@ end
 -- (the front, for one that was just routed): from an offer (declined,
 -- timed out, its agent lost), from an agent (lost, transferred to a team)
 -- or from a bot (handover). skip is an agent routing must pass over for
--- this session for skip_ms; team restricts routing to a team's members.
+-- this session for skip_ms; team restricts routing to a team's members
+-- (nil keeps the session's team, '' clears it).
 local function requeue(sid, reason, skip, team)
   local skey = k('session', sid)
+  if team == nil then
+    team = redis.call('HGET', skey, 'team') -- a team transfer holds through a decline or a lost agent
+  end
   local h = redis.call('HMGET', skey, 'state', 'number', 'agent_id', 'bot_id')
   if h[1] == 'Agent' then
     leave_agent(sid, reason)
@@ -332,6 +336,28 @@ local function offer(sid, aid)
     agent_name = name, expires_ms = num(D.conf.offer_ms)})
   notice('agent:' .. aid, {type = 'agent.session_added', session_id = sid})
   agent_sync(aid)
+end
+
+-- earliest_conn returns the earliest expiry among an agent's connections,
+-- or nil: the moment the sweep must look at it again.
+local function earliest_conn(akey)
+  local top = redis.call('ZRANGE', akey .. ':conns', 0, 0, 'WITHSCORES')
+  return top[2]
+end
+
+-- drop_dead removes an agent's connections expired by now and returns their IPs.
+local function drop_dead(akey)
+  local ck = akey .. ':conns'
+  local ips = {}
+  for _, conn in ipairs(redis.call('ZRANGEBYSCORE', ck, '-inf', D.now)) do
+    local ip = redis.call('HGET', akey .. ':ips', conn)
+    if ip then
+      ips[#ips + 1] = ip
+    end
+    redis.call('HDEL', akey .. ':ips', conn)
+    redis.call('ZREM', ck, conn)
+  end
+  return ips
 end
 
 -- go_offline turns an agent without connections Offline: its offers go

@@ -13,9 +13,8 @@ for i = 6, #ARGV, 2 do
   local ck = k('agent', aid, 'conns')
   if redis.call('ZSCORE', ck, conn) then
     redis.call('ZADD', ck, expires, conn)
-    if num(redis.call('ZSCORE', KEYS[1], aid)) < expires then
-      redis.call('ZADD', KEYS[1], expires, aid)
-    end
+    -- the sweep looks at the agent when its earliest connection expires
+    redis.call('ZADD', KEYS[1], earliest_conn(k('agent', aid)), aid)
   else
     missing[#missing + 1] = aid
     missing[#missing + 1] = conn

@@ -8,20 +8,10 @@ desk(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 local n = 0
 for _, aid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', D.now, 'LIMIT', 0, tonumber(ARGV[6]))) do
   local akey = k('agent', aid)
-  local ck = akey .. ':conns'
-  local dead = redis.call('ZRANGEBYSCORE', ck, '-inf', D.now)
-  local ips = {}
-  for _, conn in ipairs(dead) do
-    local ip = redis.call('HGET', akey .. ':ips', conn)
-    if ip then
-      ips[#ips + 1] = ip
-    end
-    redis.call('HDEL', akey .. ':ips', conn)
-    redis.call('ZREM', ck, conn)
-  end
-  local top = redis.call('ZREVRANGE', ck, 0, 0, 'WITHSCORES')
-  if #top > 0 then
-    redis.call('ZADD', KEYS[1], top[2], aid)
+  local ips = drop_dead(akey)
+  local top = earliest_conn(akey)
+  if top then
+    redis.call('ZADD', KEYS[1], top, aid)
   else
     if #ips > 0 then
       redis.call('HSET', akey, 'last_ips', cjson.encode(ips))
