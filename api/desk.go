@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -258,9 +257,6 @@ func (s *Server) sessionAction(action string) principalHandler {
 			if err = decodeJSON(w, r, fields{"agent_id": &agentID, "team_id": &teamID}); err == nil {
 				sess, err = s.desk.Transfer(r.Context(), p, id, hub.Transfer{AgentID: deref(agentID), TeamID: deref(teamID)})
 			}
-		}
-		if errors.Is(err, hub.ErrAgentNotFound) && action != "transfer" {
-			err = hub.ErrSessionNotFound
 		}
 		if err != nil {
 			s.nativeErr(w, r, err)

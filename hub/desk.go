@@ -263,25 +263,16 @@ func (d *Desk) Refresh(ctx context.Context) error {
 		}
 		for _, c := range missing {
 			d.mu.Lock()
-			_, live := d.conns[c.ConnID]
+			full, live := d.conns[c.ConnID] // the store's copy has no IP
 			d.mu.Unlock()
 			if live {
-				if err := d.store.Connect(ctx, d.lookup(c), d.now(), d.policy); err != nil {
+				if err := d.store.Connect(ctx, full, d.now(), d.policy); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
-}
-
-func (d *Desk) lookup(c Presence) Presence {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if full, ok := d.conns[c.ConnID]; ok {
-		return full
-	}
-	return c
 }
 
 // Sweep turns Offline the agents whose connections expired past their
