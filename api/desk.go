@@ -22,6 +22,7 @@ func (s *Server) routeDesk(r *mux.Router) {
 	v1.Handle("/teams", s.methods(methods{http.MethodGet: s.supervisor(s.listTeams), http.MethodPost: s.admin(s.createTeam)}))
 	v1.Handle("/teams/{id}", s.methods(methods{http.MethodGet: s.supervisor(s.getTeam), http.MethodPatch: s.admin(s.updateTeam)}))
 	v1.Handle("/queue", s.methods(methods{http.MethodGet: s.supervisor(s.getQueue)}))
+	v1.Handle("/stats", s.methods(methods{http.MethodGet: s.supervisor(s.getStats)}))
 	v1.Handle("/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.listSessions)}))
 	for _, action := range []string{"accept", "decline", "pick", "transfer", "handover"} {
 		v1.Handle("/sessions/{id}/"+action, s.methods(methods{http.MethodPost: s.principal(s.sessionAction(action))}))
@@ -177,16 +178,15 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request, _ hub.Princi
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getQueue is the queue as supervisors see it, with the agents by status.
-func (s *Server) getQueue(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+// queueView is the queue as supervisors see it, with the agents by status.
+func (s *Server) queueView(r *http.Request) (map[string]any, error) {
 	q, err := s.desk.Queue(r.Context(), nil)
-	var agents []*hub.Agent
-	if err == nil {
-		agents, err = s.agents.Agents(r.Context())
-	}
 	if err != nil {
-		s.nativeErr(w, r, err)
-		return
+		return nil, err
+	}
+	agents, err := s.agents.Agents(r.Context())
+	if err != nil {
+		return nil, err
 	}
 	byStatus := map[string]int{}
 	for _, a := range agents {
@@ -199,7 +199,36 @@ func (s *Server) getQueue(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	if !q.OldestSince.IsZero() {
 		out["longest_wait_s"] = int64(s.sessions.Now().Sub(q.OldestSince) / time.Second)
 	}
+	return out, nil
+}
+
+func (s *Server) getQueue(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	out, err := s.queueView(r)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// getStats is the contact center at a glance: sessions by status, the
+// queue, agents by status.
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	st, err := s.sessions.Stats(r.Context())
+	var queue map[string]any
+	if err == nil {
+		queue, err = s.queueView(r)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	agents := queue["agents_by_status"]
+	delete(queue, "agents_by_status")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"sessions": map[string]int64{"total": st.Total, "waiting": st.Waiting, "active": st.Active, "ended": st.Ended},
+		"queue":    queue, "agents_by_status": agents,
+	})
 }
 
 // listSessions lists every session, newest first, for supervisors.

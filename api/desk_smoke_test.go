@@ -83,3 +83,30 @@ func TestSupervisorJoinsSilently(t *testing.T) {
 		}
 	}
 }
+
+// TestSupervisorStats: queue length, longest wait and agents by status in
+// the supervisors' stats.
+func TestSupervisorStats(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{})
+	for range 3 {
+		e.customer(e.hubs[0], "Cust")
+	}
+	e.dial(e.hubs[0], e.quickAgent("ag1"))
+	var st struct {
+		Sessions struct{ Total, Waiting int }
+		Queue    struct {
+			Length       int
+			LongestWaitS int64 `json:"longest_wait_s"`
+		}
+		AgentsByStatus map[string]int `json:"agents_by_status"`
+	}
+	waitFor(t, 10*time.Second, "the agent online in stats", func() bool {
+		if code := httpJSON(t, "GET", e.hubs[0].http.URL+"/api/v1/stats", rtAdminKey, "", &st); code != 200 {
+			t.Fatalf("stats: %d", code)
+		}
+		return st.AgentsByStatus["Available"] == 1
+	})
+	if st.Sessions.Total != 3 || st.Sessions.Waiting != 3 || st.Queue.Length != 3 || st.Queue.LongestWaitS < 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
