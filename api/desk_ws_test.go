@@ -1318,6 +1318,9 @@ func TestTypingOffWhenAgentGoesOfflineAtOnce(t *testing.T) {
 		rc := record(t, e.dial(e.hubs[(round+1)%2], ctok))
 		dwWait(t, ra, "the offer", dwState(sid, hub.StateOffered, id))
 		dwMustDo(t, ag, protocol.Command{Type: protocol.CmdAccept, SessionID: sid})
+		// Typing is ephemeral: it reaches only sockets whose subscription is
+		// live, which seeing the durable member.joined proves for the customer.
+		dwWait(t, rc, "the agent joined", func(f dwFrame) bool { return f.Type == hub.EventMemberJoined && f.SessionID == sid })
 		on := true
 		dwMustDo(t, ag, protocol.Command{Type: protocol.CmdTyping, SessionID: sid, On: &on})
 		dwWait(t, rc, "typing on", func(f dwFrame) bool { return f.Type == hub.EventTyping && strings.Contains(f.Raw, `"on":true`) })
