@@ -148,15 +148,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, _ hub.Princi
 
 func (s *Server) getTeam(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
 	t, err := s.teams.Team(r.Context(), mux.Vars(r)["id"])
-	var out nativeTeam
-	if err == nil {
-		out, err = s.teamJSON(r, t)
-	}
-	if err != nil {
-		s.nativeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeTeam(w, r, t, err)
 }
 
 func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
@@ -167,6 +159,11 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request, _ hub.Princi
 	if err == nil {
 		_, err = s.teams.PutTeam(r.Context(), t, false)
 	}
+	s.writeTeam(w, r, t, err)
+}
+
+// writeTeam answers a team with its members, or err.
+func (s *Server) writeTeam(w http.ResponseWriter, r *http.Request, t *hub.Team, err error) {
 	var out nativeTeam
 	if err == nil {
 		out, err = s.teamJSON(r, t)

@@ -99,29 +99,26 @@ func (s *Store) RefreshPresence(ctx context.Context, conns []hub.Presence, now t
 
 // Sweep implements hub.DeskStore.
 func (s *Store) Sweep(ctx context.Context, now time.Time, p hub.DeskPolicy) (int, error) {
-	total := 0
-	for {
-		n, err := sweepScript.Run(ctx, s.rdb, []string{s.key("presence")}, s.deskArgs(now, &p, 100)...).Int()
-		if err != nil {
-			return total, deskError(err)
-		}
-		total += n
-		if n < 100 {
-			return total, nil
-		}
-	}
+	return s.batches(ctx, sweepScript, s.key("presence"), now, p)
 }
 
 // ExpireOffers implements hub.DeskStore.
 func (s *Store) ExpireOffers(ctx context.Context, now time.Time, p hub.DeskPolicy) (int, error) {
+	return s.batches(ctx, expireScript, s.key("offers"), now, p)
+}
+
+// batches runs a script that handles at most 100 due entries of key per
+// call until a call handles fewer, and returns how many it handled in all.
+func (s *Store) batches(ctx context.Context, sc *redis.Script, key string, now time.Time, p hub.DeskPolicy) (int, error) {
+	const batch = 100
 	total := 0
 	for {
-		n, err := expireScript.Run(ctx, s.rdb, []string{s.key("offers")}, s.deskArgs(now, &p, 100)...).Int()
+		n, err := sc.Run(ctx, s.rdb, []string{key}, s.deskArgs(now, &p, batch)...).Int()
 		if err != nil {
 			return total, deskError(err)
 		}
 		total += n
-		if n < 100 {
+		if n < batch {
 			return total, nil
 		}
 	}
