@@ -41,3 +41,11 @@ func (p Principal) MayRead(s *Session) bool {
 	}
 	return false
 }
+
+// MayReadHistory reports whether p may read the past conversations of
+// every customer, as the chat-history surfaces allow "agent" permission:
+// agents (not bots), supervisors, admins and the system. A customer reads
+// only its own sessions (MayRead).
+func (p Principal) MayReadHistory() bool {
+	return p.Kind == PrincipalSystem || p.Kind == PrincipalAgent && p.Role != RoleBot
+}

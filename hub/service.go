@@ -69,8 +69,13 @@ func (s *Service) CreateSession(ctx context.Context, c SessionCreate) (*Session,
 		Description:  c.Description,
 		CustomerID:   c.CustomerID,
 		CustomerName: c.CustomerName,
+		UserID:       c.UserID,
+		StartedBy:    "visitor",
 		State:        StateQueuing,
 		CreatedAt:    s.now().UTC(),
+	}
+	if c.ByAgent {
+		sess.StartedBy = "agent"
 	}
 	return s.store.CreateSession(ctx, sess, s.policy.MaxOpenSessions)
 }

@@ -82,6 +82,33 @@ type Session struct {
 	// Seq is the seq of the session's last event: its stream holds events
 	// 1..Seq (the oldest may have been trimmed).
 	Seq int64
+
+	// The history fields. Visitor is the customer's number (the KF5
+	// visitor_id) and UserID the ticket-system user vouched for it when
+	// the session began. StartedBy is "visitor" or "agent". HandledBy is the
+	// last agent who was in the session (Agent state), which the rating
+	// counts for; HandledByNumber its agent_number, filled by the history
+	// listings. ReadBy holds each party's read marker by "role:id".
+	Visitor         int64
+	UserID          string
+	StartedBy       string
+	HandledBy       string
+	HandledByNumber string
+	Rating          *Rating
+	RatedAt         time.Time
+	ReadBy          map[string]int64
+}
+
+// ReadUpTo returns the highest read marker of the parties of a role
+// ("customer" or "agent").
+func (s *Session) ReadUpTo(role string) int64 {
+	var max int64
+	for who, seq := range s.ReadBy {
+		if strings.HasPrefix(who, role+":") && seq > max {
+			max = seq
+		}
+	}
+	return max
 }
 
 // Status returns the coarse status of the session.
@@ -111,6 +138,11 @@ type SessionCreate struct {
 	Description  string
 	CustomerID   string // optional: "" makes the hub generate one
 	CustomerName string
+	// UserID is the ticket-system user id a site vouched for the customer
+	// (digits); it is kept on the customer's record.
+	UserID string
+	// ByAgent says staff opened it (KF5 started_by "agent"), not the customer.
+	ByAgent bool
 }
 
 // Validate trims the fields in place and checks them: title and customer
@@ -124,10 +156,25 @@ func (c *SessionCreate) Validate() error {
 	case !validText(c.Title, 1, MaxTitleLen),
 		!validText(c.CustomerName, 1, MaxNameLen),
 		!validText(c.Description, 0, MaxDescriptionLen),
-		c.CustomerID != "" && !ValidAgentID(c.CustomerID):
+		c.CustomerID != "" && !ValidAgentID(c.CustomerID),
+		c.UserID != "" && !ValidUserID(c.UserID):
 		return ErrInvalidBody
 	}
 	return nil
+}
+
+// ValidUserID reports whether id can be a ticket-system user id: a
+// positive number of up to 18 digits, without leading zeros.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > 18 || id[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Assignment names the agent an admin assigns to a session.

@@ -204,16 +204,25 @@ func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
 // bot if there is one (Chatbot), else to the queue.
 func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen int) (*hub.Session, error) {
 	res, err := createScript.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)},
-		s.deskArgs(sess.CreatedAt, nil, sess.ID, maxOpen, sess.Title, sess.Description, sess.CustomerID, sess.CustomerName)...,
+		s.deskArgs(sess.CreatedAt, nil, sess.ID, maxOpen, sess.Title, sess.Description, sess.CustomerID, sess.CustomerName,
+			sess.UserID, sess.StartedBy)...,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
+	}
+	if len(res) < 6 {
+		return nil, fmt.Errorf("redis: create reply has %d values", len(res))
 	}
 	out := *sess
 	out.Number, _ = res[0].(int64)
 	st, _ := res[1].(string)
 	out.State = hub.State(st)
 	out.BotID, _ = res[2].(string)
+	out.Visitor, _ = res[3].(int64)
+	out.UserID, _ = res[4].(string)
+	if created, ok := res[5].(int64); ok {
+		out.CreatedAt = time.UnixMilli(created).UTC()
+	}
 	out.Seq = 1
 	return &out, nil
 }
@@ -450,6 +459,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 	res, err := messageScript.Run(ctx, s.rdb,
 		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmid", by.Kind, by.ID, msg.ClientMsgID)},
 		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.StreamMaxLen, idemTTL.Milliseconds(),
+		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano),
 	).Int64Slice()
 	if err != nil {
 		return 0, false, scriptError(err)
@@ -550,6 +560,20 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 	number, _ := strconv.ParseInt(h["number"], 10, 64)
 	seq, _ := strconv.ParseInt(h["seq"], 10, 64)
 	activeMS, _ := strconv.ParseInt(h["active_ms"], 10, 64)
+	visitor, _ := strconv.ParseInt(h["visitor"], 10, 64)
+	var rating *hub.Rating
+	if score, err := strconv.Atoi(h["rating"]); err == nil {
+		rating = &hub.Rating{Score: score, Comment: h["rating_comment"]}
+	}
+	var readBy map[string]int64
+	for f, v := range h {
+		if who, ok := strings.CutPrefix(f, "read:"); ok {
+			if readBy == nil {
+				readBy = map[string]int64{}
+			}
+			readBy[who], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
 	return &hub.Session{
 		ID:           h["id"],
 		Number:       number,
@@ -568,5 +592,12 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		ActiveSince:  msTime(h["active_since"]),
 		ActiveFor:    time.Duration(activeMS) * time.Millisecond,
 		Seq:          seq,
+		Visitor:      visitor,
+		UserID:       h["user_id"],
+		StartedBy:    h["started_by"],
+		HandledBy:    h["handled_by"],
+		Rating:       rating,
+		RatedAt:      msTime(h["rated_at"]),
+		ReadBy:       readBy,
 	}, nil
 }

@@ -12,7 +12,7 @@ local id, state, err = open_for(KEYS[1], ARGV[8], ARGV[9], ARGV[11])
 if err then
   return err
 end
-local h = redis.call('HMGET', KEYS[1], 'number', 'agent_id', 'bot_id', 'customer_id')
+local h = redis.call('HMGET', KEYS[1], 'number', 'agent_id', 'bot_id', 'customer_id', 'visitor', 'user_id', 'handled_by')
 if state == 'Agent' then
   local since = num(redis.call('HGET', KEYS[1], 'active_since'))
   if since > 0 and D.now > since then
@@ -35,11 +35,19 @@ redis.call('ZREM', k('idx', 'Waiting'), sid)
 redis.call('ZREM', k('idx', 'Active'), sid)
 redis.call('ZADD', k('idx', 'Ended'), h[1], sid)
 redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(ARGV[7]), sid)
+redis.call('HSET', k('retire'), sid, cjson.encode({n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '',
+  a = h[7] or ''}))
 local by = {role = ARGV[8], id = ARGV[9]}
 if ARGV[10] ~= '' then
   by.name = ARGV[10]
 end
-session_event(sid, {type = 'session.ended', state = 'Ended', from = by})
+-- A customer who ends the chat leaves it: a message of the history surface.
+local n
+if ARGV[8] == 'customer' then
+  n = redis.call('INCR', k('messages', 'number'))
+end
+local seq = session_event(sid, {type = 'session.ended', state = 'Ended', from = by}, n)
+hook(D.p, 'session.ended', sid, seq, D.iso)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[1] .. ':events', ARGV[7])
 agent_sync(h[2])

@@ -7,12 +7,34 @@
 -- (HINCRBY on its hash), splices it in front of the JSON object body,
 -- appends the result to the session's stream with the explicit id seq-0
 -- (capped to maxlen, approximately) and publishes it on channel. Returns the seq.
-local function emit(session_key, stream_key, channel, body, maxlen)
+local function emit(session_key, stream_key, channel, body, maxlen, n)
   local seq = redis.call('HINCRBY', session_key, 'seq', 1)
   local ev = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
-  redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev)
+  if n then
+    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev, 'n', n)
+  else
+    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev)
+  end
   redis.call('PUBLISH', channel, ev)
   return seq
+end
+
+-- chat_member is how a session appears in the chat-history indexes
+-- (prefix:chats, prefix:visitor:<n>:chats, prefix:user:<id>:chats), all
+-- scored by creation time: its number, zero-padded so that sessions created
+-- in the same millisecond sort by number, then its id.
+local function chat_member(number, sid)
+  return string.format('%012d', tonumber(number)) .. ':' .. sid
+end
+
+-- hook queues a webhook delivery of a session's event (type, the event's
+-- seq) on every configured endpoint's stream, in the same script as the
+-- event itself: a delivery is queued if and only if the event happened.
+local function hook(prefix, kind, sid, seq, at)
+  local eps = redis.call('SMEMBERS', prefix .. ':hooks')
+  for _, ep in ipairs(eps) do
+    redis.call('XADD', prefix .. ':hook:' .. ep .. ':q', '*', 'type', kind, 'sid', sid, 'seq', seq, 'at', at)
+  end
 end
 
 -- open_session reads the id and state of the session at key, in one
@@ -69,20 +91,52 @@ local function open_for(key, role, id, privileged)
   return sid, state
 end
 
--- prune drops from the indexes up to limit ended sessions whose retention
--- ran out by now (idx:expiry is scored by that moment). Their hashes and
--- streams expire on their own TTL. Returns how many it dropped.
+-- retire removes every trace of an ended session whose retention ran out:
+-- its entries in the history indexes (from what close and rate recorded in
+-- prefix:retire, since its hash may have expired already), its customer
+-- record once no chat of that customer is left, its share of the rating
+-- counters, its hash and its stream.
+local function retire(prefix, sid)
+  local raw = redis.call('HGET', prefix .. ':retire', sid)
+  if raw then
+    local r = cjson.decode(raw)
+    local m = chat_member(r.n, sid)
+    redis.call('ZREM', prefix .. ':chats', m)
+    local vkey = prefix .. ':visitor:' .. r.v .. ':chats'
+    redis.call('ZREM', vkey, m)
+    if r.u and r.u ~= '' then
+      redis.call('ZREM', prefix .. ':user:' .. r.u .. ':chats', m)
+    end
+    if redis.call('EXISTS', vkey) == 0 then
+      redis.call('DEL', prefix .. ':customer:' .. r.c)
+    end
+    if r.r then
+      redis.call('HINCRBY', prefix .. ':ratings', 'sum', -r.r)
+      redis.call('HINCRBY', prefix .. ':ratings', 'count', -1)
+      if r.a and r.a ~= '' and redis.call('EXISTS', prefix .. ':agent:' .. r.a) == 1 then
+        redis.call('HINCRBY', prefix .. ':agent:' .. r.a, 'rating_sum', -r.r)
+        redis.call('HINCRBY', prefix .. ':agent:' .. r.a, 'rating_count', -1)
+      end
+    end
+    redis.call('HDEL', prefix .. ':retire', sid)
+  end
+  redis.call('DEL', prefix .. ':session:' .. sid, prefix .. ':session:' .. sid .. ':events')
+  redis.call('ZREM', prefix .. ':idx:expiry', sid)
+  redis.call('ZREM', prefix .. ':idx:all', sid)
+  redis.call('ZREM', prefix .. ':idx:Ended', sid)
+end
+
+-- prune retires up to limit ended sessions whose retention ran out by now
+-- (idx:expiry is scored by that moment). Their hashes and streams also
+-- carry that TTL, so they are gone on time even before prune runs; prune
+-- is what leaves no index member behind. Returns how many it retired.
 local function prune(prefix, now, limit)
-  local expiry = prefix .. ':idx:expiry'
-  local ids = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, limit)
-  if #ids > 0 then
-    redis.call('ZREM', expiry, unpack(ids))
-    redis.call('ZREM', prefix .. ':idx:all', unpack(ids))
-    redis.call('ZREM', prefix .. ':idx:Ended', unpack(ids))
+  local ids = redis.call('ZRANGEBYSCORE', prefix .. ':idx:expiry', '-inf', now, 'LIMIT', 0, limit)
+  for _, sid in ipairs(ids) do
+    retire(prefix, sid)
   end
   return #ids
 end
-
 
 -- The desk: presence, statuses, the queue and routing. The scripts that
 -- use these helpers call desk() first with the same five arguments, which
@@ -106,11 +160,12 @@ local function num(v)
 end
 
 -- session_event appends an event built from obj to the session's stream
--- and publishes it; it returns its seq.
-local function session_event(sid, obj)
+-- and publishes it; it returns its seq. n, when given, is the event's
+-- number as a message of the chat-history surface (stored beside it).
+local function session_event(sid, obj, n)
   obj.session_id = sid
   obj.at = D.iso
-  return emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen)
+  return emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen, n)
 end
 
 -- notice publishes an event on an agent-wide topic (no stream, no seq).
@@ -300,11 +355,13 @@ local function start(sid, aid, name)
   redis.call('HSET', skey, 'state', 'Agent', 'agent_id', aid, 'agent_name', name, 'active_since', D.now,
     'bot_id', '', 'team', '')
   redis.call('HSETNX', skey, 'assigned_at', D.now)
+  redis.call('HSET', skey, 'handled_by', aid)
   redis.call('ZREM', k('idx', 'Waiting'), sid)
   redis.call('ZADD', k('idx', 'Active'), h[2], sid)
   redis.call('SADD', k('agent', aid, 'sessions'), sid)
   redis.call('HSET', k('agent', aid), 'idle_since', math.floor(D.now / 1000))
-  session_event(sid, {type = 'session.state', state = 'Agent', agent_id = aid, agent_name = name})
+  local seq = session_event(sid, {type = 'session.state', state = 'Agent', agent_id = aid, agent_name = name})
+  hook(D.p, 'session.assigned', sid, seq, D.iso)
   session_event(sid, {type = 'member.joined', from = party(aid, name)})
   notice('agent:' .. aid, {type = 'agent.session_added', session_id = sid})
   agent_sync(aid)

@@ -13,9 +13,7 @@ for _, id in ipairs(ids) do
   if #h == 0 then
     -- Expired before prune saw it (Redis' clock ahead of ours): heal the indexes.
     missing = missing + 1
-    redis.call('ZREM', prefix .. ':idx:all', id)
-    redis.call('ZREM', prefix .. ':idx:Ended', id)
-    redis.call('ZREM', prefix .. ':idx:expiry', id)
+    retire(prefix, id)
   else
     out[#out + 1] = h
   end

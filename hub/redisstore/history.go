@@ -1,0 +1,239 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+var (
+	chatsScript = script("chats")
+	rateScript  = script("rate")
+)
+
+var _ hub.HistoryStore = (*Store)(nil)
+
+// ChatSessions implements hub.HistoryStore.
+func (s *Store) ChatSessions(ctx context.Context, f hub.ChatFilter, now time.Time) ([]*hub.Session, int, error) {
+	visitor := ""
+	if f.Visitor > 0 {
+		visitor = strconv.FormatInt(f.Visitor, 10)
+	}
+	min, max := "-inf", "+inf"
+	if !f.From.IsZero() {
+		min = strconv.FormatInt(ms(f.From), 10)
+	}
+	if !f.To.IsZero() {
+		max = "(" + strconv.FormatInt(ms(f.To), 10)
+	}
+	newest := "0"
+	if f.Newest {
+		newest = "1"
+	}
+	res, err := chatsScript.Run(ctx, s.rdb, nil, s.opts.Prefix, ms(now), s.opts.PruneBatch,
+		visitor, f.UserID, min, max, f.Offset, f.Limit, newest).Slice()
+	if err != nil {
+		return nil, 0, scriptError(err)
+	}
+	if len(res) == 0 {
+		return nil, 0, errors.New("redis: empty reply from chats script")
+	}
+	total, _ := res[0].(int64)
+	out := make([]*hub.Session, 0, len(res)-1)
+	for _, r := range res[1:] {
+		flat, ok := r.([]any)
+		if !ok {
+			return nil, 0, fmt.Errorf("redis: unexpected chats reply %T", r)
+		}
+		h := pairs(flat)
+		sess, err := decodeSession(h)
+		if err != nil {
+			return nil, 0, err
+		}
+		sess.HandledByNumber = h["agent_number"]
+		out = append(out, sess)
+	}
+	return out, int(total), nil
+}
+
+// SessionByNumber implements hub.HistoryStore.
+func (s *Store) SessionByNumber(ctx context.Context, number int64) (*hub.Session, error) {
+	n := strconv.FormatInt(number, 10)
+	ids, err := s.rdb.ZRangeByScore(ctx, s.indexKey(""), &redis.ZRangeBy{Min: n, Max: n, Count: 1}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, hub.ErrSessionNotFound
+	}
+	sess, err := s.Session(ctx, ids[0])
+	if err != nil {
+		return nil, err
+	}
+	if sess.HandledBy != "" {
+		num, err := s.rdb.HGet(ctx, s.agentKey(sess.HandledBy), "agent_number").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		sess.HandledByNumber = num
+	}
+	return sess, nil
+}
+
+// historyEvents turns stream entries into history events.
+func historyEvents(msgs []redis.XMessage) []hub.HistoryEvent {
+	out := make([]hub.HistoryEvent, 0, len(msgs))
+	for _, m := range msgs {
+		seq, err := strconv.ParseInt(streamSeq(m.ID), 10, 64)
+		if err != nil {
+			continue
+		}
+		e, _ := m.Values["e"].(string)
+		ev := hub.HistoryEvent{Seq: seq, JSON: []byte(e)}
+		if n, ok := m.Values["n"].(string); ok {
+			ev.Number, _ = strconv.ParseInt(n, 10, 64)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// streamSeq returns the seq of a stream entry id ("<seq>-0").
+func streamSeq(id string) string {
+	seq, _, _ := strings.Cut(id, "-")
+	return seq
+}
+
+// SessionHistories implements hub.HistoryStore: one pipeline of XRANGEs.
+func (s *Store) SessionHistories(ctx context.Context, ids []string) ([][]hub.HistoryEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.XRange(ctx, s.streamKey(id), "-", "+")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	out := make([][]hub.HistoryEvent, len(ids))
+	for i, c := range cmds {
+		out[i] = historyEvents(c.Val())
+	}
+	return out, nil
+}
+
+// HistoryPage implements hub.HistoryStore. It reads the stream in batches
+// until it has limit events of the wanted types or reaches the bound.
+func (s *Store) HistoryPage(ctx context.Context, sessionID string, after, before int64, limit int, newest bool, skip map[string]bool) ([]hub.HistoryEvent, bool, error) {
+	lo := "(" + strconv.FormatInt(after, 10) + "-0"
+	if after == 0 {
+		lo = "-"
+	}
+	hi := "+"
+	if before > 0 {
+		hi = "(" + strconv.FormatInt(before, 10) + "-0"
+	}
+	batch := int64(limit + 1)
+	var out []hub.HistoryEvent
+	for {
+		var msgs []redis.XMessage
+		var err error
+		if newest {
+			msgs, err = s.rdb.XRevRangeN(ctx, s.streamKey(sessionID), hi, lo, batch).Result()
+		} else {
+			msgs, err = s.rdb.XRangeN(ctx, s.streamKey(sessionID), lo, hi, batch).Result()
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("redis: %w", err)
+		}
+		for _, ev := range historyEvents(msgs) {
+			if skip[eventType(ev.JSON)] {
+				continue
+			}
+			if len(out) == limit {
+				if newest {
+					slices.Reverse(out)
+				}
+				return out, true, nil
+			}
+			out = append(out, ev)
+		}
+		if int64(len(msgs)) < batch {
+			if newest {
+				slices.Reverse(out)
+			}
+			return out, false, nil
+		}
+		last := msgs[len(msgs)-1].ID
+		if newest {
+			hi = "(" + last
+		} else {
+			lo = "(" + last
+		}
+	}
+}
+
+// eventType reads the type of an event's JSON.
+func eventType(b []byte) string {
+	var e struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(b, &e) // the store wrote it: an unreadable one has no type to skip
+	return e.Type
+}
+
+// Customer implements hub.HistoryStore.
+func (s *Store) Customer(ctx context.Context, id string) (*hub.Customer, error) {
+	h, err := s.rdb.HGetAll(ctx, s.key("customer", id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	if h["number"] == "" {
+		return nil, hub.ErrCustomerNotFound
+	}
+	n, _ := strconv.ParseInt(h["number"], 10, 64)
+	return &hub.Customer{ID: id, Number: n, Name: h["name"], UserID: h["user_id"]}, nil
+}
+
+// RateSession implements hub.HistoryStore.
+func (s *Store) RateSession(ctx context.Context, sessionID, customerID string, r hub.Rating, now time.Time) (*hub.Session, error) {
+	res, err := rateScript.Run(ctx, s.rdb, []string{s.sessionKey(sessionID)},
+		s.deskArgs(now, nil, sessionID, customerID, r.Score, r.Comment)...).Slice()
+	if err != nil {
+		switch msg := err.Error(); {
+		case strings.HasSuffix(msg, "SB:not_ended"):
+			return nil, hub.ErrNotEnded
+		case strings.HasSuffix(msg, "SB:rated"):
+			return nil, hub.ErrAlreadyRated
+		}
+		return nil, scriptError(err)
+	}
+	return decodeSession(pairs(res))
+}
+
+// RatingTotals implements hub.HistoryStore.
+func (s *Store) RatingTotals(ctx context.Context) (int64, int64, error) {
+	v, err := s.rdb.HMGet(ctx, s.key("ratings"), "sum", "count").Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis: %w", err)
+	}
+	sum, _ := strconv.ParseInt(str(v[0]), 10, 64)
+	n, _ := strconv.ParseInt(str(v[1]), 10, 64)
+	return sum, n, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
