@@ -164,6 +164,7 @@ func (s *Server) csCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.sessions.CreateSession(r.Context(), hub.SessionCreate{
 		Title: *title, CustomerName: *customerName, Description: deref(description), CustomerID: deref(customerID),
+		ByAgent: true, // opened by the back office, not by the customer
 	})
 	if err != nil {
 		s.csError(w, r, err)

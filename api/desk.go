@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -216,6 +217,11 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	if err == nil {
 		queue, err = s.queueView(r)
 	}
+	var avg float64
+	var rated int64
+	if err == nil {
+		avg, rated, err = s.chats.RatingAverage(r.Context())
+	}
 	if err != nil {
 		s.nativeErr(w, r, err)
 		return
@@ -225,6 +231,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	writeJSON(w, http.StatusOK, map[string]any{
 		"sessions": map[string]int64{"total": st.Total, "waiting": st.Waiting, "active": st.Active, "ended": st.Ended},
 		"queue":    queue, "agents_by_status": agents,
+		"ratings": map[string]any{"average": math.Round(avg*100) / 100, "count": rated},
 	})
 }
 

@@ -98,6 +98,7 @@ func newEnv(t testing.TB, policy hub.Policy, n int) *env {
 		srv := api.NewServer(api.Config{
 			Sessions: hub.NewService(store, policy, e.clock.Now),
 			Agents:   store, Teams: store, Desk: hub.NewDesk(store, hub.DeskPolicy{}, e.clock.Now, nil),
+			Chats: hub.NewHistory(store, e.clock.Now), Webhooks: store,
 			AdminKey: adminKey,
 			Ping:     store.Ping,
 		})

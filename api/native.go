@@ -68,6 +68,10 @@ type nativeSession struct {
 	CreatedAt    *string `json:"created_at"`
 	AssignedAt   *string `json:"assigned_at"`
 	EndedAt      *string `json:"ended_at"`
+	// VisitorID is the customer's number (the KF5 visitor_id); Rating is
+	// null until the customer rates the ended session.
+	VisitorID int64       `json:"visitor_id"`
+	Rating    *hub.Rating `json:"rating"`
 }
 
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
@@ -76,6 +80,7 @@ func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),
 		LastSeq: s.Seq, CreatedAt: nativeTime(s.CreatedAt), AssignedAt: nativeTime(s.AssignedAt), EndedAt: nativeTime(s.EndedAt),
+		VisitorID: s.Visitor, Rating: s.Rating,
 	}
 }
 
@@ -213,9 +218,9 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many new conversations from this address; try again later"), http.StatusTooManyRequests)
 		return
 	}
-	var name, title, description, customerID, customerHash *string
+	var name, title, description, customerID, customerHash, userID *string
 	err := decodeJSON(w, r, fields{"name": &name, "title": &title, "description": &description,
-		"customer_id": &customerID, "customer_hash": &customerHash})
+		"customer_id": &customerID, "customer_hash": &customerHash, "user_id": &userID})
 	if err != nil || name == nil {
 		if err == nil {
 			err = hub.ErrInvalidBody
@@ -231,10 +236,20 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "customer_id must be 1 to 64 letters, digits or _.@-"))
 		return
 	}
+	if userID != nil && (customerID == nil || !hub.ValidUserID(*userID)) {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "user_id must be a positive number and comes with customer_id"))
+		return
+	}
 	if customerID != nil {
-		// A site may name its own customer only with the HMAC its backend
-		// computes: otherwise anyone could read another customer's chats.
-		if customerHash == nil || !hub.VerifyIdentity(s.identitySecret, *customerID, *customerHash) {
+		// A site may name its own customer (and its ticket-system user) only
+		// with the HMAC its backend computes: otherwise anyone could read
+		// another customer's chats, or file chats under another user.
+		vouched := *customerID
+		if userID != nil {
+			vouched += ":" + *userID
+			create.UserID = *userID
+		}
+		if customerHash == nil || !hub.VerifyIdentity(s.identitySecret, vouched, *customerHash) {
 			s.nativeError(w, r, hub.Errorf(hub.EUNAUTHORIZED, "customer_id needs a valid customer_hash"), 0)
 			return
 		}

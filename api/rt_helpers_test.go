@@ -137,7 +137,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	srv := api.NewServer(api.Config{
 		Sessions: hub.NewService(store, o.policy, o.clock), Agents: store, History: store, Fanout: fan,
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
-		Tencent: rtTencent, CCAI: rtCCAI,
+		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),
 		WS: o.ws, Ping: store.Ping,
 	})

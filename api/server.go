@@ -34,6 +34,14 @@ type Config struct {
 	History interface {
 		Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
 	}
+	// Chats serves past conversations (the KF5 surface, the desktop's
+	// scroll-back and side panel) and ratings.
+	Chats *hub.History
+	// Location is the time zone of the KF5 surface's times and dates; UTC when nil.
+	Location *time.Location
+	// Webhooks manages webhook endpoints and failed deliveries; nil
+	// answers the webhook endpoints 404.
+	Webhooks WebhookAdmin
 	// Desk runs presence, statuses and routing.
 	Desk *hub.Desk
 	// Teams keeps teams.
@@ -80,6 +88,9 @@ type Server struct {
 		Events(context.Context, string, int64, int) ([][]byte, error)
 	}
 	fanout           *hub.Fanout
+	chats            *hub.History
+	location         *time.Location
+	webhooks         WebhookAdmin
 	desk             *hub.Desk
 	teams            hub.TeamStore
 	openSessionOf    func(context.Context, string) (string, error)
@@ -98,6 +109,7 @@ type Server struct {
 	metrics          *metrics
 	widgetLimit      *ipLimiter
 	loginLimit       *ipLimiter
+	basicOK          basicCache
 	handler          http.Handler
 
 	// draining is set once shutdown begins: readiness fails and new
@@ -114,7 +126,7 @@ func NewServer(cfg Config) *Server {
 	s := &Server{
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf, tencent: cfg.Tencent, ccai: cfg.CCAI,
-		trusted:  cfg.TrustedProxies,
+		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger, metrics: newMetrics(),
@@ -124,6 +136,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.location == nil {
+		s.location = time.UTC
 	}
 	if s.agentTokenTTL <= 0 {
 		s.agentTokenTTL = 12 * time.Hour
@@ -145,12 +160,16 @@ func NewServer(cfg Config) *Server {
 	s.routeDesk(r)
 	s.routeTencent(r)
 	s.routeCCAI(r)
+	s.routeKF5(r)
+	s.routeHistory(r)
+	s.routeWebhooks(r)
 	// Unknown paths of the API surfaces answer in their own format, with
 	// any method, before the pages' catch-all could take them.
 	r.PathPrefix("/customer-service").HandlerFunc(s.notFound)
 	r.PathPrefix("/api/").HandlerFunc(s.notFound)
 	r.PathPrefix("/apps/api/").HandlerFunc(s.ccaiNotFound)
 	r.PathPrefix("/v4/").HandlerFunc(s.tencentNotFound)
+	r.PathPrefix("/apiv2/").HandlerFunc(s.kf5NotFound)
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
 	}

@@ -29,6 +29,10 @@ type WSOptions struct {
 	ReadLimit    int64         // 16 KiB: largest frame accepted
 	RateLimit    rate.Limit    // 20/s sustained frames per socket
 	RateBurst    int           // 40
+	// RatingWindow is how long a customer's socket stays open after its
+	// session ended, for the rate command; it closes as soon as the
+	// customer rated. 0 closes it at once (rating then goes over REST).
+	RatingWindow time.Duration
 	// AllowedOrigins are host patterns (path.Match syntax, e.g.
 	// "shop.example.com", "*.example.com") whose pages may open sockets;
 	// the hub's own host is always allowed. A request without Origin (not a
@@ -121,6 +125,8 @@ type item struct {
 	// ownClose marks where the reply to a customer's own close command was
 	// queued; ownClosed says whether that close succeeded.
 	ownClose, ownClosed bool
+	// rated marks where the reply to a customer's successful rate was queued.
+	rated bool
 }
 
 // conn is one WebSocket connection.
@@ -176,6 +182,9 @@ type conn struct {
 	// Owned by the writer: the customer's session.ended was written, and
 	// the reply to its own close was.
 	endedWritten, ownCloseWritten bool
+	// Owned by the writer: closes a customer's socket when the rating
+	// window after its session's end runs out.
+	ratingTimer *time.Timer
 }
 
 func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
@@ -493,6 +502,10 @@ func (c *conn) command(cmd *protocol.Command) {
 		if changes, err = c.srv.desk.SetStatus(ctx, []string{p.ID}, cmd.Status, false); err == nil && len(changes) == 1 {
 			reply.Status = changes[0].Current
 		}
+	case protocol.CmdRate:
+		if _, err = c.srv.chats.Rate(ctx, p, cmd.SessionID, hub.Rating{Score: *cmd.Score, Comment: cmd.Comment}); err == nil {
+			defer c.enqueue(item{rated: true}) // after the reply below is queued
+		}
 	case protocol.CmdClose:
 		own := p.Kind == hub.PrincipalCustomer && cmd.SessionID == p.SessionID
 		if own {
@@ -668,8 +681,11 @@ func (c *conn) handle(it item) error {
 		c.ownCloses.Add(-1)
 		c.ownCloseWritten = c.ownCloseWritten || it.ownClosed
 		if c.endedWritten && c.ownCloseWritten {
-			c.close(protocol.CloseSessionEnded, "session ended")
+			c.sessionEnded()
 		}
+		return nil
+	case it.rated:
+		c.close(protocol.CloseSessionEnded, "session ended")
 		return nil
 	case it.agent:
 		c.srv.fanout.Add(hub.AgentTopic(c.principal.ID), c)
@@ -728,6 +744,21 @@ func (c *conn) handleEvent(d *hub.Delivery) error {
 	return c.writeEvent(d, false)
 }
 
+// sessionEnded closes a customer's socket after its session ended and it
+// saw the end: at once, or when the rating window runs out (or the customer
+// rated, see rated). The writer calls it.
+func (c *conn) sessionEnded() {
+	if c.srv.ws.RatingWindow <= 0 {
+		c.close(protocol.CloseSessionEnded, "session ended")
+		return
+	}
+	if c.ratingTimer == nil {
+		c.ratingTimer = time.AfterFunc(c.srv.ws.RatingWindow, func() {
+			c.close(protocol.CloseSessionEnded, "session ended")
+		})
+	}
+}
+
 // writeEvent writes the next event of a session and applies its
 // consequences: a customer's socket closes after its session ends, an agent
 // stops following it, and stops following a session given to someone else.
@@ -743,7 +774,7 @@ func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
 		if c.principal.Kind == hub.PrincipalCustomer {
 			c.endedWritten = true
 			if c.ownCloses.Load() == 0 || c.ownCloseWritten {
-				c.close(protocol.CloseSessionEnded, "session ended")
+				c.sessionEnded()
 			}
 			return nil
 		}

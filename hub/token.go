@@ -81,7 +81,8 @@ func (t *Tokens) Verify(token string, now time.Time) (Claims, error) {
 }
 
 // IdentityHash is what a site's backend computes to vouch for a customer
-// id: hex(HMAC-SHA256(identity secret, customer id)).
+// id: hex(HMAC-SHA256(identity secret, customer id)). To vouch for the
+// customer's ticket-system user id too, it signs "<customer id>:<user id>".
 func IdentityHash(secret []byte, customerID string) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(customerID))

@@ -53,6 +53,7 @@ const (
 	CmdTyping = "typing"
 	CmdRead   = "read"
 	CmdClose  = "close"
+	CmdRate   = "rate" // the customer rates its ended session
 
 	// Agents at work (agents only; see docs/protocol.md).
 	CmdAccept   = "accept"   // take the session offered to you
@@ -80,6 +81,7 @@ const (
 //	typing  session_id, on
 //	read    session_id, seq
 //	close   session_id
+//	rate    session_id, score (1 to 5), comment (optional)
 //
 // id is optional on every command; the reply to it carries the same id.
 type Command struct {
@@ -95,6 +97,8 @@ type Command struct {
 	AgentID     string           `json:"agent_id,omitempty"` // transfer
 	TeamID      string           `json:"team_id,omitempty"`  // transfer
 	Status      string           `json:"status,omitempty"`   // status
+	Score       *int             `json:"score,omitempty"`    // rate
+	Comment     string           `json:"comment,omitempty"`  // rate
 }
 
 // ErrorBody is the error of a reply or an error frame: code is one of the
@@ -193,6 +197,13 @@ func (c *Command) validate() *Error {
 		}
 		if c.Seq < 1 {
 			return invalid("read needs seq of at least 1")
+		}
+	case CmdRate:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.Score == nil || *c.Score < 1 || *c.Score > 5 {
+			return invalid("rate needs score from 1 to 5")
 		}
 	case CmdClose, CmdAccept, CmdDecline, CmdPick, CmdHandover:
 		return needSession()

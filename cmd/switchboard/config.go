@@ -73,6 +73,11 @@ type Config struct {
 	CCAI api.CCAIConfig
 	// TrustedProxies are the networks whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Location is the time zone of the KF5 surface's times and dates; default UTC.
+	Location *time.Location
+	// Webhook tunes webhook delivery: how long a delivery is retried
+	// (MaxAge, default 24 h); tests shorten the backoff and the lease.
+	Webhook WebhookOptions
 }
 
 // setting is one configuration value: its flag, its variable, its default
@@ -268,7 +273,29 @@ var deskSettings = []setting{
 }
 
 // settings are every setting, in the order -h lists them.
-var settings = append(baseSettings, deskSettings...)
+// historySettings configure history, ratings and webhooks.
+var historySettings = []setting{
+	{"timezone", "SWITCHBOARD_TIMEZONE", "UTC", "IANA time zone of the KF5 surface's times and date filters (e.g. Asia/Shanghai)", func(c *Config, v string) (err error) {
+		c.Location, err = time.LoadLocation(v)
+		return err
+	}},
+	{"rating-window", "SWITCHBOARD_RATING_WINDOW", "5m", "how long a customer's socket stays open after its session ended, to rate it; 0 closes it at once", func(c *Config, v string) (err error) {
+		c.WS.RatingWindow, err = durationOrZero(v, time.Second, time.Hour)
+		return err
+	}},
+	{"webhook-max-age", "SWITCHBOARD_WEBHOOK_MAX_AGE", "24h", "how long a webhook delivery is retried before it counts as failed", func(c *Config, v string) (err error) {
+		c.Webhook.MaxAge, err = durationIn(v, time.Second, 30*24*time.Hour)
+		return err
+	}},
+}
+
+// WebhookOptions tune webhook delivery; the zero value of each field takes
+// the webhook.Sender default.
+type WebhookOptions struct {
+	MaxAge, MinBackoff, MaxBackoff, LeaseTTL, Poll time.Duration
+}
+
+var settings = append(append(baseSettings, deskSettings...), historySettings...)
 
 // durationOrZero is durationIn that also takes 0.
 func durationOrZero(v string, lo, hi time.Duration) (time.Duration, error) {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	_ "time/tzdata" // SWITCHBOARD_TIMEZONE works in images without a zoneinfo database
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,7 @@ import (
 	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/webhook"
 	"github.com/switchboardhq/switchboard/web"
 )
 
@@ -72,6 +74,8 @@ type Main struct {
 
 	// Desk is set by Open; end-to-end tests drive its sweeps.
 	Desk *hub.Desk
+	// Webhooks is set by Open: this instance's webhook sender.
+	Webhooks *webhook.Sender
 
 	// Set by Open, read-only afterwards.
 	mini      *miniredis.Miniredis // nil unless embedded
@@ -176,6 +180,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Sessions:         sessions,
 		Agents:           store,
 		History:          store,
+		Chats:            hub.NewHistory(store, nil),
+		Location:         cfg.Location,
+		Webhooks:         store,
 		Fanout:           m.fanout,
 		Desk:             m.Desk,
 		Teams:            store,
@@ -216,9 +223,16 @@ func (m *Main) Open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.runJanitor(background, time.Minute)
 	}()
-	m.wg.Add(2)
+	owner, _ := os.Hostname()
+	m.Webhooks = &webhook.Sender{
+		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: m.Logger,
+		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
+		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: cfg.Webhook.Poll,
+	}
+	m.wg.Add(3)
 	go func() { defer m.wg.Done(); m.Desk.Run(background) }()
 	go func() { defer m.wg.Done(); m.api.Run(background) }()
+	go func() { defer m.wg.Done(); m.Webhooks.Run(background) }()
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
 	return nil
 }

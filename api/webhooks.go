@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/webhook"
+)
+
+// WebhookAdmin is what the admin endpoints need of the webhook store.
+type WebhookAdmin interface {
+	PutEndpoint(ctx context.Context, e *webhook.Endpoint) error
+	DeleteEndpoint(ctx context.Context, id string) error
+	Endpoint(ctx context.Context, id string) (*webhook.Endpoint, int64, error)
+	Endpoints(ctx context.Context) ([]*webhook.Endpoint, error)
+	Failures(ctx context.Context, id string, limit int) ([]webhook.Failure, error)
+	Replay(ctx context.Context, id, failureID string) error
+}
+
+func (s *Server) routeWebhooks(r *mux.Router) {
+	v1 := r.PathPrefix("/api/v1").Subrouter()
+	v1.Handle("/webhooks", s.methods(methods{http.MethodGet: s.admin(s.listWebhooks), http.MethodPost: s.admin(s.createWebhook)}))
+	v1.Handle("/webhooks/{id}", s.methods(methods{http.MethodGet: s.admin(s.getWebhook), http.MethodDelete: s.admin(s.deleteWebhook)}))
+	v1.Handle("/webhooks/{id}/failures", s.methods(methods{http.MethodGet: s.admin(s.listWebhookFailures)}))
+	v1.Handle("/webhooks/{id}/failures/{fid}/replay", s.methods(methods{http.MethodPost: s.admin(s.replayWebhookFailure)}))
+}
+
+// nativeWebhook is an endpoint as the admin API shows it; the secret only
+// in the answer to its creation.
+type nativeWebhook struct {
+	ID        string   `json:"id"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events"`
+	Secret    string   `json:"secret,omitempty"`
+	Pending   *int64   `json:"pending,omitempty"`
+	CreatedAt *string  `json:"created_at"`
+}
+
+func toNativeWebhook(e *webhook.Endpoint) nativeWebhook {
+	events := e.Events
+	if len(events) == 0 {
+		events = webhook.Kinds
+	}
+	return nativeWebhook{ID: e.ID, URL: e.URL, Events: events, CreatedAt: nativeTime(e.CreatedAt)}
+}
+
+func (s *Server) webhooksOn(w http.ResponseWriter, r *http.Request) bool {
+	if s.webhooks == nil {
+		s.nativeErr(w, r, hub.Errorf(hub.ENOTFOUND, "webhooks are not available"))
+		return false
+	}
+	return true
+}
+
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	var u, secret *string
+	var events *[]string
+	if err := decodeJSON(w, r, fields{"url": &u, "events": &events, "secret": &secret}); err != nil || u == nil {
+		if err == nil {
+			err = hub.Errorf(hub.EINVALID, "url is required")
+		}
+		s.nativeErr(w, r, err)
+		return
+	}
+	e := &webhook.Endpoint{ID: webhook.NewEndpointID(), URL: *u, Secret: deref(secret), CreatedAt: time.Now().UTC()}
+	if events != nil {
+		e.Events = *events
+	}
+	if e.Secret == "" {
+		e.Secret = webhook.NewSecret()
+	} else if len(e.Secret) < 16 || len(e.Secret) > 200 {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "secret must be 16 to 200 characters"))
+		return
+	}
+	if err := e.Validate(); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if err := s.webhooks.PutEndpoint(r.Context(), e); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := toNativeWebhook(e)
+	out.Secret = e.Secret
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	eps, err := s.webhooks.Endpoints(r.Context())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := make([]nativeWebhook, len(eps))
+	for i, e := range eps {
+		out[i] = toNativeWebhook(e)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+}
+
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	e, pending, err := s.webhooks.Endpoint(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := toNativeWebhook(e)
+	out.Pending = &pending
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	if err := s.webhooks.DeleteEndpoint(r.Context(), mux.Vars(r)["id"]); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listWebhookFailures answers the deliveries that ran out of retries,
+// newest first, with what the endpoint last answered.
+func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	limit, err := queryInt64(r, "limit", 50)
+	if err == nil && (limit < 1 || limit > 500) {
+		err = hub.Errorf(hub.EINVALID, "limit must be 1 to 500")
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	id := mux.Vars(r)["id"]
+	if _, _, err := s.webhooks.Endpoint(r.Context(), id); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	fs, err := s.webhooks.Failures(r.Context(), id, int(limit))
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := make([]map[string]any, len(fs))
+	for i, f := range fs {
+		out[i] = map[string]any{
+			"id": f.ID, "delivery_id": f.Delivery.ID(), "type": f.Delivery.Kind, "session_id": f.Delivery.SessionID,
+			"seq": f.Delivery.Seq, "attempts": f.Attempts, "last_error": f.LastError, "failed_at": nativeTime(f.FailedAt),
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"failures": out})
+}
+
+// replayWebhookFailure queues a failed delivery again, with the same id and
+// payload; it is sent after what is queued now.
+func (s *Server) replayWebhookFailure(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	if !s.webhooksOn(w, r) {
+		return
+	}
+	id := mux.Vars(r)["id"]
+	if _, _, err := s.webhooks.Endpoint(r.Context(), id); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if err := s.webhooks.Replay(r.Context(), id, mux.Vars(r)["fid"]); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
+}
