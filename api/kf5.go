@@ -321,10 +321,15 @@ func (s *Server) kf5Chat(sess *hub.Session, events []hub.HistoryEvent) kf5Chat {
 	if sess.State == hub.StateEnded {
 		c.Status = "close"
 	}
+	// agent_id is the handling agent's agent_number, a JSON number as in
+	// the document's example; an agent without a numeric one shows its id
+	// (the document's table types the field as a string).
 	if n, err := strconv.ParseInt(sess.HandledByNumber, 10, 64); err == nil {
 		c.AgentID = n
 	} else if sess.HandledByNumber != "" {
 		c.AgentID = sess.HandledByNumber
+	} else if sess.HandledBy != "" {
+		c.AgentID = sess.HandledBy
 	}
 	if sess.Rating != nil {
 		v := strconv.Itoa(sess.Rating.Score)
