@@ -28,19 +28,19 @@ func (s *Store) ChatSessions(ctx context.Context, f hub.ChatFilter, now time.Tim
 	if f.Visitor > 0 {
 		visitor = strconv.FormatInt(f.Visitor, 10)
 	}
-	min, max := "-inf", "+inf"
+	from, to := "", ""
 	if !f.From.IsZero() {
-		min = strconv.FormatInt(ms(f.From), 10)
+		from = strconv.FormatInt(ms(f.From), 10)
 	}
 	if !f.To.IsZero() {
-		max = "(" + strconv.FormatInt(ms(f.To), 10)
+		to = strconv.FormatInt(ms(f.To), 10)
 	}
 	newest := "0"
 	if f.Newest {
 		newest = "1"
 	}
 	res, err := chatsScript.Run(ctx, s.rdb, nil, s.opts.Prefix, ms(now), s.opts.PruneBatch,
-		visitor, f.UserID, min, max, f.Offset, f.Limit, newest).Slice()
+		visitor, f.UserID, from, to, f.Offset, f.Limit, newest).Slice()
 	if err != nil {
 		return nil, 0, scriptError(err)
 	}

@@ -457,9 +457,9 @@ func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) 
 func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
 	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	res, err := messageScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmid", by.Kind, by.ID, msg.ClientMsgID)},
+		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")},
 		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.StreamMaxLen, idemTTL.Milliseconds(),
-		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano),
+		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind+":"+by.ID+":"+msg.ClientMsgID,
 	).Int64Slice()
 	if err != nil {
 		return 0, false, scriptError(err)

@@ -50,6 +50,9 @@ local seq = session_event(sid, {type = 'session.ended', state = 'Ended', from = 
 hook(D.p, 'session.ended', sid, seq, D.iso)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[1] .. ':events', ARGV[7])
+if redis.call('EXISTS', KEYS[1] .. ':cmids') == 1 then
+  redis.call('PEXPIRE', KEYS[1] .. ':cmids', ARGV[7])
+end
 agent_sync(h[2])
 agent_sync(h[3])
 flush()

@@ -120,7 +120,8 @@ local function retire(prefix, sid)
     end
     redis.call('HDEL', prefix .. ':retire', sid)
   end
-  redis.call('DEL', prefix .. ':session:' .. sid, prefix .. ':session:' .. sid .. ':events')
+  redis.call('DEL', prefix .. ':session:' .. sid, prefix .. ':session:' .. sid .. ':events',
+    prefix .. ':session:' .. sid .. ':cmids')
   redis.call('ZREM', prefix .. ':idx:expiry', sid)
   redis.call('ZREM', prefix .. ':idx:all', sid)
   redis.call('ZREM', prefix .. ':idx:Ended', sid)

@@ -1,14 +1,16 @@
 -- message.lua: append a chat message to a session, once per client_msg_id.
 -- KEYS[1] session hash   KEYS[2] session stream
--- KEYS[3] idempotency key of the sender's client_msg_id (per sender: two parties may pick the same id)
+-- KEYS[3] the session's client_msg_id hash (field ARGV[10]: sender role, id
+-- and client_msg_id, per sender: two parties may pick the same id). It lives
+-- the idempotency TTL after the last message, and goes with the session.
 -- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
 -- ARGV[5] event body   ARGV[6] stream maxlen   ARGV[7] idempotency TTL (ms)
--- ARGV[8] key prefix   ARGV[9] now as RFC 3339
+-- ARGV[8] key prefix   ARGV[9] now as RFC 3339   ARGV[10] the client_msg_id field
 -- The message gets the next number of the chat-history surface and queues
 -- a message.created webhook delivery.
 -- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
 -- first seq, even after the session ended. Errors: SB:not_found, SB:ended, SB:forbidden.
-local first = redis.call('GET', KEYS[3])
+local first = redis.call('HGET', KEYS[3], ARGV[10])
 if first then
   return {tonumber(first), 1}
 end
@@ -19,5 +21,6 @@ end
 local seq = emit(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[6], redis.call('INCR', ARGV[8] .. ':messages:number'))
 hook(ARGV[8], 'message.created', id, seq, ARGV[9])
 redis.call('HINCRBY', KEYS[1], 'messages', 1)
-redis.call('SET', KEYS[3], seq, 'PX', ARGV[7])
+redis.call('HSET', KEYS[3], ARGV[10], seq)
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return {seq, 0}
