@@ -862,7 +862,9 @@ func (c *conn) agentNotice(d *hub.Delivery) error {
 		}
 	case hub.EventAgentDisabled:
 		c.close(protocol.CloseAgentDisabled, "agent disabled")
-	case hub.EventAgentStatus:
+	case hub.EventAgentStatus, hub.EventSessionRated:
+		// A rating comes after session.ended, when the agent's socket no
+		// longer follows the session: it reaches the agent on its own topic.
 		return c.write(d.Data)
 	}
 	return nil
