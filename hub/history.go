@@ -148,8 +148,8 @@ var historySkip = map[string]bool{EventRead: true, EventSessionState: true}
 // Messages returns a page of the conversation of a session p may read,
 // oldest first, and whether more lie beyond it in the paging direction.
 func (h *History) Messages(ctx context.Context, p Principal, sessionID string, q HistoryQuery) ([]HistoryEvent, bool, error) {
-	if q.After < 0 || q.Before < 0 || q.Limit < 1 || q.Limit > MaxHistoryPage || q.Before > 0 && q.Before <= q.After+1 {
-		return nil, false, Errorf(EINVALID, "after and before must be seqs with after < before - 1, and limit 1 to %d", MaxHistoryPage)
+	if q.After < 0 || q.Before < 0 || q.Limit < 1 || q.Limit > MaxHistoryPage || q.Before > 0 && q.Before <= q.After {
+		return nil, false, Errorf(EINVALID, "after and before must be seqs with after < before, and limit 1 to %d", MaxHistoryPage)
 	}
 	if _, err := h.sessionFor(ctx, p, sessionID); err != nil {
 		return nil, false, err

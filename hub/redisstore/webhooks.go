@@ -192,6 +192,11 @@ func (s *Store) Next(ctx context.Context, id, owner string, block time.Duration)
 	q := s.hookKey(id, "q")
 	msgs, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: q, Group: hookGroup, Consumer: owner, Start: "0-0", Count: 1}).Result()
 	if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+		// The queue is gone: the endpoint was deleted (the worker stops), or
+		// Redis lost it (recreated while the endpoint exists).
+		if n, err := s.rdb.Exists(ctx, s.hookKey(id)).Result(); err != nil || n == 0 {
+			return nil, err
+		}
 		if err := s.rdb.XGroupCreateMkStream(ctx, q, hookGroup, "0").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
 			return nil, fmt.Errorf("redis: %w", err)
 		}

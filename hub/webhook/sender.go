@@ -217,6 +217,9 @@ func (s *Sender) deliver(ctx context.Context, ep *Endpoint, d *Delivery) {
 		}
 		s.Log.Info("webhook retry", "endpoint", ep.ID, "delivery", d.ID(), "attempt", n, "err", err)
 		sleep(ctx, s.backoff(n))
+		if gone, _ := s.endpointGone(ctx, ep.ID); gone {
+			return
+		}
 	}
 }
 
