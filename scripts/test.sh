@@ -76,4 +76,8 @@ step "store, API and multi-instance tests with -race on $(redis-server --version
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -race -count=1 \
   ./hub/... ./api/... ./cmd/...
 
+step "benchmarks run once (so that they keep working; scripts/bench.sh measures)"
+SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
+  -bench 'BenchmarkChatSessions/of=1000/' -benchtime 1x ./hub/redisstore/
+
 step "all suites passed (miniredis and redis-server)"
