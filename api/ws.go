@@ -125,8 +125,9 @@ type item struct {
 	// ownClose marks where the reply to a customer's own close command was
 	// queued; ownClosed says whether that close succeeded.
 	ownClose, ownClosed bool
-	// rated marks where the reply to a customer's successful rate was queued.
-	rated bool
+	// rateDone marks where the reply to a customer's rate command was
+	// queued; rated says whether the rating was recorded.
+	rateDone, rated bool
 }
 
 // conn is one WebSocket connection.
@@ -178,6 +179,10 @@ type conn struct {
 	// session.ended until the reply is written too, so that the customer
 	// learns that its close worked.
 	ownCloses atomic.Int32
+	// ownRates counts the customer's rate commands whose reply the writer
+	// has not reached yet: session.rated does not close the socket before
+	// that reply is written.
+	ownRates atomic.Int32
 
 	// Owned by the writer: the customer's session.ended was written, and
 	// the reply to its own close was.
@@ -503,9 +508,9 @@ func (c *conn) command(cmd *protocol.Command) {
 			reply.Status = changes[0].Current
 		}
 	case protocol.CmdRate:
-		if _, err = c.srv.chats.Rate(ctx, p, cmd.SessionID, hub.Rating{Score: *cmd.Score, Comment: cmd.Comment}); err == nil {
-			defer c.enqueue(item{rated: true}) // after the reply below is queued
-		}
+		c.ownRates.Add(1)
+		_, err = c.srv.chats.Rate(ctx, p, cmd.SessionID, hub.Rating{Score: *cmd.Score, Comment: cmd.Comment})
+		defer func() { c.enqueue(item{rateDone: true, rated: err == nil}) }() // after the reply below is queued
 	case protocol.CmdClose:
 		own := p.Kind == hub.PrincipalCustomer && cmd.SessionID == p.SessionID
 		if own {
@@ -684,8 +689,11 @@ func (c *conn) handle(it item) error {
 			c.sessionEnded()
 		}
 		return nil
-	case it.rated:
-		c.close(protocol.CloseSessionEnded, "session ended")
+	case it.rateDone:
+		c.ownRates.Add(-1)
+		if it.rated {
+			c.close(protocol.CloseSessionEnded, "session ended")
+		}
 		return nil
 	case it.agent:
 		c.srv.fanout.Add(hub.AgentTopic(c.principal.ID), c)
@@ -770,6 +778,15 @@ func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
 		return err
 	}
 	c.last[d.SessionID] = d.Seq
+	if d.Type == hub.EventSessionRated && c.principal.Kind == hub.PrincipalCustomer {
+		// Rated (over REST, maybe from another device): the rating window
+		// has nothing left to wait for. A rate of this socket's own closes
+		// it after its reply instead (the rateDone item).
+		if c.ownRates.Load() == 0 {
+			c.close(protocol.CloseSessionEnded, "session ended")
+		}
+		return nil
+	}
 	if d.Type == hub.EventSessionEnded {
 		if c.principal.Kind == hub.PrincipalCustomer {
 			c.endedWritten = true

@@ -312,6 +312,11 @@ func TestRetentionLeavesNothing(t *testing.T) {
 		t.Fatalf("prune dropped %d, %v; want 3", n, err)
 	}
 	histWantNoTrace(t, f, "after a1, a2, a3 retired", a1.ID, a2.ID, a3.ID)
+	for _, s := range []*hub.Session{a1, a2, a3} {
+		if _, err := f.store.SessionByNumber(ctx, s.Number); !errors.Is(err, hub.ErrSessionNotFound) {
+			t.Errorf("retired %s by number: %v", s.Title, err)
+		}
+	}
 	// The open session keeps its customer's record and visitor index.
 	if c, err := f.store.Customer(ctx, "cust-1"); err != nil || c.Number != o.Visitor {
 		t.Fatalf("cust-1 while o is open: %+v, %v", c, err)
@@ -619,6 +624,8 @@ func TestHistoryPageBySeq(t *testing.T) {
 		{hub.HistoryQuery{After: 1, Before: 10, Limit: 4}, []int64{3, 4, 6, 7}, false},
 		{hub.HistoryQuery{After: 1, Before: 10, Limit: 3}, []int64{3, 4, 6}, true},
 		{hub.HistoryQuery{After: 4, Before: 6, Limit: 3}, []int64{}, false},
+		{hub.HistoryQuery{After: 6, Before: 7, Limit: 3}, []int64{}, false}, // nothing strictly between
+		{hub.HistoryQuery{After: 6, Before: 8, Limit: 3}, []int64{7}, false},
 	}
 	for _, c := range cases {
 		evs, more, err := h.Messages(ctx, cust, s.ID, c.q)
@@ -692,7 +699,7 @@ func TestHistoryPageBySeq(t *testing.T) {
 	// Bad queries.
 	for _, q := range []hub.HistoryQuery{
 		{Limit: 0}, {Limit: hub.MaxHistoryPage + 1}, {After: -1, Limit: 1}, {Before: -1, Limit: 1},
-		{After: 5, Before: 6, Limit: 1}, {After: 5, Before: 5, Limit: 1}, {After: 6, Before: 5, Limit: 1},
+		{After: 5, Before: 5, Limit: 1}, {After: 6, Before: 5, Limit: 1},
 	} {
 		if _, _, err := h.Messages(ctx, cust, s.ID, q); hub.ErrorCode(err) != hub.EINVALID {
 			t.Errorf("query %+v: %v, want invalid", q, err)

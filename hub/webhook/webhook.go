@@ -39,7 +39,9 @@ type Endpoint struct {
 }
 
 // Wants reports whether the endpoint receives events of kind.
-func (e *Endpoint) Wants(kind string) bool { return len(e.Events) == 0 || slices.Contains(e.Events, kind) }
+func (e *Endpoint) Wants(kind string) bool {
+	return len(e.Events) == 0 || slices.Contains(e.Events, kind)
+}
 
 // Validate checks the URL (absolute http or https) and the event kinds.
 func (e *Endpoint) Validate() error {
