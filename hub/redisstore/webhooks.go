@@ -41,8 +41,11 @@ return 0`)
 	// failScript moves a delivery from the queue to the failures, atomically.
 	// KEYS[1] queue   KEYS[2] tries   KEYS[3] failures
 	// ARGV[1] entry   ARGV[2] group   ARGV[3] maxlen   ARGV[4...] the failure's fields
+	// KEYS[4] the endpoint's hash: a deleted endpoint keeps no failures.
 	failScript = redis.NewScript(`
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+end
 redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1] .. ':n', ARGV[1] .. ':first', ARGV[1] .. ':body')
@@ -221,23 +224,28 @@ func (s *Store) Next(ctx context.Context, id, owner string, block time.Duration)
 	return nil, nil
 }
 
+// attemptScript records one more attempt of a delivery, unless its endpoint
+// was deleted meanwhile (then it writes nothing and answers SB:gone).
+// KEYS[1] the endpoint's hash   KEYS[2] tries   ARGV[1] entry   ARGV[2] now (ms)   ARGV[3] payload
+// Returns {attempts, first attempt (ms), payload}.
+var attemptScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SB:gone') end
+local n = redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':n', 1)
+redis.call('HSETNX', KEYS[2], ARGV[1] .. ':first', ARGV[2])
+redis.call('HSETNX', KEYS[2], ARGV[1] .. ':body', ARGV[3])
+local v = redis.call('HMGET', KEYS[2], ARGV[1] .. ':first', ARGV[1] .. ':body')
+return {n, v[1], v[2]}`)
+
 // Attempt implements webhook.Queue.
 func (s *Store) Attempt(ctx context.Context, id string, d *webhook.Delivery, body []byte, now time.Time) (int, time.Time, []byte, error) {
-	tries := s.hookKey(id, "tries")
-	var n *redis.IntCmd
-	var got *redis.SliceCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		n = p.HIncrBy(ctx, tries, d.Entry+":n", 1)
-		p.HSetNX(ctx, tries, d.Entry+":first", ms(now))
-		p.HSetNX(ctx, tries, d.Entry+":body", body)
-		got = p.HMGet(ctx, tries, d.Entry+":first", d.Entry+":body")
-		return nil
-	})
-	if err != nil {
+	res, err := attemptScript.Run(ctx, s.rdb, []string{s.hookKey(id), s.hookKey(id, "tries")}, d.Entry, ms(now), body).Slice()
+	if err != nil && strings.HasSuffix(err.Error(), "SB:gone") {
+		return 0, time.Time{}, nil, ErrEndpointNotFound
+	} else if err != nil {
 		return 0, time.Time{}, nil, fmt.Errorf("redis: %w", err)
 	}
-	v := got.Val()
-	return int(n.Val()), msTime(str(v[0])), []byte(str(v[1])), nil
+	n, _ := res[0].(int64)
+	return int(n), msTime(str(res[1])), []byte(str(res[2])), nil
 }
 
 // Done implements webhook.Queue.
@@ -253,7 +261,7 @@ func (s *Store) Fail(ctx context.Context, id string, d *webhook.Delivery, attemp
 			body = []byte(b)
 		}
 	}
-	return failScript.Run(ctx, s.rdb, []string{s.hookKey(id, "q"), s.hookKey(id, "tries"), s.hookKey(id, "failed")},
+	return failScript.Run(ctx, s.rdb, []string{s.hookKey(id, "q"), s.hookKey(id, "tries"), s.hookKey(id, "failed"), s.hookKey(id)},
 		d.Entry, hookGroup, maxFailures,
 		"type", d.Kind, "sid", d.SessionID, "seq", d.Seq, "at", d.At, "body", body,
 		"attempts", attempts, "error", lastErr, "failed_at", ms(now)).Err()

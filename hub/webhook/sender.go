@@ -39,7 +39,12 @@ type Sender struct {
 
 func (s *Sender) defaults() {
 	if s.Client == nil {
-		s.Client = &http.Client{Timeout: 10 * time.Second}
+		s.Client = &http.Client{
+			Timeout: 10 * time.Second,
+			// A redirect is not a delivery: followed, it would turn the POST
+			// into a GET without the payload, and count as delivered.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if s.Log == nil {
 		s.Log = slog.Default()
@@ -193,8 +198,16 @@ func (s *Sender) deliver(ctx context.Context, ep *Endpoint, d *Delivery) {
 		}
 	}
 	for ctx.Err() == nil {
+		// Renewing the lease before each attempt also checks that this
+		// instance still holds it: one that stalled past it stops here
+		// instead of sending beside the new holder.
+		if ok, err := s.Queue.Lease(ctx, ep.ID, s.Owner, s.LeaseTTL); err == nil && !ok {
+			return
+		}
 		n, first, sent, err := s.Queue.Attempt(ctx, ep.ID, d, body, s.Now())
-		if err != nil {
+		if hub.ErrorCode(err) == hub.ENOTFOUND {
+			return // the endpoint was deleted
+		} else if err != nil {
 			sleep(ctx, s.Poll)
 			continue
 		}

@@ -147,7 +147,8 @@ type Queue interface {
 	Next(ctx context.Context, endpointID, owner string, block time.Duration) (*Delivery, error)
 	// Attempt records one more attempt of d and keeps body as its payload
 	// unless it has one; it returns the attempts so far, the time of the
-	// first and the payload to send.
+	// first and the payload to send, or an ENOTFOUND error when the
+	// endpoint was deleted.
 	Attempt(ctx context.Context, endpointID string, d *Delivery, body []byte, now time.Time) (int, time.Time, []byte, error)
 	// Done removes a delivered d from the queue.
 	Done(ctx context.Context, endpointID string, d *Delivery) error
