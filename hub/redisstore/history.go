@@ -44,25 +44,7 @@ func (s *Store) ChatSessions(ctx context.Context, f hub.ChatFilter, now time.Tim
 	if err != nil {
 		return nil, 0, scriptError(err)
 	}
-	if len(res) == 0 {
-		return nil, 0, errors.New("redis: empty reply from chats script")
-	}
-	total, _ := res[0].(int64)
-	out := make([]*hub.Session, 0, len(res)-1)
-	for _, r := range res[1:] {
-		flat, ok := r.([]any)
-		if !ok {
-			return nil, 0, fmt.Errorf("redis: unexpected chats reply %T", r)
-		}
-		h := pairs(flat)
-		sess, err := decodeSession(h)
-		if err != nil {
-			return nil, 0, err
-		}
-		sess.HandledByNumber = h["agent_number"]
-		out = append(out, sess)
-	}
-	return out, int(total), nil
+	return decodeSessionPage(res, "chats")
 }
 
 // SessionByNumber implements hub.HistoryStore.

@@ -246,20 +246,29 @@ func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time
 	if err != nil {
 		return nil, 0, scriptError(err)
 	}
+	return decodeSessionPage(res, "list")
+}
+
+// decodeSessionPage reads the {total, hash, hash, ...} reply of the list
+// and chats scripts. decodeSession ignores the fields a script adds beside
+// the session's own (chats adds agent_number: the handling agent's number).
+func decodeSessionPage(res []any, name string) ([]*hub.Session, int, error) {
 	if len(res) == 0 {
-		return nil, 0, errors.New("redis: empty reply from list script")
+		return nil, 0, fmt.Errorf("redis: empty reply from %s script", name)
 	}
 	total, _ := res[0].(int64)
 	out := make([]*hub.Session, 0, len(res)-1)
 	for _, r := range res[1:] {
 		flat, ok := r.([]any)
 		if !ok {
-			return nil, 0, fmt.Errorf("redis: unexpected list reply %T", r)
+			return nil, 0, fmt.Errorf("redis: unexpected %s reply %T", name, r)
 		}
-		sess, err := decodeSession(pairs(flat))
+		h := pairs(flat)
+		sess, err := decodeSession(h)
 		if err != nil {
 			return nil, 0, err
 		}
+		sess.HandledByNumber = h["agent_number"]
 		out = append(out, sess)
 	}
 	return out, int(total), nil
