@@ -775,7 +775,8 @@ func TestRoutingRace(t *testing.T) {
 	}
 	wg.Wait()
 	concurrent := time.Since(started)
-	if time.Now().After(deadline) {
+	hitDeadline := time.Now().After(deadline)
+	if hitDeadline {
 		t.Logf("the concurrent phase stopped at its deadline with %d of %d sessions ended", closed.Load(), nSessions)
 	}
 	if t.Failed() {
@@ -804,8 +805,10 @@ func TestRoutingRace(t *testing.T) {
 		}
 	}
 	audit(t, r.Client, r.Prefix, time.UnixMilli(clock.Load()), agentIDs)
-	if int(created.Load()) != nSessions || len(all) != nSessions {
-		t.Fatalf("created %d sessions, want %d", created.Load(), nSessions)
+	// A loaded machine may stop the concurrent phase at its deadline before
+	// every session was opened: the checks below hold for those that were.
+	if int(created.Load()) != len(all) || !hitDeadline && len(all) != nSessions {
+		t.Fatalf("created %d sessions (%d recorded), want %d", created.Load(), len(all), nSessions)
 	}
 	for _, key := range []string{"queue", "offers", "idx:Waiting", "idx:Active"} {
 		if n, _ := r.Client.ZCard(ctx, r.Prefix+":"+key).Result(); n != 0 {
@@ -961,8 +964,8 @@ func TestRoutingRace(t *testing.T) {
 			t.Errorf("%d %s events, but the calls report %d", count[c.what], c.what, c.n)
 		}
 	}
-	if len(tracks) != nSessions {
-		t.Errorf("events of %d sessions, want %d", len(tracks), nSessions)
+	if len(tracks) != len(all) {
+		t.Errorf("events of %d sessions, want %d", len(tracks), len(all))
 	}
 	for _, m := range all {
 		tr := tracks[m.id]
