@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -61,6 +62,15 @@ type HistoryEvent struct {
 	Seq    int64
 	Number int64  // its message id on the chat-history surface; 0 if it is not a message there
 	JSON   []byte // the event as clients receive it
+}
+
+// Type reads the event's type from its JSON ("" if it has none).
+func (e HistoryEvent) Type() string {
+	var v struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(e.JSON, &v) // written by the store: an unreadable one has no type
+	return v.Type
 }
 
 // HistoryStore answers the history surfaces from the indexes the

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -140,7 +139,7 @@ func (s *Store) HistoryPage(ctx context.Context, sessionID string, after, before
 			return nil, false, fmt.Errorf("redis: %w", err)
 		}
 		for _, ev := range historyEvents(msgs) {
-			if skip[eventType(ev.JSON)] {
+			if skip[ev.Type()] {
 				continue
 			}
 			if len(out) == limit {
@@ -164,15 +163,6 @@ func (s *Store) HistoryPage(ctx context.Context, sessionID string, after, before
 			lo = "(" + last
 		}
 	}
-}
-
-// eventType reads the type of an event's JSON.
-func eventType(b []byte) string {
-	var e struct {
-		Type string `json:"type"`
-	}
-	_ = json.Unmarshal(b, &e) // the store wrote it: an unreadable one has no type to skip
-	return e.Type
 }
 
 // Customer implements hub.HistoryStore.

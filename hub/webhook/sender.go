@@ -341,7 +341,7 @@ func (s *Sender) payload(ctx context.Context, d *Delivery) ([]byte, error) {
 		for _, ev := range hist[0] {
 			if ev.Seq == d.Seq {
 				p.Event = ev.JSON
-			} else if ev.Seq < d.Seq && ev.Number > 0 && eventType(ev.JSON) == hub.EventMessage {
+			} else if ev.Seq < d.Seq && ev.Number > 0 && ev.Type() == hub.EventMessage {
 				p.Transcript = append(p.Transcript, ev.JSON)
 			}
 		}
@@ -358,12 +358,4 @@ func (s *Sender) payload(ctx context.Context, d *Delivery) ([]byte, error) {
 		}
 	}
 	return json.Marshal(p)
-}
-
-func eventType(b []byte) string {
-	var e struct {
-		Type string `json:"type"`
-	}
-	_ = json.Unmarshal(b, &e)
-	return e.Type
 }
