@@ -19,6 +19,7 @@ import (
 func (s *Server) routeDesk(r *mux.Router) {
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.Handle("/statuses", s.methods(methods{http.MethodGet: s.principal(s.listStatuses)}))
+	v1.Handle("/directory", s.methods(methods{http.MethodGet: s.staff(s.directory)}))
 	v1.Handle("/agents/{id}/status", s.methods(methods{http.MethodPut: s.principal(s.putAgentStatus)}))
 	v1.Handle("/teams", s.methods(methods{http.MethodGet: s.supervisor(s.listTeams), http.MethodPost: s.admin(s.createTeam)}))
 	v1.Handle("/teams/{id}", s.methods(methods{http.MethodGet: s.supervisor(s.getTeam), http.MethodPatch: s.admin(s.updateTeam)}))
@@ -39,6 +40,62 @@ func (s *Server) supervisor(h principalHandler) http.HandlerFunc {
 		}
 		h(w, r, p)
 	})
+}
+
+// staff admits agents (of any role) and the admin key; not customers.
+func (s *Server) staff(h principalHandler) http.HandlerFunc {
+	return s.principal(func(w http.ResponseWriter, r *http.Request, p hub.Principal) {
+		if p.Kind == hub.PrincipalCustomer {
+			s.nativeErr(w, r, hub.Errorf(hub.EFORBIDDEN, "agents only"))
+			return
+		}
+		h(w, r, p)
+	})
+}
+
+// directoryAgent is a colleague as any agent may see it: enough to pick
+// whom to transfer a session to, nothing of its account.
+type directoryAgent struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Role     string   `json:"role"`
+	Status   string   `json:"status"`
+	Online   bool     `json:"online"`
+	Load     int      `json:"load"`
+	Capacity int      `json:"capacity"`
+	TeamIDs  []string `json:"team_ids"`
+}
+
+// directory lists the enabled agents (not bots) and the teams, for an
+// agent choosing where to transfer a session.
+func (s *Server) directory(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	agents, err := s.agents.Agents(r.Context())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	teams, err := s.teams.Teams(r.Context())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	outAgents := []directoryAgent{}
+	for _, a := range agents {
+		if a.Disabled || a.Role == hub.RoleBot {
+			continue
+		}
+		ids := a.TeamIDs
+		if ids == nil {
+			ids = []string{}
+		}
+		outAgents = append(outAgents, directoryAgent{ID: a.ID, Name: a.Name, Role: string(a.Role), Status: a.Status,
+			Online: a.Online, Load: a.Load, Capacity: a.Capacity, TeamIDs: ids})
+	}
+	outTeams := []map[string]string{}
+	for _, t := range teams {
+		outTeams = append(outTeams, map[string]string{"id": t.ID, "name": t.Name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"agents": outAgents, "teams": outTeams})
 }
 
 func (s *Server) listStatuses(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
@@ -218,9 +275,14 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 		queue, err = s.queueView(r)
 	}
 	var avg float64
-	var rated int64
+	var rated, endedToday int64
 	if err == nil {
 		avg, rated, err = s.chats.RatingAverage(r.Context())
+	}
+	if err == nil {
+		now := s.sessions.Now().In(s.location)
+		midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.location)
+		endedToday, err = s.sessions.EndedSince(r.Context(), midnight)
 	}
 	if err != nil {
 		s.nativeErr(w, r, err)
@@ -229,7 +291,8 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	agents := queue["agents_by_status"]
 	delete(queue, "agents_by_status")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"sessions": map[string]int64{"total": st.Total, "waiting": st.Waiting, "active": st.Active, "ended": st.Ended},
+		"sessions": map[string]int64{"total": st.Total, "waiting": st.Waiting, "active": st.Active, "ended": st.Ended,
+			"ended_today": endedToday},
 		"queue":    queue, "agents_by_status": agents,
 		"ratings": map[string]any{"average": math.Round(avg*100) / 100, "count": rated},
 	})

@@ -93,7 +93,7 @@ func (s *Server) customerSessions(w http.ResponseWriter, r *http.Request, p hub.
 		user = c.UserID
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"customer": map[string]any{"id": c.ID, "name": c.Name, "visitor_id": c.Number, "user_id": user},
+		"customer": map[string]any{"id": c.ID, "name": c.Name, "visitor_id": c.Number, "user_id": user, "email": c.Email},
 		"sessions": out, "total": total,
 	})
 }

@@ -53,21 +53,22 @@ func nativeTime(t time.Time) *string {
 
 // nativeSession is a session as the native API shows it.
 type nativeSession struct {
-	ID           string  `json:"id"`
-	Number       int64   `json:"number"`
-	Title        string  `json:"title"`
-	Description  string  `json:"description"`
-	CustomerID   string  `json:"customer_id"`
-	CustomerName string  `json:"customer_name"`
-	AgentID      string  `json:"agent_id"`
-	AgentName    string  `json:"agent_name"`
-	State        string  `json:"state"`
-	Status       string  `json:"status"`
-	DurationS    int64   `json:"duration"`
-	LastSeq      int64   `json:"last_seq"`
-	CreatedAt    *string `json:"created_at"`
-	AssignedAt   *string `json:"assigned_at"`
-	EndedAt      *string `json:"ended_at"`
+	ID            string  `json:"id"`
+	Number        int64   `json:"number"`
+	Title         string  `json:"title"`
+	Description   string  `json:"description"`
+	CustomerID    string  `json:"customer_id"`
+	CustomerName  string  `json:"customer_name"`
+	CustomerEmail string  `json:"customer_email"`
+	AgentID       string  `json:"agent_id"`
+	AgentName     string  `json:"agent_name"`
+	State         string  `json:"state"`
+	Status        string  `json:"status"`
+	DurationS     int64   `json:"duration"`
+	LastSeq       int64   `json:"last_seq"`
+	CreatedAt     *string `json:"created_at"`
+	AssignedAt    *string `json:"assigned_at"`
+	EndedAt       *string `json:"ended_at"`
 	// VisitorID is the customer's number (the KF5 visitor_id); Rating is
 	// null until the customer rates the ended session.
 	VisitorID int64       `json:"visitor_id"`
@@ -77,7 +78,7 @@ type nativeSession struct {
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 	return nativeSession{
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
-		CustomerID: s.CustomerID, CustomerName: s.CustomerName, AgentID: s.AgentID, AgentName: s.AgentName,
+		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),
 		LastSeq: s.Seq, CreatedAt: nativeTime(s.CreatedAt), AssignedAt: nativeTime(s.AssignedAt), EndedAt: nativeTime(s.EndedAt),
 		VisitorID: s.Visitor, Rating: s.Rating,
@@ -93,6 +94,7 @@ type nativeAgent struct {
 	TeamIDs      []string `json:"team_ids"`
 	Role         string   `json:"role"`
 	Capacity     int      `json:"capacity"`
+	Load         int      `json:"load"`          // sessions it handles or is offered now
 	Status       string   `json:"status"`        // shown: Offline, In-call, or the chosen one
 	ChosenStatus string   `json:"chosen_status"` // Available or a custom status
 	Online       bool     `json:"online"`
@@ -110,7 +112,7 @@ func toNativeAgent(a *hub.Agent) nativeAgent {
 		ips = []string{}
 	}
 	return nativeAgent{ID: a.ID, Name: a.Name, Email: a.Email, AgentNumber: a.Number, TeamIDs: teams,
-		Role: string(a.Role), Capacity: a.Capacity, Status: a.Status, ChosenStatus: a.Chosen, Online: a.Online,
+		Role: string(a.Role), Capacity: a.Capacity, Load: a.Load, Status: a.Status, ChosenStatus: a.Chosen, Online: a.Online,
 		IPAddrs: ips, Disabled: a.Disabled, CreatedAt: nativeTime(a.CreatedAt)}
 }
 
@@ -118,8 +120,8 @@ func (s *Server) routeNative(r *mux.Router) {
 	v1 := r.PathPrefix("/api/v1").Subrouter()
 	v1.Handle("/auth/login", s.methods(methods{http.MethodPost: s.login}))
 	v1.Handle("/widget/sessions", s.methods(methods{http.MethodPost: s.widgetCreateSession}))
-	v1.Handle("/agents", s.methods(methods{http.MethodGet: s.admin(s.listAgents), http.MethodPost: s.admin(s.createAgent)}))
-	v1.Handle("/agents/{id}", s.methods(methods{http.MethodGet: s.admin(s.getAgent), http.MethodPatch: s.admin(s.updateAgent)}))
+	v1.Handle("/agents", s.methods(methods{http.MethodGet: s.supervisor(s.listAgents), http.MethodPost: s.admin(s.createAgent)}))
+	v1.Handle("/agents/{id}", s.methods(methods{http.MethodGet: s.supervisor(s.getAgent), http.MethodPatch: s.admin(s.updateAgent)}))
 	v1.Handle("/sessions/{id}", s.methods(methods{http.MethodGet: s.principal(s.getSession), http.MethodDelete: s.principal(s.closeSession)}))
 	v1.Handle("/sessions/{id}/events", s.methods(methods{http.MethodGet: s.principal(s.sessionEvents)}))
 }
@@ -218,8 +220,8 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many new conversations from this address; try again later"), http.StatusTooManyRequests)
 		return
 	}
-	var name, title, description, customerID, customerHash, userID *string
-	err := decodeJSON(w, r, fields{"name": &name, "title": &title, "description": &description,
+	var name, email, title, description, customerID, customerHash, userID *string
+	err := decodeJSON(w, r, fields{"name": &name, "email": &email, "title": &title, "description": &description,
 		"customer_id": &customerID, "customer_hash": &customerHash, "user_id": &userID})
 	if err != nil || name == nil {
 		if err == nil {
@@ -228,7 +230,11 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, err)
 		return
 	}
-	create := hub.SessionCreate{CustomerName: *name, Title: deref(title), Description: deref(description)}
+	create := hub.SessionCreate{CustomerName: *name, CustomerEmail: deref(email), Title: deref(title), Description: deref(description)}
+	if create.CustomerEmail != "" && !hub.ValidEmail(strings.TrimSpace(create.CustomerEmail)) {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "email is not an e-mail address"))
+		return
+	}
 	if create.Title == "" {
 		create.Title = "Chat"
 	}

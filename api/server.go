@@ -173,7 +173,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
 	}
-	s.handler = s.logRequests(r)
+	s.handler = s.logRequests(s.cors(r))
 	return s
 }
 

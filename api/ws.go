@@ -492,6 +492,8 @@ func (c *conn) command(cmd *protocol.Command) {
 		}
 	case protocol.CmdRead:
 		reply.Seq, _, err = svc.MarkRead(ctx, p, cmd.SessionID, cmd.Seq)
+	case protocol.CmdDelivered:
+		reply.Seq, _, err = svc.MarkDelivered(ctx, p, cmd.SessionID, cmd.Seq)
 	case protocol.CmdAccept, protocol.CmdDecline, protocol.CmdPick, protocol.CmdTransfer, protocol.CmdHandover:
 		var sess *hub.Session
 		sess, err = c.deskCommand(ctx, cmd)
@@ -879,7 +881,7 @@ func (c *conn) agentNotice(d *hub.Delivery) error {
 		}
 	case hub.EventAgentDisabled:
 		c.close(protocol.CloseAgentDisabled, "agent disabled")
-	case hub.EventAgentStatus, hub.EventSessionRated:
+	case hub.EventAgentStatus, hub.EventSessionRated, hub.EventSessionChanged:
 		// A rating comes after session.ended, when the agent's socket no
 		// longer follows the session: it reaches the agent on its own topic.
 		return c.write(d.Data)

@@ -42,6 +42,7 @@ type Agent struct {
 	TeamIDs      []string
 	Role         Role
 	Capacity     int // most sessions it handles (or is offered) at once
+	Load         int // the sessions it handles or is offered now
 	PasswordHash string
 	// Status is what the agent shows: Offline without a live connection,
 	// In-call while it handles a session, else Chosen.

@@ -15,7 +15,8 @@ const (
 	EventMemberLeft     = "member.left"
 	EventMessage        = "message.created"
 	EventRead           = "read"
-	EventTyping         = "typing" // ephemeral
+	EventDelivered      = "delivered" // a party's client received the events up to up_to
+	EventTyping         = "typing"    // ephemeral
 
 	// Events on an agent's own topic (not a session's): no seq.
 	EventAgentSessionAdded = "agent.session_added"
@@ -23,6 +24,9 @@ const (
 	// EventAgentStatus is an agent's shown status changing; it goes to the
 	// agent's topic and to SupervisorsTopic.
 	EventAgentStatus = "agent.status"
+	// EventSessionChanged (SupervisorsTopic) names a session that had an
+	// event other than a message or a marker: supervisors' views reload it.
+	EventSessionChanged = "session.changed"
 
 	// EventQueueChanged (QueueTopic) tells instances that the queue or the
 	// routable agents changed. Instances turn it into EventQueuePosition

@@ -42,6 +42,7 @@ type Customer struct {
 	ID     string
 	Number int64
 	Name   string
+	Email  string // the last one the customer gave, if any
 	UserID string
 }
 
@@ -153,7 +154,7 @@ const MaxHistoryPage = 200
 
 // historySkip are the event types the scroll-back leaves out: read markers
 // and queue moves say nothing a reader of the conversation needs.
-var historySkip = map[string]bool{EventRead: true, EventSessionState: true}
+var historySkip = map[string]bool{EventRead: true, EventDelivered: true, EventSessionState: true}
 
 // Messages returns a page of the conversation of a session p may read,
 // oldest first, and whether more lie beyond it in the paging direction.

@@ -64,15 +64,16 @@ func (s *Service) CreateSession(ctx context.Context, c SessionCreate) (*Session,
 		c.CustomerID = NewCustomerID()
 	}
 	sess := &Session{
-		ID:           NewSessionID(),
-		Title:        c.Title,
-		Description:  c.Description,
-		CustomerID:   c.CustomerID,
-		CustomerName: c.CustomerName,
-		UserID:       c.UserID,
-		StartedBy:    "visitor",
-		State:        StateQueuing,
-		CreatedAt:    s.now().UTC(),
+		ID:            NewSessionID(),
+		Title:         c.Title,
+		Description:   c.Description,
+		CustomerID:    c.CustomerID,
+		CustomerName:  c.CustomerName,
+		CustomerEmail: c.CustomerEmail,
+		UserID:        c.UserID,
+		StartedBy:     "visitor",
+		State:         StateQueuing,
+		CreatedAt:     s.now().UTC(),
 	}
 	if c.ByAgent {
 		sess.StartedBy = "agent"
@@ -167,15 +168,27 @@ func (s *Service) SendMessage(ctx context.Context, p Principal, sessionID, clien
 	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.IdempotencyTTL)
 }
 
-// MarkRead moves p's read marker of the session forward to upTo.
+// MarkRead moves p's read marker of the session forward to upTo (and its
+// delivered marker with it: what was read was received).
 func (s *Service) MarkRead(ctx context.Context, p Principal, sessionID string, upTo int64) (int64, bool, error) {
+	return s.mark(ctx, p, sessionID, EventRead, upTo)
+}
+
+// MarkDelivered moves p's delivered marker of the session forward to upTo:
+// p's client has received the events up to there, so the other side can
+// show its messages as delivered before they are read.
+func (s *Service) MarkDelivered(ctx context.Context, p Principal, sessionID string, upTo int64) (int64, bool, error) {
+	return s.mark(ctx, p, sessionID, EventDelivered, upTo)
+}
+
+func (s *Service) mark(ctx context.Context, p Principal, sessionID, marker string, upTo int64) (int64, bool, error) {
 	if upTo < 1 {
 		return 0, false, Errorf(EINVALID, "seq must be at least 1")
 	}
 	if !ValidSessionID(sessionID) {
 		return 0, false, ErrSessionNotFound
 	}
-	return s.store.MarkRead(ctx, sessionID, p, upTo, s.now().UTC())
+	return s.store.MarkRead(ctx, sessionID, p, marker, upTo, s.now().UTC())
 }
 
 // Typing publishes that p started or stopped typing in the session.
@@ -200,4 +213,10 @@ func (s *Service) Events(ctx context.Context, p Principal, sessionID string, aft
 // Stats returns the session counts by status.
 func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	return s.store.SessionStats(ctx, s.now())
+}
+
+// EndedSince counts the sessions that ended at or after since (the
+// supervisor's "ended today").
+func (s *Service) EndedSince(ctx context.Context, since time.Time) (int64, error) {
+	return s.store.EndedSince(ctx, since)
 }

@@ -64,14 +64,17 @@ type Session struct {
 	Description  string
 	CustomerID   string
 	CustomerName string
-	AgentID      string // "" until an agent is offered or assigned the session
-	AgentName    string
-	BotID        string // the bot handling it while State is Chatbot
-	TeamID       string // while queued after a transfer to a team: only its members may get it
-	State        State
-	CreatedAt    time.Time
-	AssignedAt   time.Time // first time the session entered Agent; zero before
-	EndedAt      time.Time // zero until Ended
+	// CustomerEmail is the address the customer gave the widget's pre-chat
+	// form, if any; it is shown to agents, never verified.
+	CustomerEmail string
+	AgentID       string // "" until an agent is offered or assigned the session
+	AgentName     string
+	BotID         string // the bot handling it while State is Chatbot
+	TeamID        string // while queued after a transfer to a team: only its members may get it
+	State         State
+	CreatedAt     time.Time
+	AssignedAt    time.Time // first time the session entered Agent; zero before
+	EndedAt       time.Time // zero until Ended
 
 	// ActiveSince is when the current Agent phase began (zero unless State
 	// is Agent); ActiveFor is the time spent in earlier Agent phases (a
@@ -138,6 +141,8 @@ type SessionCreate struct {
 	Description  string
 	CustomerID   string // optional: "" makes the hub generate one
 	CustomerName string
+	// CustomerEmail is optional: the widget's pre-chat form asks for it.
+	CustomerEmail string
 	// UserID is the ticket-system user id a site vouched for the customer
 	// (digits); it is kept on the customer's record.
 	UserID string
@@ -152,15 +157,26 @@ func (c *SessionCreate) Validate() error {
 	c.CustomerName = strings.TrimSpace(c.CustomerName)
 	c.Description = strings.TrimSpace(c.Description)
 	c.CustomerID = strings.TrimSpace(c.CustomerID)
+	c.CustomerEmail = strings.TrimSpace(c.CustomerEmail)
 	switch {
 	case !validText(c.Title, 1, MaxTitleLen),
 		!validText(c.CustomerName, 1, MaxNameLen),
 		!validText(c.Description, 0, MaxDescriptionLen),
 		c.CustomerID != "" && !ValidAgentID(c.CustomerID),
+		c.CustomerEmail != "" && !ValidEmail(c.CustomerEmail),
 		c.UserID != "" && !ValidUserID(c.UserID):
 		return ErrInvalidBody
 	}
 	return nil
+}
+
+// ValidEmail reports whether s looks like an e-mail address: one "@" with
+// text on both sides, no spaces or control characters, at most 254 bytes.
+// Nothing is sent to it, so the check only keeps out what is plainly not one.
+func ValidEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return len(s) <= 254 && validText(s, 3, 254) && at > 0 && at == strings.LastIndexByte(s, '@') &&
+		at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
 }
 
 // ValidUserID reports whether id can be a ticket-system user id: a
@@ -247,6 +263,8 @@ type SessionStore interface {
 	CloseSession(ctx context.Context, id string, by Principal, now time.Time, retention time.Duration) (*Session, error)
 	// SessionStats returns the counts by status.
 	SessionStats(ctx context.Context, now time.Time) (Stats, error)
+	// EndedSince counts the kept sessions that ended at or after since.
+	EndedSince(ctx context.Context, since time.Time) (int64, error)
 }
 
 // MessageStore appends what the parties of a session do to its history and
@@ -257,7 +275,7 @@ type MessageStore interface {
 	AppendMessage(ctx context.Context, sessionID string, by Principal, msg Message, at time.Time, idemTTL time.Duration) (seq int64, duplicate bool, err error)
 	// MarkRead moves by's read marker forward to upTo; it returns the
 	// marker and whether it moved.
-	MarkRead(ctx context.Context, sessionID string, by Principal, upTo int64, at time.Time) (marker int64, moved bool, err error)
+	MarkRead(ctx context.Context, sessionID string, by Principal, marker string, upTo int64, at time.Time) (current int64, moved bool, err error)
 	// PublishTyping publishes an ephemeral typing event of by.
 	PublishTyping(ctx context.Context, sessionID string, by Principal, on bool, expires time.Duration, at time.Time) error
 	// Events returns up to limit events of the session with seq > after,

@@ -47,13 +47,14 @@ func Reconnectable(code websocket.StatusCode) bool {
 
 // Client command types.
 const (
-	CmdAuth   = "auth"
-	CmdResume = "resume"
-	CmdSend   = "send"
-	CmdTyping = "typing"
-	CmdRead   = "read"
-	CmdClose  = "close"
-	CmdRate   = "rate" // the customer rates its ended session
+	CmdAuth      = "auth"
+	CmdResume    = "resume"
+	CmdSend      = "send"
+	CmdTyping    = "typing"
+	CmdRead      = "read"
+	CmdDelivered = "delivered" // the client received the events up to seq
+	CmdClose     = "close"
+	CmdRate      = "rate" // the customer rates its ended session
 
 	// Agents at work (agents only; see docs/protocol.md).
 	CmdAccept   = "accept"   // take the session offered to you
@@ -191,12 +192,12 @@ func (c *Command) validate() *Error {
 		if c.On == nil {
 			return invalid("typing needs on (true or false)")
 		}
-	case CmdRead:
+	case CmdRead, CmdDelivered:
 		if err := needSession(); err != nil {
 			return err
 		}
 		if c.Seq < 1 {
-			return invalid("read needs seq of at least 1")
+			return invalid(c.Type + " needs seq of at least 1")
 		}
 	case CmdRate:
 		if err := needSession(); err != nil {

@@ -175,7 +175,7 @@ func (s *Store) Customer(ctx context.Context, id string) (*hub.Customer, error) 
 		return nil, hub.ErrCustomerNotFound
 	}
 	n, _ := strconv.ParseInt(h["number"], 10, 64)
-	return &hub.Customer{ID: id, Number: n, Name: h["name"], UserID: h["user_id"]}, nil
+	return &hub.Customer{ID: id, Number: n, Name: h["name"], Email: h["email"], UserID: h["user_id"]}, nil
 }
 
 // RateSession implements hub.HistoryStore.

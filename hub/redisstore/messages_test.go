@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,40 @@ func TestReadMarkerMovesForwardOnly(t *testing.T) {
 	}
 	if _, _, err := f.svc.MarkRead(ctx, cust, s.ID, before.Seq+5); hub.ErrorCode(err) != hub.EINVALID {
 		t.Fatalf("mark beyond the end: %v", err)
+	}
+}
+
+// TestDeliveredMarker: a delivered marker moves forward with its own event,
+// a read marker carries it along without one, and a delivered marker at or
+// below the read one changes nothing.
+func TestDeliveredMarker(t *testing.T) {
+	f, s, cust, agent := chatFixture(t)
+	ctx := context.Background()
+	first, _, _ := f.svc.SendMessage(ctx, agent, s.ID, "a-1", "one")
+	second, _, _ := f.svc.SendMessage(ctx, agent, s.ID, "a-2", "two")
+	marker, moved, err := f.svc.MarkDelivered(ctx, cust, s.ID, first)
+	if err != nil || !moved || marker != first {
+		t.Fatalf("delivered: %d %v %v", marker, moved, err)
+	}
+	evs, err := f.svc.Events(ctx, cust, s.ID, second, 10)
+	if err != nil || len(evs) != 1 || !strings.Contains(string(evs[0]), `"type":"delivered"`) ||
+		!strings.Contains(string(evs[0]), fmt.Sprintf(`"up_to":%d`, first)) {
+		t.Fatalf("delivered event: %q %v", evs, err)
+	}
+	if _, moved, _ := f.svc.MarkRead(ctx, cust, s.ID, second); !moved {
+		t.Fatal("read did not move")
+	}
+	before, _ := f.svc.Session(ctx, s.ID)
+	marker, moved, err = f.svc.MarkDelivered(ctx, cust, s.ID, second)
+	if err != nil || moved || marker != second {
+		t.Fatalf("delivered at the read marker: %d %v %v", marker, moved, err)
+	}
+	if after, _ := f.svc.Session(ctx, s.ID); after.Seq != before.Seq {
+		t.Fatal("a delivered marker below the read one emitted an event")
+	}
+	// The agent's own markers are its own.
+	if _, moved, err := f.svc.MarkDelivered(ctx, agent, s.ID, second); err != nil || !moved {
+		t.Fatalf("agent delivered: %v %v", moved, err)
 	}
 }
 

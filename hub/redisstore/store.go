@@ -205,7 +205,7 @@ func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
 func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen int) (*hub.Session, error) {
 	res, err := createScript.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)},
 		s.deskArgs(sess.CreatedAt, nil, sess.ID, maxOpen, sess.Title, sess.Description, sess.CustomerID, sess.CustomerName,
-			sess.UserID, sess.StartedBy)...,
+			sess.UserID, sess.StartedBy, sess.CustomerEmail)...,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -319,6 +319,16 @@ func (s *Store) SessionStats(ctx context.Context, now time.Time) (hub.Stats, err
 	return hub.Stats{Total: res[0], Waiting: res[1], Active: res[2], Ended: res[3]}, nil
 }
 
+// EndedSince implements hub.SessionStore from the index of end times,
+// which close maintains and retire empties.
+func (s *Store) EndedSince(ctx context.Context, since time.Time) (int64, error) {
+	n, err := s.rdb.ZCount(ctx, s.key("idx", "ended_at"), strconv.FormatInt(ms(since), 10), "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis: %w", err)
+	}
+	return n, nil
+}
+
 // Prune drops expired ended sessions from the indexes until none is left,
 // and returns how many it dropped. Listing and stats prune a batch
 // themselves; a janitor calls Prune so that the indexes stay small when
@@ -385,10 +395,12 @@ func (s *Store) Agent(ctx context.Context, id string) (*hub.Agent, error) {
 func (s *Store) agentsByID(ctx context.Context, ids []string) ([]*hub.Agent, error) {
 	hashes := make([]*redis.MapStringStringCmd, len(ids))
 	ips := make([]*redis.StringSliceCmd, len(ids))
+	loads := make([]*redis.IntCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			hashes[i] = p.HGetAll(ctx, s.agentKey(id))
 			ips[i] = p.HVals(ctx, s.key("agent", id, "ips"))
+			loads[i] = p.SCard(ctx, s.agentSessionsKey(id))
 		}
 		return nil
 	})
@@ -402,6 +414,7 @@ func (s *Store) agentsByID(ctx context.Context, ids []string) ([]*hub.Agent, err
 			continue
 		}
 		a := decodeAgent(h)
+		a.Load = int(loads[i].Val())
 		if live := ips[i].Val(); len(live) > 0 {
 			slices.Sort(live)
 			a.IPs = slices.Compact(live)
@@ -477,10 +490,10 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 }
 
 // MarkRead implements hub.MessageStore.
-func (s *Store) MarkRead(ctx context.Context, sessionID string, by hub.Principal, upTo int64, at time.Time) (int64, bool, error) {
-	body := hub.Event{Type: hub.EventRead, SessionID: sessionID, From: by.Party(), UpTo: upTo, At: at}.EncodeBody()
+func (s *Store) MarkRead(ctx context.Context, sessionID string, by hub.Principal, marker string, upTo int64, at time.Time) (int64, bool, error) {
+	body := hub.Event{Type: marker, SessionID: sessionID, From: by.Party(), UpTo: upTo, At: at}.EncodeBody()
 	res, err := readScript.Run(ctx, s.rdb, []string{s.sessionKey(sessionID), s.streamKey(sessionID)},
-		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), upTo, body, s.opts.StreamMaxLen,
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), upTo, body, s.opts.StreamMaxLen, marker,
 	).Int64Slice()
 	if err != nil {
 		return 0, false, scriptError(err)
@@ -584,29 +597,30 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		}
 	}
 	return &hub.Session{
-		ID:           h["id"],
-		Number:       number,
-		Title:        h["title"],
-		Description:  h["description"],
-		CustomerID:   h["customer_id"],
-		CustomerName: h["customer_name"],
-		AgentID:      h["agent_id"],
-		AgentName:    h["agent_name"],
-		BotID:        h["bot_id"],
-		TeamID:       h["team"],
-		State:        hub.State(h["state"]),
-		CreatedAt:    msTime(h["created_at"]),
-		AssignedAt:   msTime(h["assigned_at"]),
-		EndedAt:      msTime(h["ended_at"]),
-		ActiveSince:  msTime(h["active_since"]),
-		ActiveFor:    time.Duration(activeMS) * time.Millisecond,
-		Seq:          seq,
-		Visitor:      visitor,
-		UserID:       h["user_id"],
-		StartedBy:    h["started_by"],
-		HandledBy:    h["handled_by"],
-		Rating:       rating,
-		RatedAt:      msTime(h["rated_at"]),
-		ReadBy:       readBy,
+		ID:            h["id"],
+		Number:        number,
+		Title:         h["title"],
+		Description:   h["description"],
+		CustomerID:    h["customer_id"],
+		CustomerName:  h["customer_name"],
+		CustomerEmail: h["customer_email"],
+		AgentID:       h["agent_id"],
+		AgentName:     h["agent_name"],
+		BotID:         h["bot_id"],
+		TeamID:        h["team"],
+		State:         hub.State(h["state"]),
+		CreatedAt:     msTime(h["created_at"]),
+		AssignedAt:    msTime(h["assigned_at"]),
+		EndedAt:       msTime(h["ended_at"]),
+		ActiveSince:   msTime(h["active_since"]),
+		ActiveFor:     time.Duration(activeMS) * time.Millisecond,
+		Seq:           seq,
+		Visitor:       visitor,
+		UserID:        h["user_id"],
+		StartedBy:     h["started_by"],
+		HandledBy:     h["handled_by"],
+		Rating:        rating,
+		RatedAt:       msTime(h["rated_at"]),
+		ReadBy:        readBy,
 	}, nil
 }

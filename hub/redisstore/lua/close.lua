@@ -35,6 +35,7 @@ redis.call('ZREM', k('idx', 'Waiting'), sid)
 redis.call('ZREM', k('idx', 'Active'), sid)
 redis.call('ZADD', k('idx', 'Ended'), h[1], sid)
 redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(ARGV[7]), sid)
+redis.call('ZADD', k('idx', 'ended_at'), D.now, sid)
 redis.call('HSET', k('retire'), sid, cjson.encode({n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '',
   a = h[7] or ''}))
 local by = {role = ARGV[8], id = ARGV[9]}

@@ -6,6 +6,7 @@
 -- ARGV[10] customer id   ARGV[11] customer name
 -- ARGV[12] the ticket-system user id vouched for the customer ('' for none)
 -- ARGV[13] who started it: 'visitor' or 'agent'
+-- ARGV[14] the customer's e-mail address ('' for none)
 -- The customer's record (prefix:customer:<id>) gets its visitor number the
 -- first time; the session enters the chat-history indexes by creation time
 -- (which is kept from going backwards, so that number order is time order
@@ -31,6 +32,9 @@ if not visitor then
   redis.call('HSET', ckey, 'number', visitor, 'id', ARGV[10])
 end
 redis.call('HSET', ckey, 'name', ARGV[11])
+if ARGV[14] ~= '' then
+  redis.call('HSET', ckey, 'email', ARGV[14])
+end
 if ARGV[12] ~= '' then
   redis.call('HSET', ckey, 'user_id', ARGV[12])
 end
@@ -44,7 +48,8 @@ redis.call('HSET', KEYS[1],
   'id', sid, 'number', number, 'state', state, 'title', ARGV[8],
   'description', ARGV[9], 'customer_id', ARGV[10], 'customer_name', ARGV[11],
   'agent_id', '', 'agent_name', '', 'bot_id', bot, 'team', '', 'created_at', created,
-  'queued_at', D.now, 'active_ms', 0, 'seq', 0, 'visitor', visitor, 'user_id', user, 'started_by', ARGV[13])
+  'queued_at', D.now, 'active_ms', 0, 'seq', 0, 'visitor', visitor, 'user_id', user, 'started_by', ARGV[13],
+  'customer_email', ARGV[14])
 local member = chat_member(number, sid)
 redis.call('ZADD', k('chats'), created, member)
 redis.call('ZADD', k('visitor', visitor, 'chats'), created, member)

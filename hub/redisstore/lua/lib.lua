@@ -125,6 +125,7 @@ local function retire(prefix, sid)
   redis.call('ZREM', prefix .. ':idx:expiry', sid)
   redis.call('ZREM', prefix .. ':idx:all', sid)
   redis.call('ZREM', prefix .. ':idx:Ended', sid)
+  redis.call('ZREM', prefix .. ':idx:ended_at', sid)
 end
 
 -- prune retires up to limit ended sessions whose retention ran out by now
@@ -160,19 +161,24 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- session_event appends an event built from obj to the session's stream
--- and publishes it; it returns its seq. n, when given, is the event's
--- number as a message of the chat-history surface (stored beside it).
-local function session_event(sid, obj, n)
-  obj.session_id = sid
-  obj.at = D.iso
-  return emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen, n)
-end
-
 -- notice publishes an event on an agent-wide topic (no stream, no seq).
 local function notice(topic, obj)
   obj.at = D.iso
   redis.call('PUBLISH', D.p .. ':ch:' .. topic, cjson.encode(obj))
+end
+
+-- session_event appends an event built from obj to the session's stream
+-- and publishes it; it returns its seq. n, when given, is the event's
+-- number as a message of the chat-history surface (stored beside it).
+-- Supervisors hear of it as a session.changed notice (every event but
+-- messages and markers goes through here), which is how their views of the
+-- sessions stay live without following every session.
+local function session_event(sid, obj, n)
+  obj.session_id = sid
+  obj.at = D.iso
+  local seq = emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen, n)
+  notice('supervisors', {type = 'session.changed', session_id = sid, event = obj.type, last_seq = seq})
+  return seq
 end
 
 -- flush tells every instance that the queue or the set of routable agents
