@@ -500,6 +500,7 @@ func (c *conn) command(cmd *protocol.Command) {
 		if err == nil {
 			reply.State = string(sess.State)
 		}
+	case protocol.CmdPing:
 	case protocol.CmdStatus:
 		if p.Kind != hub.PrincipalAgent || p.Role == hub.RoleBot {
 			err = hub.Errorf(hub.EFORBIDDEN, "only agents have a status")

@@ -55,6 +55,10 @@ const (
 	CmdDelivered = "delivered" // the client received the events up to seq
 	CmdClose     = "close"
 	CmdRate      = "rate" // the customer rates its ended session
+	// CmdPing is answered with an ok reply and does nothing else: browsers
+	// cannot see WebSocket pings, so this is how a page checks that a quiet
+	// socket is still alive.
+	CmdPing = "ping"
 
 	// Agents at work (agents only; see docs/protocol.md).
 	CmdAccept   = "accept"   // take the session offered to you
@@ -215,6 +219,7 @@ func (c *Command) validate() *Error {
 		if (c.AgentID == "") == (c.TeamID == "") {
 			return invalid("transfer needs exactly one of agent_id and team_id")
 		}
+	case CmdPing:
 	case CmdStatus:
 		if c.Status == "" {
 			return invalid("status needs status")

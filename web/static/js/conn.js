@@ -1,0 +1,309 @@
+// conn.js: one Switchboard WebSocket, kept alive across network drops, as
+// docs/protocol.md#reconnecting describes. Every page (the widget, the agent
+// desktop, the supervisor view) talks to the hub through a Connection.
+//
+// What it guarantees to the page:
+// - each durable event of a followed session is delivered once, in seq
+//   order ("event"), across reconnects: the resume map carries the last
+//   seq applied per session, and anything at or below it is dropped;
+// - a message sent with send() is created exactly once: it stays pending,
+//   with its client_msg_id, until the hub replies, and is sent again after
+//   each reconnect (the hub answers a repeat with the first result);
+// - a socket that went quiet is checked with a ping command and replaced
+//   when the reply does not come; the browser's offline/online events
+//   drop and restore it at once.
+//
+// Events (a CustomEvent each, with detail): "hello" (the hello frame),
+// "event" (a durable event), "notice" (a frame without seq: typing,
+// queue.position, agent.status, queue.stats, session.changed, a rating for
+// the agent), "resync" (the hub could not replay a session), "pending"
+// (the pending sends changed), "status" ({state: connecting | online |
+// offline | closed, code, reason}).
+
+export const SUBPROTOCOL = "switchboard.v1";
+
+const PING_IDLE_MS = 15000; // ping after this long without a frame
+const PING_WAIT_MS = 8000; // give up on the socket when the reply takes longer
+const GOOD_CONNECTION_MS = 60000; // a connection this long resets the backoff
+
+// wsURL turns the hub's http(s) base URL into its WebSocket URL.
+export function wsURL(base) {
+  const u = new URL("/ws", base);
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  return u.href;
+}
+
+// newID returns a random id for a client_msg_id (letters, digits and -).
+export function newID() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+export class Connection extends EventTarget {
+  // options: url (ws://…/ws), token, resume ({session_id: seq} to start
+  // from), pending (sends kept from an earlier page, e.g. a reload while
+  // offline).
+  constructor({ url, token, resume = {}, pending = [] }) {
+    super();
+    this.url = url;
+    this.token = token;
+    this.last = { ...resume }; // session id -> last seq applied
+    this.pending = new Map(); // client_msg_id -> send command not yet acknowledged
+    this.waiting = new Map(); // command id -> {resolve, reject, cmd}
+    pending.forEach((c, i) => {
+      // Sends kept from an earlier page: same client_msg_id, a fresh
+      // command id; their outcome shows as their message.created event.
+      const cmd = { ...c, id: "r" + i };
+      this.pending.set(cmd.client_msg_id, cmd);
+      this.waiting.set(cmd.id, { resolve() {}, reject() {}, cmd });
+    });
+    this.state = "connecting";
+    this.principal = null;
+    this.ws = null;
+    this.attempt = 0;
+    this.upSince = 0;
+    this.lastFrame = 0;
+    this.seq = 0;
+    this.stopped = false;
+    this.timer = null;
+    this.onOnline = () => this.reconnectNow();
+    this.onOffline = () => this.drop("the browser went offline");
+    addEventListener("online", this.onOnline);
+    addEventListener("offline", this.onOffline);
+    this.liveness = setInterval(() => this.checkLive(), 2000);
+    this.connect();
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.emit("status", { state, ...extra });
+  }
+
+  connect() {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (globalThis.navigator && navigator.onLine === false) {
+      this.setState("offline", { reason: "the browser is offline" });
+      return; // the online event reconnects
+    }
+    let ws;
+    try {
+      ws = new WebSocket(this.url, SUBPROTOCOL);
+    } catch (err) {
+      this.setState("offline", { reason: String(err) });
+      this.retry();
+      return;
+    }
+    this.ws = ws;
+    this.lastFrame = Date.now();
+    ws.onopen = () => {
+      this.lastFrame = Date.now();
+      ws.send(JSON.stringify({ type: "auth", id: "auth", token: this.token, resume: this.last }));
+    };
+    ws.onmessage = (m) => {
+      if (ws !== this.ws) return;
+      this.lastFrame = Date.now();
+      let f;
+      try {
+        f = JSON.parse(m.data);
+      } catch {
+        return;
+      }
+      this.frame(f);
+    };
+    ws.onclose = (e) => {
+      if (ws !== this.ws) return;
+      this.closed(e.code, e.reason);
+    };
+  }
+
+  frame(f) {
+    switch (f.type) {
+      case "hello":
+        this.principal = f.principal;
+        this.upSince = Date.now();
+        for (const sid of f.sessions) if (!(sid in this.last)) this.last[sid] = 0;
+        this.setState("online");
+        this.emit("hello", f);
+        for (const cmd of this.pending.values()) this.raw(cmd);
+        return;
+      case "reply":
+      case "error": {
+        const w = this.waiting.get(f.id);
+        if (!w) return;
+        if (f.type === "reply" && !f.ok && f.error?.code === "limit") {
+          setTimeout(() => this.ws?.readyState === 1 && this.raw(w.cmd), 1000);
+          return;
+        }
+        this.waiting.delete(f.id);
+        if (w.cmd.type === "send") {
+          this.pending.delete(w.cmd.client_msg_id);
+          this.emit("pending", [...this.pending.values()]);
+        }
+        if (f.ok) w.resolve(f);
+        else w.reject(Object.assign(new Error(f.error?.message || "failed"), { code: f.error?.code }));
+        return;
+      }
+      case "resync":
+        this.last[f.session_id] = f.last_seq;
+        this.emit("resync", f);
+        return;
+    }
+    if (typeof f.seq !== "number") {
+      this.emit("notice", f);
+      return;
+    }
+    const last = this.last[f.session_id] ?? 0;
+    if (f.seq <= last) return; // a replay or an overlap: seen already
+    if (f.seq > last + 1) {
+      this.drop("a gap in the events"); // cannot happen; resume fills it
+      return;
+    }
+    this.last[f.session_id] = f.seq;
+    this.emit("event", f);
+  }
+
+  closed(code, reason) {
+    this.ws = null;
+    for (const [id, w] of this.waiting) {
+      if (w.cmd.type !== "send") {
+        this.waiting.delete(id);
+        w.reject(Object.assign(new Error("disconnected"), { code: "disconnected" }));
+      }
+    }
+    if (code >= 4500 && code <= 4999) {
+      this.stop();
+      this.setState("closed", { code, reason });
+      return;
+    }
+    this.setState("offline", { code, reason });
+    this.retry(code === 4000 ? 2000 : 0);
+  }
+
+  retry(cap = 0) {
+    if (this.stopped || this.timer) return;
+    if (this.upSince && Date.now() - this.upSince > GOOD_CONNECTION_MS) this.attempt = 0;
+    this.upSince = 0;
+    this.attempt++;
+    const max = cap || Math.min(30000, 500 * 2 ** this.attempt);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.connect();
+    }, Math.random() * max);
+  }
+
+  // drop abandons the current socket (without waiting for a closing
+  // handshake a dead network would never finish) and reconnects.
+  drop(reason) {
+    const ws = this.ws;
+    if (!ws) {
+      if (reason === "the browser went offline") this.setState("offline", { reason });
+      return;
+    }
+    this.ws = null;
+    try {
+      ws.close(4000, "client reconnects");
+    } catch {
+      /* already closed */
+    }
+    this.closed(1006, reason);
+  }
+
+  reconnectNow() {
+    if (this.stopped) return;
+    this.attempt = 0;
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.ws) this.connect();
+  }
+
+  checkLive() {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1 || this.state !== "online") return;
+    const idle = Date.now() - this.lastFrame;
+    if (idle > PING_IDLE_MS + PING_WAIT_MS) {
+      this.drop("no answer to ping");
+    } else if (idle > PING_IDLE_MS && !this.pinging) {
+      this.pinging = true;
+      this.command({ type: "ping" })
+        .catch(() => {})
+        .finally(() => (this.pinging = false));
+    }
+  }
+
+  raw(cmd) {
+    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(cmd));
+  }
+
+  // command sends one command and resolves with its reply (rejects with an
+  // Error carrying .code). Commands other than send are not retried: they
+  // fail with code "disconnected" when the socket is down.
+  command(cmd) {
+    const id = "c" + ++this.seq;
+    cmd = { ...cmd, id };
+    return new Promise((resolve, reject) => {
+      if (cmd.type !== "send" && (!this.ws || this.ws.readyState !== 1 || this.state !== "online")) {
+        reject(Object.assign(new Error("disconnected"), { code: "disconnected" }));
+        return;
+      }
+      this.waiting.set(id, { resolve, reject, cmd });
+      if (this.state === "online") this.raw(cmd);
+    });
+  }
+
+  // send posts a chat message; it returns {client_msg_id, done}, where done
+  // resolves with the reply once the hub stored the message, however many
+  // reconnects that takes.
+  send(sessionID, text) {
+    const client_msg_id = newID();
+    const cmd = { type: "send", session_id: sessionID, client_msg_id, text };
+    const id = "c" + ++this.seq;
+    const full = { ...cmd, id };
+    this.pending.set(client_msg_id, full);
+    this.emit("pending", [...this.pending.values()]);
+    const done = new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, cmd: full });
+    });
+    if (this.state === "online") this.raw(full);
+    return { client_msg_id, done };
+  }
+
+  typing(sessionID, on) {
+    return this.command({ type: "typing", session_id: sessionID, on }).catch(() => {});
+  }
+
+  read(sessionID, seq) {
+    return this.command({ type: "read", session_id: sessionID, seq }).catch(() => {});
+  }
+
+  delivered(sessionID, seq) {
+    return this.command({ type: "delivered", session_id: sessionID, seq }).catch(() => {});
+  }
+
+  // follow starts following more sessions (a supervisor's silent join),
+  // replaying each from seq (0: everything).
+  follow(sessions) {
+    for (const [sid, seq] of Object.entries(sessions)) {
+      if (!(sid in this.last)) this.last[sid] = seq;
+    }
+    return this.command({ type: "resume", resume: sessions });
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.liveness);
+    removeEventListener("online", this.onOnline);
+    removeEventListener("offline", this.onOffline);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+  }
+}

@@ -1,0 +1,438 @@
+// desk.js: what the agent desktop and the supervisor view share: a
+// session's model built from its events, the chat pane that shows one
+// session, the sign-in form, and small DOM helpers. Text is always
+// rendered as text (textContent), never parsed as HTML.
+
+import { Client, request } from "./api.js";
+import { Connection, wsURL } from "./conn.js";
+
+export const base = location.origin;
+
+// h builds an element; strings are appended as text nodes.
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c != null && c !== false) el.append(c);
+  return el;
+}
+
+// ago formats a duration in seconds as "42s", "5m", "2h 10m".
+export function ago(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return s + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m";
+  return Math.floor(s / 3600) + "h " + (Math.floor(s / 60) % 60) + "m";
+}
+
+export function time(at) {
+  return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+// SessionModel is one session as its events tell it, plus what REST adds
+// (the customer's name and e-mail, the title).
+export class SessionModel {
+  constructor(id) {
+    this.id = id;
+    this.info = null; // the native session from GET /api/v1/sessions/{id}
+    this.state = "";
+    this.agentID = "";
+    this.agentName = "";
+    this.offerDeadline = 0;
+    this.items = []; // messages and notes, in seq order
+    this.lastSeq = 0;
+    this.lastCustomerSeq = 0;
+    this.markers = {}; // "role:id" -> {read, delivered}
+    this.waitingSince = 0; // ms: the customer's oldest unanswered message
+    this.ended = false;
+    this.rating = null;
+    this.typing = null; // {name, until}
+  }
+
+  marker(role, id) {
+    return (this.markers[role + ":" + id] ??= { read: 0, delivered: 0 });
+  }
+
+  // customerMarker is the furthest read and delivered marker of the customer.
+  get customerMarker() {
+    const m = { read: 0, delivered: 0 };
+    for (const [who, v] of Object.entries(this.markers)) {
+      if (who.startsWith("customer:")) {
+        m.read = Math.max(m.read, v.read);
+        m.delivered = Math.max(m.delivered, v.delivered, v.read);
+      }
+    }
+    return m;
+  }
+
+  unreadFor(role, id) {
+    const read = this.marker(role, id).read;
+    return this.items.filter((it) => it.kind === "msg" && it.from.role === "customer" && it.seq > read).length;
+  }
+
+  apply(f) {
+    this.firstSeq ||= f.seq; // above 1 when the hub could not replay the start (resync)
+    this.lastSeq = f.seq;
+    switch (f.type) {
+      case "session.created":
+        this.state = f.state;
+        this.createdAt = Date.parse(f.at);
+        break;
+      case "session.state":
+        this.state = f.state;
+        this.agentID = f.agent_id || "";
+        this.agentName = f.agent_name || "";
+        this.offerDeadline = 0;
+        if (f.state === "WaitingForAgentAnswering" && f.expires_ms) {
+          const fromEvent = Date.parse(f.at) + f.expires_ms;
+          this.offerDeadline = Math.min(fromEvent, Date.now() + f.expires_ms);
+        }
+        break;
+      case "member.joined":
+        if (f.from.role === "agent") this.note(f, `${f.from.name} joined`);
+        break;
+      case "member.left":
+        if (f.from.role === "agent") this.note(f, `${f.from.name || "The agent"} left`);
+        break;
+      case "message.created":
+        this.items.push({ kind: "msg", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        if (f.from.role === "customer") {
+          this.lastCustomerSeq = f.seq;
+          if (!this.waitingSince) this.waitingSince = Date.parse(f.at);
+        } else {
+          this.waitingSince = 0;
+        }
+        this.typing = null;
+        break;
+      case "read":
+      case "delivered": {
+        const m = this.marker(f.from.role, f.from.id);
+        m[f.type] = Math.max(m[f.type], f.up_to);
+        break;
+      }
+      case "session.ended":
+        this.state = "Ended";
+        this.ended = true;
+        this.waitingSince = 0;
+        this.note(f, f.from.role === "customer" ? "The customer ended the chat" : `Chat ended by ${f.from.name || "the system"}`);
+        break;
+      case "session.rated":
+        this.rating = f.rating;
+        this.note(f, `Rated ${f.rating.score} of 5` + (f.rating.comment ? `: “${f.rating.comment}”` : ""));
+        break;
+    }
+  }
+
+  note(f, text) {
+    this.items.push({ kind: "note", seq: f.seq, text, at: f.at });
+  }
+
+  get customerName() {
+    return this.info?.customer_name || "Customer";
+  }
+}
+
+const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓" };
+const TICK_LABEL = { pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" };
+
+// ChatPane shows one session: its conversation, the customer's typing, a
+// composer, and (through callbacks) its actions. It keeps the messages
+// being sent (no seq yet) at the end until their event arrives.
+export class ChatPane {
+  constructor(container, { me, conn, api, actions = [] }) {
+    this.container = container;
+    this.me = me; // the principal
+    this.conn = conn;
+    this.api = api;
+    this.actions = actions; // [{label, run(session)}]
+    this.session = null;
+    this.pending = new Map(); // client_msg_id -> {text, failed}
+    this.older = []; // items loaded through the history API, before the first event
+    this.build();
+  }
+
+  build() {
+    this.title = h("h2", { class: "pane-title" });
+    this.subtitle = h("p", { class: "pane-sub" });
+    this.actionBar = h("div", { class: "pane-actions" });
+    this.earlier = h("button", { type: "button", class: "link", hidden: true, onclick: () => this.loadEarlier() }, "Load earlier messages");
+    this.log = h("ol", { class: "log", role: "log", "aria-label": "Conversation", "aria-live": "polite" });
+    this.typingLine = h("div", { class: "typing", "data-testid": "typing", "aria-live": "polite", hidden: true });
+    this.input = h("textarea", {
+      "aria-label": "Message", rows: "2", maxlength: "4000", placeholder: "Write a reply… (Enter sends, Shift+Enter for a new line)",
+      onkeydown: (e) => {
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          this.sendInput();
+        }
+      },
+      oninput: () => this.typed(),
+    });
+    this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
+      this.input, h("button", { type: "submit", class: "primary" }, "Send"));
+    this.empty = h("p", { class: "empty" }, "Select a conversation.");
+    this.body = h("div", { class: "pane-body", hidden: true },
+      h("div", { class: "pane-head" }, h("div", {}, this.title, this.subtitle), this.actionBar),
+      this.earlier, this.log, this.typingLine, this.composer);
+    this.container.replaceChildren(this.empty, this.body);
+  }
+
+  show(session) {
+    if (this.session !== session) {
+      this.stopTyping();
+      this.session = session;
+      this.older = [];
+      this.input.value = "";
+    }
+    this.render();
+  }
+
+  canWrite() {
+    const s = this.session;
+    if (!s || s.ended) return false;
+    if (this.me.agent_role === "supervisor" || this.me.agent_role === "admin") return true;
+    return s.state === "Agent" && s.agentID === this.me.id;
+  }
+
+  render() {
+    const s = this.session;
+    this.empty.hidden = !!s;
+    this.body.hidden = !s;
+    if (!s) return;
+    this.title.textContent = s.customerName + (s.info?.title && s.info.title !== "Chat" ? " · " + s.info.title : "");
+    this.subtitle.textContent = s.ended ? "Ended" : s.state === "Agent" ? `With ${s.agentName}` : s.state;
+    this.actionBar.replaceChildren(...this.actions.filter((a) => !a.when || a.when(s)).map((a) =>
+      h("button", { type: "button", class: a.primary ? "primary" : "secondary", onclick: () => a.run(s) }, a.label)));
+    this.composer.hidden = !this.canWrite();
+    this.earlier.hidden = !this.api || !(this.older.length ? this.olderMore : s.firstSeq > 1);
+    const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+    const cm = s.customerMarker;
+    const lis = [];
+    for (const it of [...this.older, ...s.items]) lis.push(this.item(it, cm));
+    for (const [cmid, p] of this.pending) {
+      if (p.session !== s.id) continue;
+      lis.push(this.bubble({ from: { role: "agent", id: this.me.id, name: this.me.name }, text: p.text, cmid }, p.failed ? "failed" : "pending"));
+    }
+    this.log.replaceChildren(...lis);
+    if (atBottom || this.stick) this.log.scrollTop = this.log.scrollHeight;
+    this.stick = false;
+    const t = s.typing;
+    this.typingLine.hidden = !(t && t.until > Date.now());
+    this.typingLine.textContent = this.typingLine.hidden ? "" : `${t.name} is typing…`;
+  }
+
+  item(it, cm) {
+    if (it.kind === "note") return h("li", { class: "note", "data-testid": "note", "data-seq": it.seq }, it.text);
+    const own = it.from.role !== "customer";
+    const state = !own ? null : cm.read >= it.seq ? "read" : cm.delivered >= it.seq ? "delivered" : "sent";
+    return this.bubble(it, state);
+  }
+
+  bubble(it, state) {
+    const role = it.from.role === "customer" ? "customer" : "agent";
+    const mine = it.from.id === this.me.id;
+    const li = h("li", { class: `msg ${role}${mine ? " mine" : ""}${state === "pending" ? " pending" : ""}${state === "failed" ? " failed" : ""}`,
+      "data-testid": "msg", "data-role": role, "data-seq": it.seq, "data-cmid": it.cmid, title: it.at ? new Date(it.at).toLocaleString() : null },
+      h("span", { class: "who" }, it.from.name || role, it.at ? h("time", {}, " · " + time(it.at)) : null),
+      h("span", { class: "text" }, it.text));
+    if (state && role === "agent") {
+      li.append(h("span", { class: "tick", "data-testid": "tick", "data-state": state, title: TICK_LABEL[state] || "Failed",
+        "aria-label": TICK_LABEL[state] || "Failed" }, TICKS[state] || "!"));
+    }
+    return li;
+  }
+
+  async loadEarlier() {
+    const s = this.session;
+    const first = this.older[0]?.seq ?? s.firstSeq;
+    try {
+      const res = await this.api.get(`/api/v1/sessions/${s.id}/messages?before=${first}&limit=50`);
+      if (this.session !== s) return;
+      const got = [];
+      for (const f of res.events) {
+        if (f.type === "message.created") got.push({ kind: "msg", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        else if (f.type === "member.joined" && f.from.role === "agent") got.push({ kind: "note", seq: f.seq, text: `${f.from.name} joined`, at: f.at });
+      }
+      this.older = [...got, ...this.older];
+      this.olderMore = res.has_more;
+      this.render();
+    } catch (err) {
+      toast(err.message);
+    }
+  }
+
+  typed() {
+    const s = this.session;
+    if (!s || !this.canWrite()) return;
+    const now = Date.now();
+    if (!this.typingOn || now - this.typingSent > 3000) {
+      this.typingOn = s.id;
+      this.typingSent = now;
+      this.conn.typing(s.id, true);
+    }
+    clearTimeout(this.typingStop);
+    this.typingStop = setTimeout(() => this.stopTyping(), 2500);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingStop);
+    if (this.typingOn) {
+      this.conn.typing(this.typingOn, false);
+      this.typingOn = null;
+    }
+  }
+
+  sendInput() {
+    const s = this.session;
+    const text = this.input.value.trim();
+    if (!s || !text || !this.canWrite()) return;
+    this.input.value = "";
+    this.stopTyping();
+    const { client_msg_id, done } = this.conn.send(s.id, text);
+    this.pending.set(client_msg_id, { text, session: s.id });
+    this.stick = true;
+    this.render();
+    done.then(
+      () => {
+        this.pending.delete(client_msg_id);
+        if (this.session === s) this.render();
+      },
+      (err) => {
+        this.pending.set(client_msg_id, { text, session: s.id, failed: true });
+        toast("Not sent: " + err.message);
+        this.render();
+      });
+  }
+
+  // seen drops a pending message once its event is in the session.
+  seen(cmid) {
+    this.pending.delete(cmid);
+  }
+}
+
+// toast shows a short message at the bottom of the page.
+export function toast(text) {
+  let box = document.querySelector(".toasts");
+  if (!box) {
+    box = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  const t = h("div", { class: "toast", "data-testid": "toast" }, text);
+  box.append(t);
+  setTimeout(() => t.remove(), 8000);
+}
+
+// signIn shows the sign-in form in root (or uses the stored token) and
+// resolves with {token, agent}. The token is kept in localStorage so that
+// every tab of the same browser works as the same agent.
+const TOKEN_KEY = "switchboard.agent";
+export function storedLogin() {
+  try {
+    const v = JSON.parse(localStorage.getItem(TOKEN_KEY));
+    if (v && Date.parse(v.expires_at) > Date.now() + 60000) return v;
+  } catch {
+    /* nothing stored */
+  }
+  return null;
+}
+
+export function signOut() {
+  localStorage.removeItem(TOKEN_KEY);
+  location.reload();
+}
+
+export function signIn(root, heading) {
+  const stored = storedLogin();
+  if (stored) return Promise.resolve(stored);
+  return new Promise((resolve) => {
+    const email = h("input", { type: "email", autocomplete: "username", required: true });
+    const password = h("input", { type: "password", autocomplete: "current-password", required: true });
+    const error = h("p", { class: "error", role: "alert", hidden: true });
+    const button = h("button", { type: "submit", class: "primary" }, "Sign in");
+    const form = h("form", { class: "signin", onsubmit: async (e) => {
+      e.preventDefault();
+      button.disabled = true;
+      error.hidden = true;
+      try {
+        const res = await request(base, "POST", "/api/v1/auth/login", { body: { email: email.value, password: password.value } });
+        localStorage.setItem(TOKEN_KEY, JSON.stringify(res));
+        if (globalThis.Notification && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+        unlockSound();
+        resolve(res);
+      } catch (err) {
+        error.textContent = err.message;
+        error.hidden = false;
+        button.disabled = false;
+      }
+    } },
+      h("h1", {}, heading),
+      h("label", {}, "Email", email),
+      h("label", {}, "Password", password),
+      error, button);
+    root.replaceChildren(form);
+    email.focus();
+  });
+}
+
+// connect opens the page's Connection and REST client for a login.
+export function connect(login, resume = {}) {
+  const conn = new Connection({ url: wsURL(base), token: login.token, resume });
+  const api = new Client(base, login.token);
+  conn.addEventListener("status", (e) => {
+    const el = document.querySelector("[data-testid=conn]");
+    if (el) {
+      const online = e.detail.state === "online";
+      el.dataset.state = online ? "online" : "offline";
+      el.textContent = online ? "Connected" : e.detail.state === "closed" ? "Signed out" : "Reconnecting…";
+    }
+    if (e.detail.state === "closed" && (e.detail.code === 4500 || e.detail.code === 4502)) signOut();
+  });
+  return { conn, api };
+}
+
+// Sound: a short two-tone chime made with WebAudio (no file to fetch).
+let audio = null;
+export function unlockSound() {
+  try {
+    audio ??= new AudioContext();
+    audio.resume();
+  } catch {
+    audio = null;
+  }
+}
+export function chime() {
+  if (!audio) return;
+  const now = audio.currentTime;
+  for (const [i, f] of [880, 1320].entries()) {
+    const o = audio.createOscillator();
+    const g = audio.createGain();
+    o.frequency.value = f;
+    g.gain.setValueAtTime(0.0001, now + i * 0.14);
+    g.gain.exponentialRampToValueAtTime(0.2, now + i * 0.14 + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.14 + 0.3);
+    o.connect(g).connect(audio.destination);
+    o.start(now + i * 0.14);
+    o.stop(now + i * 0.14 + 0.32);
+  }
+}
+
+// alertHidden plays the chime and shows a browser notification, but only
+// while the tab is hidden: a visible desktop shows the change itself.
+export function alertHidden(title, body) {
+  if (!document.hidden) return;
+  chime();
+  if (globalThis.Notification && Notification.permission === "granted") {
+    try {
+      const n = new Notification(title, { body, tag: "switchboard" });
+      n.onclick = () => {
+        focus();
+        n.close();
+      };
+    } catch {
+      /* not allowed here */
+    }
+  }
+}

@@ -1,0 +1,546 @@
+// widget.js: the Switchboard customer widget. One tag on any site adds a
+// launcher and a chat window:
+//
+//   <script src="https://hub.example.com/widget.js" data-title="Acme support"
+//           data-color="#0a7d5a" data-position="right" async></script>
+//
+// It is a Web Component (<switchboard-widget>) whose shadow DOM keeps the
+// host page's CSS out and its own in. It talks only to the hub the script
+// came from: REST to open a conversation, then one WebSocket (js/conn.js)
+// that resumes after every drop, so nothing is lost or shown twice. The
+// customer token and unsent messages are kept in localStorage, so a reload
+// continues the conversation. Text is always rendered as text.
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || customElements.get("switchboard-widget")) return;
+  const base = new URL(script.src, location.href).origin;
+  const config = {
+    title: script.dataset.title || "Chat with us",
+    color: script.dataset.color || "",
+    position: script.dataset.position === "left" ? "left" : "right",
+    greeting: script.dataset.greeting || "Questions? We are here to help.",
+  };
+  const storeKey = "switchboard:" + base;
+
+  const load = () => {
+    try {
+      return JSON.parse(localStorage.getItem(storeKey)) || {};
+    } catch {
+      return {};
+    }
+  };
+  const save = (v) => {
+    try {
+      localStorage.setItem(storeKey, JSON.stringify(v));
+    } catch {
+      /* private mode: the conversation lasts as long as the page */
+    }
+  };
+
+  // h builds an element: h("p", {class: "x", "aria-label": "y"}, "text", child).
+  // Strings become text nodes: nothing is ever parsed as HTML.
+  function h(tag, attrs = {}, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === false || v == null) continue;
+      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? "" : v);
+    }
+    for (const c of children) if (c != null) el.append(c);
+    return el;
+  }
+
+  const ICON_CHAT =
+    "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
+  const ICON_CLOSE = "M6 6l12 12M18 6L6 18";
+  function icon(d, stroke) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    const p = document.createElementNS(ns, "path");
+    p.setAttribute("d", d);
+    if (stroke) p.setAttribute("class", "stroke");
+    svg.append(p);
+    return svg;
+  }
+
+  const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓" };
+  const TICK_LABEL = { pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" };
+
+  class SwitchboardWidget extends HTMLElement {
+    connectedCallback() {
+      if (this.shadowRoot) return;
+      const root = this.attachShadow({ mode: "open" });
+      if (config.color) this.style.setProperty("--sb-accent", config.color);
+      this.classList.add("sb-" + config.position);
+      root.append(h("link", { rel: "stylesheet", href: base + "/widget.css" }));
+      this.build(root);
+      this.saved = load();
+      this.msgs = new Map(); // client_msg_id -> li, for the customer's own messages
+      this.agentRead = 0;
+      this.agentDelivered = 0;
+      this.lastAgentSeq = 0;
+      this.ended = false;
+      if (this.saved.token) {
+        this.showChat();
+        this.start();
+        if (this.saved.open) this.toggle(true, false);
+      }
+    }
+
+    build(root) {
+      this.launcher = h("button", {
+        class: "launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false",
+        "aria-controls": "sb-panel", onclick: () => this.toggle(),
+      }, icon(ICON_CHAT));
+      this.agentLine = h("p", { class: "agent", "data-testid": "sb-agent" });
+      this.offline = h("div", { class: "banner offline", role: "status", "data-testid": "sb-offline", hidden: true },
+        "Connection lost. Reconnecting…");
+      this.error = h("div", { class: "banner error", role: "alert", "data-testid": "sb-error", hidden: true });
+
+      const field = (label, input) => h("label", {}, h("span", {}, label), input);
+      this.nameInput = h("input", { name: "name", autocomplete: "name", required: true, maxlength: "100" });
+      this.emailInput = h("input", { name: "email", type: "email", autocomplete: "email", maxlength: "254" });
+      this.questionInput = h("textarea", { name: "question", rows: "3", maxlength: "4000" });
+      this.startButton = h("button", { type: "submit", class: "primary" }, "Start chat");
+      this.prechat = h("form", { class: "prechat", onsubmit: (e) => this.begin(e) },
+        h("p", { class: "greeting" }, config.greeting),
+        field("Name", this.nameInput),
+        field("Email (optional)", this.emailInput),
+        field("How can we help?", this.questionInput),
+        this.startButton);
+
+      this.queue = h("div", { class: "queue", role: "status", "data-testid": "sb-queue", hidden: true });
+      this.log = h("ol", { class: "log", role: "log", "aria-label": "Conversation", "aria-live": "polite" });
+      this.typingLine = h("div", { class: "typing", "data-testid": "sb-typing", "aria-live": "polite", hidden: true });
+      this.input = h("textarea", {
+        "aria-label": "Message", rows: "1", maxlength: "4000", placeholder: "Write a message…",
+        onkeydown: (e) => {
+          if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            this.sendInput();
+          }
+        },
+        oninput: () => this.typed(),
+      });
+      this.sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+      this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
+        this.input, this.sendButton);
+      this.endButton = h("button", { type: "button", class: "link", onclick: () => this.end() }, "End chat");
+
+      this.stars = [1, 2, 3, 4, 5].map((n) =>
+        h("button", {
+          type: "button", class: "star", "aria-label": n === 1 ? "1 star" : n + " stars", "aria-pressed": "false",
+          onclick: () => this.pick(n),
+        }, "★"));
+      this.comment = h("textarea", { "aria-label": "Comment", rows: "2", maxlength: "1000", placeholder: "Anything to add? (optional)" });
+      this.rateButton = h("button", { type: "button", class: "primary", onclick: () => this.rate(), disabled: true }, "Send rating");
+      this.rating = h("div", { class: "rating", role: "group", "aria-label": "Rate this conversation", hidden: true },
+        h("p", {}, "How did we do?"), h("div", { class: "stars" }, ...this.stars), this.comment, this.rateButton);
+      this.rated = h("p", { class: "rated", "data-testid": "sb-rated", hidden: true }, "Thanks for your feedback");
+      this.newButton = h("button", { type: "button", class: "link", hidden: true, onclick: () => this.reset() }, "Start a new chat");
+      this.chat = h("div", { class: "chat", hidden: true },
+        this.queue, this.log, this.typingLine, this.rating, this.rated, this.composer,
+        h("div", { class: "actions" }, this.endButton, this.newButton));
+
+      this.panel = h("section", { id: "sb-panel", class: "panel", role: "dialog", "aria-label": config.title, hidden: true,
+        onkeydown: (e) => { if (e.key === "Escape") this.toggle(false); } },
+        h("header", {},
+          h("div", {}, h("h2", {}, config.title), this.agentLine),
+          h("button", { type: "button", class: "minimize", "aria-label": "Minimize chat", onclick: () => this.toggle(false) },
+            icon(ICON_CLOSE, true))),
+        this.offline, this.error, this.prechat, this.chat);
+      root.append(this.panel, this.launcher);
+    }
+
+    toggle(open = this.panel.hidden, focus = true) {
+      this.panel.hidden = !open;
+      this.launcher.setAttribute("aria-expanded", String(open));
+      this.launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+      if (this.saved) {
+        this.saved.open = open;
+        if (this.saved.token) save(this.saved);
+      }
+      if (open) {
+        if (focus) (this.chat.hidden ? this.nameInput : this.input).focus();
+        this.markRead();
+      } else if (focus) {
+        this.launcher.focus();
+      }
+    }
+
+    showError(text) {
+      this.error.textContent = text;
+      this.error.hidden = !text;
+    }
+
+    showChat() {
+      this.prechat.hidden = true;
+      this.chat.hidden = false;
+    }
+
+    async modules() {
+      if (!this.mods) {
+        this.mods = Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js")]);
+      }
+      return this.mods;
+    }
+
+    async begin(e) {
+      e.preventDefault();
+      const name = this.nameInput.value.trim();
+      if (!name) {
+        this.nameInput.focus();
+        return;
+      }
+      this.showError("");
+      this.startButton.disabled = true;
+      const question = this.questionInput.value.trim();
+      const body = { name, title: question ? question.slice(0, 80) : "Chat", description: question };
+      const email = this.emailInput.value.trim();
+      if (email) body.email = email;
+      try {
+        const [, api] = await this.modules();
+        const res = await api.request(base, "POST", "/api/v1/widget/sessions", { body });
+        this.saved = { token: res.token, session: res.session.id, open: true, pending: [] };
+        save(this.saved);
+        this.showChat();
+        this.start();
+        this.input.focus();
+      } catch (err) {
+        this.showError(err.status === 0 || err.code === "network"
+          ? "The chat is not available right now. Please try again later."
+          : err.message);
+      } finally {
+        this.startButton.disabled = false;
+      }
+    }
+
+    async start() {
+      const [conn] = await this.modules();
+      const sid = this.saved.session;
+      this.sid = sid;
+      this.conn = new conn.Connection({
+        url: conn.wsURL(base), token: this.saved.token, resume: { [sid]: 0 }, pending: this.saved.pending || [],
+      });
+      for (const cmd of this.saved.pending || []) this.renderOwnPending(cmd.client_msg_id, cmd.text);
+      this.conn.addEventListener("event", (e) => this.apply(e.detail));
+      this.conn.addEventListener("notice", (e) => this.notice(e.detail));
+      this.conn.addEventListener("status", (e) => this.status(e.detail));
+      this.conn.addEventListener("pending", (e) => {
+        this.saved.pending = e.detail.map(({ type, session_id, client_msg_id, text }) => ({ type, session_id, client_msg_id, text }));
+        save(this.saved);
+      });
+      document.addEventListener("visibilitychange", () => this.markRead());
+    }
+
+    status({ state, code }) {
+      this.offline.hidden = state !== "offline" || this.ended;
+      if (state === "closed") {
+        if (code === 4500 && !this.ended) {
+          // The token expired or the conversation is gone: start afresh.
+          this.reset();
+          this.showError("Your previous conversation has expired.");
+        }
+        this.offline.hidden = true;
+      }
+      this.sendButton.disabled = this.ended;
+    }
+
+    apply(f) {
+      switch (f.type) {
+        case "session.state":
+          if (f.state === "Agent") {
+            this.position = "";
+            this.agentLine.textContent = f.agent_name;
+            this.queue.hidden = true;
+          } else if (f.state === "Queuing") {
+            this.agentLine.textContent = "";
+            this.queue.hidden = false;
+            this.queue.textContent = this.position || "Waiting for the next available agent…";
+          } else if (f.state === "WaitingForAgentAnswering") {
+            this.queue.hidden = false;
+            this.queue.textContent = "Connecting you to an agent…";
+          }
+          break;
+        case "session.created":
+          if (f.state === "Queuing") {
+            this.queue.hidden = false;
+            this.queue.textContent = this.position || "Waiting for the next available agent…";
+          }
+          break;
+        case "member.joined":
+          if (f.from.role === "agent") this.note(f.from.name + " joined the chat");
+          break;
+        case "member.left":
+          if (f.from.role === "agent") this.note((f.from.name || "The agent") + " left the chat");
+          break;
+        case "message.created":
+          this.message(f);
+          break;
+        case "read":
+        case "delivered":
+          if (f.from.role !== "customer") {
+            if (f.type === "read") this.agentRead = Math.max(this.agentRead, f.up_to);
+            this.agentDelivered = Math.max(this.agentDelivered, f.up_to);
+            this.refreshTicks();
+          }
+          break;
+        case "session.ended":
+          this.finish(f);
+          break;
+        case "session.rated":
+          this.rating.hidden = true;
+          this.rated.hidden = false;
+          break;
+      }
+    }
+
+    notice(f) {
+      if (f.type === "queue.position" && f.session_id === this.sid) {
+        if (this.ended || this.agentLine.textContent) return; // an agent is in the chat
+        let text = `You are number ${f.position} in the queue`;
+        if (typeof f.estimated_wait_s === "number") {
+          const min = Math.max(1, Math.round(f.estimated_wait_s / 60));
+          text += ` · estimated wait about ${min} min`;
+        }
+        // Positions are pushed when they change, and may come before the
+        // replayed events: kept, they survive the replay's state changes.
+        this.position = text;
+        this.queue.textContent = text;
+        this.queue.hidden = false;
+      } else if (f.type === "typing" && f.session_id === this.sid && f.from.role !== "customer") {
+        clearTimeout(this.typingTimer);
+        this.typingLine.hidden = !f.on;
+        this.typingLine.textContent = f.on ? `${f.from.name} is typing…` : "";
+        if (f.on) this.typingTimer = setTimeout(() => (this.typingLine.hidden = true), f.expires_ms || 6000);
+      } else if (f.type === "session.rated") {
+        this.rating.hidden = true;
+        this.rated.hidden = false;
+      }
+    }
+
+    note(text) {
+      this.insert(h("li", { class: "note", "data-testid": "sb-note" }, text));
+    }
+
+    // insert adds a stored item before the first message still being sent.
+    insert(li) {
+      const firstPending = this.log.querySelector("li.pending");
+      this.log.insertBefore(li, firstPending);
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+
+    bubble(role, text, cmid) {
+      return h("li", { class: "msg " + role, "data-testid": "sb-msg", "data-role": role, "data-cmid": cmid },
+        h("span", { class: "sb-text" }, text));
+    }
+
+    renderOwnPending(cmid, text) {
+      const li = this.bubble("customer", text, cmid);
+      li.classList.add("pending");
+      li.append(h("span", { class: "tick", "data-testid": "sb-tick", "data-state": "pending", title: TICK_LABEL.pending,
+        "aria-label": TICK_LABEL.pending }, TICKS.pending));
+      this.msgs.set(cmid, li);
+      this.log.append(li);
+      this.log.scrollTop = this.log.scrollHeight;
+    }
+
+    message(f) {
+      const own = f.from.role === "customer";
+      const cmid = f.message.client_msg_id;
+      let li = own ? this.msgs.get(cmid) : null;
+      if (li) {
+        li.classList.remove("pending");
+        li.remove();
+      } else {
+        li = this.bubble(own ? "customer" : "agent", f.message.text, cmid);
+        if (own) {
+          li.append(h("span", { class: "tick", "data-testid": "sb-tick" }));
+          this.msgs.set(cmid, li);
+        } else {
+          li.prepend(h("span", { class: "who" }, f.from.name));
+        }
+      }
+      li.dataset.seq = f.seq;
+      li.title = new Date(f.at).toLocaleString();
+      this.insert(li);
+      if (own) {
+        this.tick(li);
+      } else {
+        this.lastAgentSeq = f.seq;
+        this.typingLine.hidden = true;
+        this.ack();
+      }
+    }
+
+    tick(li) {
+      const seq = Number(li.dataset.seq);
+      const state = !seq ? "pending" : this.agentRead >= seq ? "read" : this.agentDelivered >= seq ? "delivered" : "sent";
+      const t = li.querySelector(".tick");
+      if (t.dataset.state === state) return;
+      t.dataset.state = state;
+      t.textContent = TICKS[state];
+      t.title = TICK_LABEL[state];
+      t.setAttribute("aria-label", TICK_LABEL[state]);
+    }
+
+    refreshTicks() {
+      for (const li of this.msgs.values()) this.tick(li);
+    }
+
+    // ack tells the hub the agent's messages arrived, and were read when the
+    // window is open and the page visible. Batched: one marker per burst.
+    ack() {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = setTimeout(() => {
+        if (!this.conn || !this.lastAgentSeq || this.ended) return;
+        if (!this.markRead()) this.conn.delivered(this.sid, this.lastAgentSeq);
+      }, 150);
+    }
+
+    markRead() {
+      if (!this.conn || !this.lastAgentSeq || this.ended || this.panel.hidden || document.hidden) return false;
+      if (this.lastAgentSeq > (this.readSent || 0)) {
+        this.readSent = this.lastAgentSeq;
+        this.conn.read(this.sid, this.lastAgentSeq).then(() => {}, () => (this.readSent = 0));
+      }
+      return true;
+    }
+
+    typed() {
+      if (!this.conn || this.ended) return;
+      const now = Date.now();
+      if (!this.typingOn || now - this.typingSent > 3000) {
+        this.typingOn = true;
+        this.typingSent = now;
+        this.conn.typing(this.sid, true);
+      }
+      clearTimeout(this.typingStop);
+      this.typingStop = setTimeout(() => this.stopTyping(), 2500);
+    }
+
+    stopTyping() {
+      clearTimeout(this.typingStop);
+      if (this.typingOn && this.conn) {
+        this.typingOn = false;
+        this.conn.typing(this.sid, false);
+      }
+    }
+
+    sendInput() {
+      const text = this.input.value.trim();
+      if (!text || !this.conn || this.ended) return;
+      this.input.value = "";
+      this.stopTyping();
+      const { client_msg_id, done } = this.conn.send(this.sid, text);
+      this.renderOwnPending(client_msg_id, text);
+      done.catch((err) => {
+        const li = this.msgs.get(client_msg_id);
+        if (li) {
+          li.classList.add("failed");
+          li.querySelector(".tick").dataset.state = "failed";
+          li.querySelector(".tick").textContent = "!";
+          li.title = err.message;
+        }
+      });
+    }
+
+    async end() {
+      if (!this.conn || this.ended) return;
+      this.endButton.disabled = true;
+      try {
+        await this.conn.command({ type: "close", session_id: this.sid });
+      } catch (err) {
+        if (err.code !== "conflict") {
+          try {
+            const [, api] = await this.modules();
+            await api.request(base, "DELETE", "/api/v1/sessions/" + this.sid, { token: this.saved.token });
+          } catch {
+            this.endButton.disabled = false;
+          }
+        }
+      }
+    }
+
+    finish(f) {
+      this.ended = true;
+      const who = f.from.role === "customer" ? "You" : f.from.name || "The agent";
+      this.note(`${who} ended the chat`);
+      this.queue.hidden = true;
+      this.typingLine.hidden = true;
+      this.composer.hidden = true;
+      this.endButton.hidden = true;
+      this.newButton.hidden = false;
+      this.offline.hidden = true;
+      if (this.rated.hidden) this.rating.hidden = false;
+    }
+
+    pick(n) {
+      this.score = n;
+      this.stars.forEach((b, i) => b.setAttribute("aria-pressed", String(i < n)));
+      this.rateButton.disabled = false;
+    }
+
+    async rate() {
+      if (!this.score) return;
+      this.rateButton.disabled = true;
+      try {
+        const [, api] = await this.modules();
+        const body = { score: this.score };
+        const comment = this.comment.value.trim();
+        if (comment) body.comment = comment;
+        await api.request(base, "POST", `/api/v1/sessions/${this.sid}/rating`, { token: this.saved.token, body });
+        this.rating.hidden = true;
+        this.rated.hidden = false;
+      } catch (err) {
+        if (err.code === "conflict") {
+          this.rating.hidden = true;
+          this.rated.hidden = false;
+        } else {
+          this.showError(err.message);
+          this.rateButton.disabled = false;
+        }
+      }
+    }
+
+    reset() {
+      this.conn?.stop();
+      this.conn = null;
+      this.saved = {};
+      try {
+        localStorage.removeItem(storeKey);
+      } catch {
+        /* nothing stored */
+      }
+      this.msgs.clear();
+      this.log.replaceChildren();
+      this.ended = false;
+      this.agentRead = this.agentDelivered = this.lastAgentSeq = this.readSent = 0;
+      this.agentLine.textContent = "";
+      this.queue.textContent = "";
+      this.queue.hidden = true;
+      this.composer.hidden = false;
+      this.endButton.hidden = false;
+      this.endButton.disabled = false;
+      this.newButton.hidden = true;
+      this.rating.hidden = true;
+      this.rated.hidden = true;
+      this.score = 0;
+      this.stars.forEach((b) => b.setAttribute("aria-pressed", "false"));
+      this.comment.value = "";
+      this.chat.hidden = true;
+      this.prechat.hidden = false;
+      this.questionInput.value = "";
+      this.showError("");
+      this.nameInput.focus();
+    }
+  }
+
+  customElements.define("switchboard-widget", SwitchboardWidget);
+  const mount = () => document.body.append(document.createElement("switchboard-widget"));
+  if (document.body) mount();
+  else addEventListener("DOMContentLoaded", mount);
+})();
