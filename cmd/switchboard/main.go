@@ -306,7 +306,9 @@ func (m *Main) PrintBanner(w io.Writer) {
 	if m.mini != nil {
 		fmt.Fprintln(w, "  WARNING: embedded in-process Redis: nothing is persisted; data is lost on exit.")
 	}
-	fmt.Fprintf(w, "  Demo page:            %s/\n", u)
+	fmt.Fprintf(w, "  Demo page (widget):   %s/\n", u)
+	fmt.Fprintf(w, "  Agent desktop:        %s/agent\n", u)
+	fmt.Fprintf(w, "  Supervisor view:      %s/supervisor\n", u)
 	fmt.Fprintf(w, "  Customer Service API: %s/customer-service/sessions\n", u)
 	fmt.Fprintf(w, "  Health / readiness:   %s/healthz  %s/readyz\n", u, u)
 	if m.Config.AdminKey == "" {
@@ -315,7 +317,7 @@ func (m *Main) PrintBanner(w io.Writer) {
 		fmt.Fprintln(w, "  Admin API key:        from SWITCHBOARD_ADMIN_KEY")
 	}
 	if m.demoEmail != "" {
-		fmt.Fprintf(w, "  Demo agent:           %s / %s\n", m.demoEmail, m.demoPass)
+		fmt.Fprintf(w, "  Demo agent:           %s / %s   (a supervisor: signs in to both)\n", m.demoEmail, m.demoPass)
 	}
 	fmt.Fprintf(w, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/customer-service/stats\n\n", m.adminKey, u)
 }
