@@ -293,7 +293,7 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	writeJSON(w, http.StatusOK, map[string]any{
 		"sessions": map[string]int64{"total": st.Total, "waiting": st.Waiting, "active": st.Active, "ended": st.Ended,
 			"ended_today": endedToday},
-		"queue":    queue, "agents_by_status": agents,
+		"queue": queue, "agents_by_status": agents,
 		"ratings": map[string]any{"average": math.Round(avg*100) / 100, "count": rated},
 	})
 }

@@ -230,8 +230,10 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, err)
 		return
 	}
-	create := hub.SessionCreate{CustomerName: *name, CustomerEmail: deref(email), Title: deref(title), Description: deref(description)}
-	if create.CustomerEmail != "" && !hub.ValidEmail(strings.TrimSpace(create.CustomerEmail)) {
+	// A blank optional field is no e-mail: pre-chat forms send what was typed.
+	create := hub.SessionCreate{CustomerName: *name, CustomerEmail: strings.TrimSpace(deref(email)),
+		Title: deref(title), Description: deref(description)}
+	if create.CustomerEmail != "" && !hub.ValidEmail(create.CustomerEmail) {
 		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "email is not an e-mail address"))
 		return
 	}
