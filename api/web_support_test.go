@@ -1080,3 +1080,42 @@ func TestCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestObservingSupervisorIsNotOffered: a supervisor's socket that says
+// observe (the supervisor view) does not make the supervisor present, so
+// routing offers it nothing, while it still hears the contact center; the
+// same supervisor's ordinary socket (the desktop) is offered the session.
+// A plain agent cannot observe: its socket makes it present all the same.
+func TestObservingSupervisorIsNotOffered(t *testing.T) {
+	e := newRTEnv(t, 2, rtOptions{desk: &hub.DeskPolicy{OfferTimeout: 30 * time.Second, Grace: time.Minute,
+		PresenceTTL: time.Minute, SweepEvery: time.Hour}})
+	sup := dwAgent(e, "sup", hub.RoleSupervisor, 5)
+	plain := dwAgent(e, "plain", hub.RoleAgent, 5)
+
+	watch := rawDial(t, e.hubs[0])
+	watch.send(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: sup, Observe: true})
+	if h := watch.read(); h.Type != protocol.FrameHello {
+		t.Fatalf("observer: expected hello, got %s", h.Raw)
+	}
+	sid, _ := e.customer(e.hubs[1], "Maria")
+	watch.readUntil(func(f rawFrame) bool { return f.Type == hub.EventSessionChanged && f.SessionID == sid })
+	watch.readUntil(func(f rawFrame) bool { return f.Type == hub.EventQueueStats && strings.Contains(string(f.Raw), `"length":1`) })
+	if a := dwGetAgent(e, e.hubs[0], "sup"); a.Online || a.Status != hub.AgentOffline {
+		t.Fatalf("an observing supervisor: %+v, want Offline and not online", a)
+	}
+	if _, state := e.sessionSeq(e.hubs[0], sid); state != string(hub.StateQueuing) {
+		t.Fatalf("with only an observer connected the session is %s, want Queuing", state)
+	}
+
+	desk := dwDialFrom(e, e.hubs[1], sup, "198.51.100.7")
+	rd := record(t, desk)
+	dwWait(t, rd, "the offer to the supervisor's desktop", dwState(sid, hub.StateOffered, "sup"))
+
+	// observe is ignored for a plain agent: it is present and Available.
+	c := rawDial(t, e.hubs[0])
+	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: plain, Observe: true})
+	if h := c.read(); h.Type != protocol.FrameHello {
+		t.Fatalf("plain agent: expected hello, got %s", h.Raw)
+	}
+	dwWaitAgent(e, e.hubs[0], "plain", "the plain agent online", func(a dwAgentView) bool { return a.Online && a.Status == hub.AgentAvailable })
+}

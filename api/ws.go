@@ -274,16 +274,16 @@ func (c *conn) isClosed() bool {
 func (c *conn) run(r *http.Request) {
 	defer c.close(websocket.StatusNormalClosure, "")
 	var authResume map[string]int64
-	authID := ""
+	authID, observe := "", false
 	token, ok := bearer(r)
 	if !ok {
 		cmd, err := c.readAuth()
 		if err != nil {
 			return
 		}
-		token, authResume, authID = cmd.Token, cmd.Resume, cmd.ID
+		token, authResume, authID, observe = cmd.Token, cmd.Resume, cmd.ID, cmd.Observe
 	}
-	if err := c.authenticate(token); err != nil {
+	if err := c.authenticate(token, observe); err != nil {
 		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: authID, Error: errorBody(err)})
 		c.close(protocol.CloseUnauthorized, "unauthorized")
 		return
@@ -362,14 +362,17 @@ func (c *conn) readAuth() (*protocol.Command, error) {
 	return cmd, nil
 }
 
-// authenticate sets the principal from a token.
-func (c *conn) authenticate(token string) error {
+// authenticate sets the principal from a token. An agent's socket makes the
+// agent present (online, routable when Available), except a supervisor's
+// or an admin's observing socket (the supervisor view): watching the
+// contact center must not get one offered sessions.
+func (c *conn) authenticate(token string, observe bool) error {
 	p, err := c.srv.principalFromToken(c.ctx, token)
 	if err != nil {
 		return err
 	}
 	c.principal = p
-	if p.Kind == hub.PrincipalAgent {
+	if p.Kind == hub.PrincipalAgent && !(observe && p.Privileged()) {
 		id, err := c.srv.desk.Connect(c.ctx, p.ID, c.ip)
 		if err != nil {
 			return err

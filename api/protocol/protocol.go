@@ -104,6 +104,9 @@ type Command struct {
 	Status      string           `json:"status,omitempty"`   // status
 	Score       *int             `json:"score,omitempty"`    // rate
 	Comment     string           `json:"comment,omitempty"`  // rate
+	// Observe (auth, supervisors and admins): this socket watches; it does
+	// not make the agent present, so it is never offered sessions.
+	Observe bool `json:"observe,omitempty"`
 }
 
 // ErrorBody is the error of a reply or an error frame: code is one of the

@@ -6,6 +6,7 @@
 import { ChatPane, SessionModel, ago, alertHidden, connect, h, signIn, signOut, toast } from "./desk.js";
 
 const root = document.getElementById("app");
+root.classList.add("fixed"); // the conversation scrolls, not the page
 const login = await signIn(root, "Switchboard agent desktop");
 const me = { id: login.agent.id, name: login.agent.name, agent_role: login.agent.role };
 const { conn, api } = connect(login);
@@ -246,7 +247,7 @@ async function loadCustomer(s) {
     const info = s.info;
     if (!info) return;
     const past = h("ul", { class: "past" });
-    side.replaceChildren(
+    side.replaceChildren(...[
       h("h2", {}, "Customer"),
       h("p", { class: "cust-name", "data-testid": "customer-name" }, info.customer_name),
       info.customer_email ? h("p", {}, h("a", { href: "mailto:" + info.customer_email }, info.customer_email)) : null,
@@ -256,7 +257,7 @@ async function loadCustomer(s) {
         h("dt", {}, "Topic"), h("dd", {}, info.title),
         info.description ? [h("dt", {}, "Question"), h("dd", {}, info.description)] : null,
         h("dt", {}, "Started"), h("dd", {}, new Date(info.created_at).toLocaleString())),
-      h("h3", {}, "Past sessions"), past);
+      h("h3", {}, "Past sessions"), past].filter(Boolean));
     try {
       const res = await api.get(`/api/v1/customers/${encodeURIComponent(info.customer_id)}/sessions?limit=10`);
       if (selected !== s.id) return;

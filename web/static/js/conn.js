@@ -44,11 +44,13 @@ export function newID() {
 export class Connection extends EventTarget {
   // options: url (ws://…/ws), token, resume ({session_id: seq} to start
   // from), pending (sends kept from an earlier page, e.g. a reload while
-  // offline).
-  constructor({ url, token, resume = {}, pending = [] }) {
+  // offline), observe (a supervisor watching: the socket does not make the
+  // agent present, so it is offered nothing).
+  constructor({ url, token, resume = {}, pending = [], observe = false }) {
     super();
     this.url = url;
     this.token = token;
+    this.observe = observe;
     this.last = { ...resume }; // session id -> last seq applied
     this.pending = new Map(); // client_msg_id -> send command not yet acknowledged
     this.waiting = new Map(); // command id -> {resolve, reject, cmd}
@@ -105,7 +107,9 @@ export class Connection extends EventTarget {
     this.lastFrame = Date.now();
     ws.onopen = () => {
       this.lastFrame = Date.now();
-      ws.send(JSON.stringify({ type: "auth", id: "auth", token: this.token, resume: this.last }));
+      const auth = { type: "auth", id: "auth", token: this.token, resume: this.last };
+      if (this.observe) auth.observe = true;
+      ws.send(JSON.stringify(auth));
     };
     ws.onmessage = (m) => {
       if (ws !== this.ws) return;

@@ -377,9 +377,10 @@ export function signIn(root, heading) {
   });
 }
 
-// connect opens the page's Connection and REST client for a login.
-export function connect(login, resume = {}) {
-  const conn = new Connection({ url: wsURL(base), token: login.token, resume });
+// connect opens the page's Connection and REST client for a login;
+// observe makes a supervisor's socket one that is never offered sessions.
+export function connect(login, { observe = false } = {}) {
+  const conn = new Connection({ url: wsURL(base), token: login.token, observe });
   const api = new Client(base, login.token);
   conn.addEventListener("status", (e) => {
     const el = document.querySelector("[data-testid=conn]");
