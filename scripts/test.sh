@@ -9,6 +9,10 @@
 #   4. the store, API and multi-instance suites again on a real redis-server,
 #      which this script installs (apt-get, when absent and root), starts on a
 #      spare loopback port without persistence, and stops at exit.
+#   5. the benchmarks, run once
+#   6. the browser end-to-end tests (scripts/e2e: node --test and playwright-core
+#      driving Debian's /usr/bin/chromium, installed with apt-get when absent
+#      and root) against two hubs built from this tree, on that redis-server.
 # Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,10 +64,12 @@ redis_dir=$(mktemp -d)
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$redis_dir" --logfile "$redis_dir/redis.log" --daemonize no &
 redis_pid=$!
+e2e_dir=""
 cleanup() {
   kill "$redis_pid" 2>/dev/null || true
   wait "$redis_pid" 2>/dev/null || true
   rm -rf "$redis_dir"
+  if [ -n "$e2e_dir" ]; then rm -rf "$e2e_dir"; fi
 }
 trap cleanup EXIT
 for _ in $(seq 100); do
@@ -80,4 +86,23 @@ step "benchmarks run once (so that they keep working; scripts/bench.sh measures)
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
   -bench 'BenchmarkChatSessions/^of=1000$/' -benchtime 1x ./hub/redisstore/
 
-step "all suites passed (miniredis and redis-server)"
+# The browser end-to-end tests: Debian's Chromium, playwright-core from npm.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing chromium (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "/usr/bin/chromium is not installed and this is not root: install it (apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+
+step "browser end-to-end tests (scripts/e2e, $(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+(cd scripts/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+e2e_dir=$(mktemp -d)
+go build -o "$e2e_dir/switchboard" ./cmd/switchboard
+E2E_REDIS_URL="redis://127.0.0.1:$port/0" SWITCHBOARD_BIN="$e2e_dir/switchboard" \
+  node --test --test-concurrency=1 scripts/e2e/tests/
+
+step "all suites passed (miniredis, redis-server and the browser)"
