@@ -1099,7 +1099,9 @@ func TestObservingSupervisorIsNotOffered(t *testing.T) {
 	}
 	sid, _ := e.customer(e.hubs[1], "Maria")
 	watch.readUntil(func(f rawFrame) bool { return f.Type == hub.EventSessionChanged && f.SessionID == sid })
-	watch.readUntil(func(f rawFrame) bool { return f.Type == hub.EventQueueStats && strings.Contains(string(f.Raw), `"length":1`) })
+	watch.readUntil(func(f rawFrame) bool {
+		return f.Type == hub.EventQueueStats && strings.Contains(string(f.Raw), `"length":1`)
+	})
 	if a := dwGetAgent(e, e.hubs[0], "sup"); a.Online || a.Status != hub.AgentOffline {
 		t.Fatalf("an observing supervisor: %+v, want Offline and not online", a)
 	}

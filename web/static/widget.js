@@ -411,30 +411,14 @@
     }
 
     typed() {
-      if (!this.conn || this.ended) return;
-      const now = Date.now();
-      if (!this.typingOn || now - this.typingSent > 3000) {
-        this.typingOn = true;
-        this.typingSent = now;
-        this.conn.typing(this.sid, true);
-      }
-      clearTimeout(this.typingStop);
-      this.typingStop = setTimeout(() => this.stopTyping(), 2500);
-    }
-
-    stopTyping() {
-      clearTimeout(this.typingStop);
-      if (this.typingOn && this.conn) {
-        this.typingOn = false;
-        this.conn.typing(this.sid, false);
-      }
+      if (this.conn && !this.ended) this.conn.typed(this.sid);
     }
 
     sendInput() {
       const text = this.input.value.trim();
       if (!text || !this.conn || this.ended) return;
       this.input.value = "";
-      this.stopTyping();
+      this.conn.stopTyping();
       const { client_msg_id, done } = this.conn.send(this.sid, text);
       this.renderOwnPending(client_msg_id, text);
       done.catch((err) => {

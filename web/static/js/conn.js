@@ -283,6 +283,30 @@ export class Connection extends EventTarget {
     return this.command({ type: "typing", session_id: sessionID, on }).catch(() => {});
   }
 
+  // typed reports a keystroke in sessionID's composer with the cadence
+  // the protocol asks for: typing on at the first, again every 3 s while
+  // the keys go on (the hub ends an indicator after 6 s), off 2.5 s after
+  // the last one, and off at once with stopTyping (sending, switching).
+  typed(sessionID) {
+    const now = Date.now();
+    if (this.typingIn !== sessionID || now - this.typingSent > 3000) {
+      if (this.typingIn && this.typingIn !== sessionID) this.typing(this.typingIn, false);
+      this.typingIn = sessionID;
+      this.typingSent = now;
+      this.typing(sessionID, true);
+    }
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.stopTyping(), 2500);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingTimer);
+    if (this.typingIn) {
+      this.typing(this.typingIn, false);
+      this.typingIn = null;
+    }
+  }
+
   read(sessionID, seq) {
     return this.command({ type: "read", session_id: sessionID, seq }).catch(() => {});
   }

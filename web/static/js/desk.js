@@ -182,7 +182,7 @@ export class ChatPane {
 
   show(session) {
     if (this.session !== session) {
-      this.stopTyping();
+      this.conn.stopTyping();
       this.session = session;
       this.older = [];
       this.input.value = "";
@@ -265,24 +265,7 @@ export class ChatPane {
   }
 
   typed() {
-    const s = this.session;
-    if (!s || !this.canWrite()) return;
-    const now = Date.now();
-    if (!this.typingOn || now - this.typingSent > 3000) {
-      this.typingOn = s.id;
-      this.typingSent = now;
-      this.conn.typing(s.id, true);
-    }
-    clearTimeout(this.typingStop);
-    this.typingStop = setTimeout(() => this.stopTyping(), 2500);
-  }
-
-  stopTyping() {
-    clearTimeout(this.typingStop);
-    if (this.typingOn) {
-      this.conn.typing(this.typingOn, false);
-      this.typingOn = null;
-    }
+    if (this.session && this.canWrite()) this.conn.typed(this.session.id);
   }
 
   sendInput() {
@@ -290,7 +273,7 @@ export class ChatPane {
     const text = this.input.value.trim();
     if (!s || !text || !this.canWrite()) return;
     this.input.value = "";
-    this.stopTyping();
+    this.conn.stopTyping();
     const { client_msg_id, done } = this.conn.send(s.id, text);
     this.pending.set(client_msg_id, { text, session: s.id });
     this.stick = true;
