@@ -38,19 +38,6 @@
     }
   };
 
-  // h builds an element: h("p", {class: "x", "aria-label": "y"}, "text", child).
-  // Strings become text nodes: nothing is ever parsed as HTML.
-  function h(tag, attrs = {}, ...children) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (v === false || v == null) continue;
-      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-      else el.setAttribute(k, v === true ? "" : v);
-    }
-    for (const c of children) if (c != null) el.append(c);
-    return el;
-  }
-
   const ICON_CHAT =
     "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
   const ICON_CLOSE = "M6 6l12 12M18 6L6 18";
@@ -66,8 +53,10 @@
     return svg;
   }
 
-  const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓" };
-  const TICK_LABEL = { pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" };
+  // The modules come from the same hub: the connection, the REST client and
+  // the DOM helpers the hub's own pages use. The element is defined once
+  // they are loaded.
+  let conn, api, h, TICKS, TICK_LABEL, tickState;
 
   class SwitchboardWidget extends HTMLElement {
     connectedCallback() {
@@ -181,13 +170,6 @@
       this.chat.hidden = false;
     }
 
-    async modules() {
-      if (!this.mods) {
-        this.mods = Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js")]);
-      }
-      return this.mods;
-    }
-
     async begin(e) {
       e.preventDefault();
       const name = this.nameInput.value.trim();
@@ -202,7 +184,6 @@
       const email = this.emailInput.value.trim();
       if (email) body.email = email;
       try {
-        const [, api] = await this.modules();
         const res = await api.request(base, "POST", "/api/v1/widget/sessions", { body });
         this.saved = { token: res.token, session: res.session.id, open: true, pending: [] };
         save(this.saved);
@@ -218,8 +199,7 @@
       }
     }
 
-    async start() {
-      const [conn] = await this.modules();
+    start() {
       const sid = this.saved.session;
       this.sid = sid;
       this.conn = new conn.Connection({
@@ -378,7 +358,7 @@
 
     tick(li) {
       const seq = Number(li.dataset.seq);
-      const state = !seq ? "pending" : this.agentRead >= seq ? "read" : this.agentDelivered >= seq ? "delivered" : "sent";
+      const state = tickState(seq, this.agentRead, this.agentDelivered);
       const t = li.querySelector(".tick");
       if (t.dataset.state === state) return;
       t.dataset.state = state;
@@ -425,8 +405,10 @@
         const li = this.msgs.get(client_msg_id);
         if (li) {
           li.classList.add("failed");
-          li.querySelector(".tick").dataset.state = "failed";
-          li.querySelector(".tick").textContent = "!";
+          const t = li.querySelector(".tick");
+          t.dataset.state = "failed";
+          t.textContent = TICKS.failed;
+          t.setAttribute("aria-label", TICK_LABEL.failed);
           li.title = err.message;
         }
       });
@@ -440,8 +422,7 @@
       } catch (err) {
         if (err.code !== "conflict") {
           try {
-            const [, api] = await this.modules();
-            await api.request(base, "DELETE", "/api/v1/sessions/" + this.sid, { token: this.saved.token });
+                await api.request(base, "DELETE", "/api/v1/sessions/" + this.sid, { token: this.saved.token });
           } catch {
             this.endButton.disabled = false;
           }
@@ -472,7 +453,6 @@
       if (!this.score) return;
       this.rateButton.disabled = true;
       try {
-        const [, api] = await this.modules();
         const body = { score: this.score };
         const comment = this.comment.value.trim();
         if (comment) body.comment = comment;
@@ -523,8 +503,14 @@
     }
   }
 
-  customElements.define("switchboard-widget", SwitchboardWidget);
-  const mount = () => document.body.append(document.createElement("switchboard-widget"));
-  if (document.body) mount();
-  else addEventListener("DOMContentLoaded", mount);
+  Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js"), import(base + "/js/dom.js")]).then(
+    ([c, a, dom]) => {
+      [conn, api] = [c, a];
+      ({ h, TICKS, TICK_LABEL, tickState } = dom);
+      customElements.define("switchboard-widget", SwitchboardWidget);
+      const mount = () => document.body.append(document.createElement("switchboard-widget"));
+      if (document.body) mount();
+      else addEventListener("DOMContentLoaded", mount);
+    },
+    (err) => console.error("switchboard: the widget could not load its modules from " + base, err));
 })();

@@ -94,9 +94,7 @@ conn.addEventListener("event", (e) => {
     if (!replaying(f)) alertHidden(`${f.from.name}`, f.message.text);
   }
   if (f.type === "session.ended" || (f.type === "session.state" && f.agent_id !== me.id)) {
-    // It is over, or with someone else: the hub stops following it.
-    if (f.type === "session.ended") setTimeout(() => dropSession(s.id), 0);
-    else dropSession(s.id);
+    dropSession(s.id); // over, or with someone else: the hub stops following it
   }
   renderSoon();
 });

@@ -5,20 +5,10 @@
 
 import { Client, request } from "./api.js";
 import { Connection, wsURL } from "./conn.js";
+import { TICKS, TICK_LABEL, h, tickState } from "./dom.js";
 
+export { h };
 export const base = location.origin;
-
-// h builds an element; strings are appended as text nodes.
-export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v == null) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c != null && c !== false) el.append(c);
-  return el;
-}
 
 // ago formats a duration in seconds as "42s", "5m", "2h 10m".
 export function ago(seconds) {
@@ -135,9 +125,6 @@ export class SessionModel {
   }
 }
 
-const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓" };
-const TICK_LABEL = { pending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" };
-
 // ChatPane shows one session: its conversation, the customer's typing, a
 // composer, and (through callbacks) its actions. It keeps the messages
 // being sent (no seq yet) at the end until their event arrives.
@@ -226,8 +213,7 @@ export class ChatPane {
 
   item(it, cm) {
     if (it.kind === "note") return h("li", { class: "note", "data-testid": "note", "data-seq": it.seq }, it.text);
-    const own = it.from.role !== "customer";
-    const state = !own ? null : cm.read >= it.seq ? "read" : cm.delivered >= it.seq ? "delivered" : "sent";
+    const state = it.from.role === "customer" ? null : tickState(it.seq, cm.read, cm.delivered);
     return this.bubble(it, state);
   }
 
@@ -239,8 +225,8 @@ export class ChatPane {
       h("span", { class: "who" }, it.from.name || role, it.at ? h("time", {}, " · " + time(it.at)) : null),
       h("span", { class: "text" }, it.text));
     if (state && role === "agent") {
-      li.append(h("span", { class: "tick", "data-testid": "tick", "data-state": state, title: TICK_LABEL[state] || "Failed",
-        "aria-label": TICK_LABEL[state] || "Failed" }, TICKS[state] || "!"));
+      li.append(h("span", { class: "tick", "data-testid": "tick", "data-state": state, title: TICK_LABEL[state],
+        "aria-label": TICK_LABEL[state] }, TICKS[state]));
     }
     return li;
   }

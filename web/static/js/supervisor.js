@@ -105,8 +105,8 @@ function renderSessions() {
   sessionsBody.replaceChildren(...rows.slice(0, 100).map((s) => h("tr", { "data-testid": "session-row", "data-session": s.id },
     h("td", {}, String(s.number)), h("td", {}, s.customer_name, h("div", { class: "muted" }, s.title)),
     h("td", {}, s.status), h("td", {}, s.agent_name || "–"),
-    h("td", {}, s.status === "Ended" ? h("button", { type: "button", class: "secondary", onclick: () => join(s.id) }, "View")
-      : h("button", { type: "button", class: "secondary", onclick: () => join(s.id) }, "Join")))));
+    h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => join(s.id) },
+      s.status === "Ended" ? "View" : "Join")))));
   if (!rows.length) sessionsBody.append(h("tr", {}, h("td", { colspan: "5", class: "muted" }, q ? "No session matches" : "No sessions")));
 }
 
