@@ -214,6 +214,7 @@
         save(this.saved);
       });
       document.addEventListener("visibilitychange", () => this.markRead());
+      this.conn.open();
     }
 
     status({ state, code }) {

@@ -8,7 +8,8 @@ import { Env } from "../lib/env.mjs";
 import { AGENTS } from "../lib/cluster.mjs";
 import { sparePort, fetchT } from "../lib/util.mjs";
 import { startLB } from "../lib/lb.mjs";
-import { expectVisible } from "../lib/expect.mjs";
+import { expectVisible, expectText } from "../lib/expect.mjs";
+import { Desk } from "../lib/pages.mjs";
 
 const env = new Env("smoke");
 before(() => env.start());
@@ -78,4 +79,18 @@ env.test("the demo page shows the widget launcher and links to the desktop and t
   const shadow = await page.evaluate(() => !!document.querySelector("switchboard-widget")?.shadowRoot);
   assert.ok(shadow, "the demo page has a <switchboard-widget> with an open shadow root");
   assert.deepEqual(errors, [], "no uncaught errors on the demo page");
+});
+
+// The desk opens its socket only once it listens: with its REST calls slow,
+// the frames that come first (the agent's status) still reach the page.
+// (It once connected before an awaited fetch, and lost them.)
+env.test("a slow REST call does not make the desk miss its first frames", async () => {
+  const p = await env.browser.party("agent-sam-slow");
+  await p.page.route("**/api/v1/statuses", async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  const desk = new Desk(p.page, env.hubs[0].url);
+  await desk.login(env.seeded.agents.sam);
+  await expectText(desk.myStatus, /Available/, { what: "the status the hub sent on connect" });
 });

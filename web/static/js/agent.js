@@ -351,3 +351,4 @@ function renderAll() {
 }
 
 setInterval(renderSoon, 1000); // countdowns and waiting times
+conn.open(); // last: every listener above hears the first frames

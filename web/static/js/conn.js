@@ -69,12 +69,21 @@ export class Connection extends EventTarget {
     this.lastFrame = 0;
     this.seq = 0;
     this.stopped = false;
+    this.opened = false; // open() starts it
     this.timer = null;
     this.onOnline = () => this.reconnectNow();
     this.onOffline = () => this.drop("the browser went offline");
     addEventListener("online", this.onOnline);
     addEventListener("offline", this.onOffline);
     this.liveness = setInterval(() => this.checkLive(), 2000);
+  }
+
+  // open starts connecting. Callers open once their listeners are in
+  // place: a frame that arrives before (an agent's status, an offer) would
+  // otherwise be dispatched to no one and never come again.
+  open() {
+    if (this.opened) return;
+    this.opened = true;
     this.connect();
   }
 
@@ -88,7 +97,7 @@ export class Connection extends EventTarget {
   }
 
   connect() {
-    if (this.stopped) return;
+    if (this.stopped || !this.opened) return;
     clearTimeout(this.timer);
     this.timer = null;
     if (globalThis.navigator && navigator.onLine === false) {

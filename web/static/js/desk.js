@@ -349,6 +349,8 @@ export function signIn(root, heading) {
 // connect opens the page's Connection and REST client for a login;
 // observe makes a supervisor's socket one that is never offered sessions.
 export function connect(login, { observe = false } = {}) {
+  // The connection is returned unopened: the page calls conn.open() once
+  // it listens.
   const conn = new Connection({ url: wsURL(base), token: login.token, observe });
   const api = new Client(base, login.token);
   conn.addEventListener("status", (e) => {

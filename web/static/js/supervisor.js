@@ -156,6 +156,7 @@ conn.addEventListener("notice", (e) => {
   }
 });
 conn.addEventListener("hello", refreshSoon);
+conn.open(); // once the listeners above are in place
 
 refresh();
 setInterval(() => {
