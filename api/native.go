@@ -122,6 +122,7 @@ func (s *Server) routeNative(r *mux.Router) {
 	v1.Handle("/widget/sessions", s.methods(methods{http.MethodPost: s.widgetCreateSession}))
 	v1.Handle("/agents", s.methods(methods{http.MethodGet: s.supervisor(s.listAgents), http.MethodPost: s.admin(s.createAgent)}))
 	v1.Handle("/agents/{id}", s.methods(methods{http.MethodGet: s.supervisor(s.getAgent), http.MethodPatch: s.admin(s.updateAgent)}))
+	v1.Handle("/agents/{id}/token", s.methods(methods{http.MethodPost: s.admin(s.issueAgentToken)}))
 	v1.Handle("/sessions/{id}", s.methods(methods{http.MethodGet: s.principal(s.getSession), http.MethodDelete: s.principal(s.closeSession)}))
 	v1.Handle("/sessions/{id}/events", s.methods(methods{http.MethodGet: s.principal(s.sessionEvents)}))
 }
@@ -207,6 +208,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, bad)
 		return
 	}
+	s.writeAgentToken(w, a)
+}
+
+// issueAgentToken signs in an agent on an administrator's word: the way a
+// single-sign-on bridge (and the load tool) logs agents in. An agent
+// created without a password can sign in only so.
+func (s *Server) issueAgentToken(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	a, err := s.agents.Agent(r.Context(), mux.Vars(r)["id"])
+	if err == nil && a.Disabled {
+		err = hub.Errorf(hub.ECONFLICT, "agent %s is disabled", a.ID)
+	}
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	s.writeAgentToken(w, a)
+}
+
+func (s *Server) writeAgentToken(w http.ResponseWriter, a *hub.Agent) {
 	exp := s.sessions.Now().Add(s.agentTokenTTL)
 	token := s.tokens.Sign(hub.Claims{Role: hub.PrincipalAgent, Subject: a.ID, Name: a.Name, Expires: exp.Unix()})
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "expires_at": nativeTime(exp), "agent": toNativeAgent(a)})
@@ -415,8 +435,8 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, _ hub.Princ
 	if in.id != nil {
 		a.ID = *in.id
 	}
-	if in.email == nil || in.password == nil {
-		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "email and password are required"))
+	if in.email == nil {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "email is required"))
 		return
 	}
 	if err := in.apply(a); err != nil {

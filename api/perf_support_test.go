@@ -1,0 +1,83 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// TestIssueAgentToken: an administrator signs an agent in (single sign-on,
+// the load tool); an agent created without a password can sign in only so,
+// and its token works on the socket. Agents, customers and unknown or
+// disabled agents get no token.
+func TestIssueAgentToken(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{})
+	in := e.hubs[0]
+	base := in.http.URL
+	admin := map[string]string{"Authorization": rtAdminKey}
+
+	r := wbReq(t, "POST", base+"/api/v1/agents", admin, `{"id":"agent_sso","name":"Sso Agent","email":"sso@example.com","capacity":2}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create without password: %s", r)
+	}
+	r = wbReq(t, "POST", base+"/api/v1/auth/login", nil, `{"email":"sso@example.com","password":""}`)
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("password login of an agent without password: %s, want 401", r)
+	}
+	r = wbReq(t, "POST", base+"/api/v1/agents", admin, `{"name":"No Mail"}`)
+	if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "email is required") {
+		t.Fatalf("create without email: %s, want 400 email is required", r)
+	}
+
+	r = wbReq(t, "POST", base+"/api/v1/agents/agent_sso/token", admin, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("issue token: %s", r)
+	}
+	var got struct {
+		Token     string `json:"token"`
+		ExpiresAt string `json:"expires_at"`
+		Agent     struct{ ID string }
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || got.Token == "" || got.ExpiresAt == "" || got.Agent.ID != "agent_sso" {
+		t.Fatalf("issued token body %s (%v)", r.body, err)
+	}
+	c, err := client.Dial(context.Background(), client.Config{URL: in.WSURL(), Token: got.Token})
+	if err != nil {
+		t.Fatalf("dial with the issued token: %v", err)
+	}
+	defer c.Close()
+	if h := c.Hello(); h.Principal.ID != "agent_sso" || h.Principal.Role != hub.PrincipalAgent {
+		t.Fatalf("hello principal %+v", h.Principal)
+	}
+
+	agentTok := dwAgent(e, "tplain", hub.RoleAgent, 1)
+	_, custTok := e.customer(in, "C1")
+	for _, c := range []struct {
+		what, path, token string
+		status            int
+	}{
+		{"an agent", "/api/v1/agents/agent_sso/token", agentTok, 403},
+		{"a customer", "/api/v1/agents/agent_sso/token", custTok, 403},
+		{"nobody", "/api/v1/agents/agent_sso/token", "", 401},
+		{"unknown agent", "/api/v1/agents/agent_nobody/token", rtAdminKey, 404},
+	} {
+		hdr := map[string]string{}
+		if c.token != "" {
+			hdr["Authorization"] = c.token
+		}
+		if r := wbReq(t, "POST", base+c.path, hdr, ""); r.status != c.status {
+			t.Errorf("%s: %s, want %d", c.what, r, c.status)
+		}
+	}
+	if r := wbReq(t, "PATCH", base+"/api/v1/agents/agent_sso", admin, `{"disabled":true}`); r.status != http.StatusOK {
+		t.Fatalf("disable: %s", r)
+	}
+	if r := wbReq(t, "POST", base+"/api/v1/agents/agent_sso/token", admin, ""); r.status != http.StatusConflict {
+		t.Errorf("token for a disabled agent: %s, want 409", r)
+	}
+}
