@@ -1,0 +1,249 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what a run of the tool found; -out writes it as JSON.
+type Report struct {
+	Tool         string    `json:"tool"`
+	Target       string    `json:"target"`
+	Options      options   `json:"options"`
+	DurationS    float64   `json:"run_seconds"`
+	Started      time.Time `json:"started"`
+	SetupSeconds float64   `json:"setup_seconds"`
+	Sockets      int       `json:"sockets"`
+
+	Runs       []RunResult     `json:"runs,omitempty"`
+	Median     *RunResult      `json:"median,omitempty"`
+	Saturation *RunResult      `json:"saturation,omitempty"` // ramp: the last step within bounds
+	Idle       *IdleResult     `json:"idle,omitempty"`
+	Connects   []ConnectResult `json:"connects,omitempty"`
+	ConnectMed *ConnectResult  `json:"connect_median,omitempty"`
+
+	// The correctness counts over the whole run; all must be 0.
+	Lost       int64 `json:"lost"`
+	Duplicated int64 `json:"duplicated"`
+	OutOfOrder int64 `json:"out_of_order"`
+	SendErrors int64 `json:"send_errors"`
+	// What the client library dropped or saw skipped at the protocol level
+	// (by the hub's seq): repeats after a resume are dropped there.
+	ClientDuplicates int64 `json:"client_duplicates"`
+	ClientGaps       int64 `json:"client_gaps"`
+
+	Baseline *Report            `json:"baseline,omitempty"`
+	Ratios   map[string]float64 `json:"ratios_to_baseline,omitempty"`
+}
+
+// RunResult is one measured window.
+type RunResult struct {
+	Name                    string           `json:"name"`
+	TargetRate              float64          `json:"target_rate"`
+	Seconds                 float64          `json:"seconds"`
+	Sent                    int64            `json:"sent"`
+	SentPerSecond           float64          `json:"sent_per_second"`
+	Delivered               int64            `json:"delivered"`
+	DeliveredPerSecond      float64          `json:"delivered_per_second"`
+	SendErrors              int64            `json:"send_errors"`
+	Lost                    int64            `json:"lost"`
+	Latency                 Percentiles      `json:"latency"`
+	Reconnects              int64            `json:"reconnects,omitempty"`
+	ReconnectErrors         int64            `json:"reconnect_errors,omitempty"`
+	ReconnectLatency        *Percentiles     `json:"reconnect_latency,omitempty"`
+	ServerCPU               float64          `json:"server_cpu_seconds"`
+	ServerCores             float64          `json:"server_cores"`
+	ServerRSS               []float64        `json:"server_rss_bytes"`
+	DeliveriesPerCPUSecond  float64          `json:"deliveries_per_server_cpu_second"`
+	RedisCommandsPerMessage float64          `json:"redis_commands_per_message,omitempty"`
+	RedisScriptsPerMessage  float64          `json:"redis_script_calls_per_message,omitempty"`
+	RedisTop                map[string]int64 `json:"redis_top_commands,omitempty"`
+	Pass                    bool             `json:"pass,omitempty"`
+}
+
+// IdleResult is the idle mode's finding.
+type IdleResult struct {
+	Sockets        int          `json:"sockets"`
+	Window         float64      `json:"window_seconds"`
+	BytesPerSocket float64      `json:"rss_bytes_per_socket"`
+	CPUCores       float64      `json:"cpu_cores"`
+	CoresPer5000   float64      `json:"cpu_cores_per_5000_sockets"`
+	Servers        []IdleServer `json:"servers"`
+}
+
+// IdleServer is one server's part of an idle run.
+type IdleServer struct {
+	Name                string  `json:"name"`
+	Sockets             int     `json:"sockets"`
+	RSSBefore           float64 `json:"rss_before_setup"`
+	RSSAfter            float64 `json:"rss_idle"`
+	HeapAfter           float64 `json:"heap_inuse_idle,omitempty"`
+	Goroutines          float64 `json:"goroutines"`
+	GoroutinesPerSocket float64 `json:"goroutines_per_socket"`
+	BytesPerSocket      float64 `json:"rss_bytes_per_socket"`
+	CPUCores            float64 `json:"cpu_cores"`
+}
+
+// ConnectResult is one connect wave on one instance.
+type ConnectResult struct {
+	Sockets   int     `json:"sockets"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+	ServerCPU float64 `json:"server_cpu_seconds"`
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize sets the medians of the runs (each field on its own).
+func (r *Report) summarize() {
+	r.DurationS = time.Since(r.Started).Seconds()
+	if len(r.Connects) > 0 {
+		m := ConnectResult{}
+		var ps, ss, cs []float64
+		for _, c := range r.Connects {
+			ps, ss, cs = append(ps, c.PerSecond), append(ss, c.Seconds), append(cs, c.ServerCPU)
+			m.Sockets = c.Sockets
+		}
+		m.PerSecond, m.Seconds, m.ServerCPU = median(ps), median(ss), median(cs)
+		r.ConnectMed = &m
+	}
+	if len(r.Runs) == 0 || r.Options.Mode == "ramp" {
+		return
+	}
+	col := func(f func(RunResult) float64) float64 {
+		v := make([]float64, len(r.Runs))
+		for i, x := range r.Runs {
+			v[i] = f(x)
+		}
+		return median(v)
+	}
+	m := RunResult{Name: fmt.Sprintf("median of %d", len(r.Runs)), TargetRate: r.Runs[0].TargetRate}
+	m.Seconds = col(func(x RunResult) float64 { return x.Seconds })
+	m.Sent = int64(col(func(x RunResult) float64 { return float64(x.Sent) }))
+	m.SentPerSecond = col(func(x RunResult) float64 { return x.SentPerSecond })
+	m.Delivered = int64(col(func(x RunResult) float64 { return float64(x.Delivered) }))
+	m.DeliveredPerSecond = col(func(x RunResult) float64 { return x.DeliveredPerSecond })
+	m.SendErrors = int64(col(func(x RunResult) float64 { return float64(x.SendErrors) }))
+	m.Lost = int64(col(func(x RunResult) float64 { return float64(x.Lost) }))
+	m.Latency.Count = int(col(func(x RunResult) float64 { return float64(x.Latency.Count) }))
+	m.Latency.P50 = col(func(x RunResult) float64 { return x.Latency.P50 })
+	m.Latency.P90 = col(func(x RunResult) float64 { return x.Latency.P90 })
+	m.Latency.P99 = col(func(x RunResult) float64 { return x.Latency.P99 })
+	m.Latency.P999 = col(func(x RunResult) float64 { return x.Latency.P999 })
+	m.Latency.Max = col(func(x RunResult) float64 { return x.Latency.Max })
+	m.Latency.Avg = col(func(x RunResult) float64 { return x.Latency.Avg })
+	m.Reconnects = int64(col(func(x RunResult) float64 { return float64(x.Reconnects) }))
+	m.ReconnectErrors = int64(col(func(x RunResult) float64 { return float64(x.ReconnectErrors) }))
+	m.ServerCPU = col(func(x RunResult) float64 { return x.ServerCPU })
+	m.ServerCores = col(func(x RunResult) float64 { return x.ServerCores })
+	m.DeliveriesPerCPUSecond = col(func(x RunResult) float64 { return x.DeliveriesPerCPUSecond })
+	m.RedisCommandsPerMessage = col(func(x RunResult) float64 { return x.RedisCommandsPerMessage })
+	m.RedisScriptsPerMessage = col(func(x RunResult) float64 { return x.RedisScriptsPerMessage })
+	r.Median = &m
+}
+
+// headline is the run figures compare: the median, or the ramp's saturation.
+func (r *Report) headline() *RunResult {
+	if r.Median != nil {
+		return r.Median
+	}
+	return r.Saturation
+}
+
+// ratios divides Switchboard's figures by the baseline's.
+func (r *Report) ratios() {
+	b := r.Baseline
+	r.Ratios = map[string]float64{}
+	div := func(k string, a, c float64) {
+		if c != 0 {
+			r.Ratios[k] = a / c
+		}
+	}
+	if h, bh := r.headline(), b.headline(); h != nil && bh != nil {
+		div("latency_p50", h.Latency.P50, bh.Latency.P50)
+		div("latency_p99", h.Latency.P99, bh.Latency.P99)
+		div("deliveries_per_cpu_second", h.DeliveriesPerCPUSecond, bh.DeliveriesPerCPUSecond)
+		div("sent_per_second", h.SentPerSecond, bh.SentPerSecond)
+	}
+	if r.Idle != nil && b.Idle != nil {
+		div("rss_per_socket", r.Idle.BytesPerSocket, b.Idle.BytesPerSocket)
+		div("idle_cpu", r.Idle.CPUCores, b.Idle.CPUCores)
+	}
+}
+
+func (r *Report) print(w io.Writer) {
+	fmt.Fprintf(w, "\n== sbload %s on %s: %d conversations, %d sockets (setup %.1fs) ==\n",
+		r.Options.Mode, r.Target, r.Options.Conversations, r.Sockets, r.SetupSeconds)
+	if len(r.Runs) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "run\ttarget/s\tsent/s\tdelivered/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tlost\treconnects\tserver cores\tdeliv/CPU-s\tredis cmds/msg\tscripts/msg\t")
+		rows := r.Runs
+		if r.Median != nil && len(r.Runs) > 1 {
+			rows = append(slices.Clone(rows), *r.Median)
+		}
+		for _, x := range rows {
+			name := x.Name
+			if r.Options.Mode == "ramp" && !x.Pass {
+				name += " (over)"
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t\n",
+				name, x.TargetRate, x.SentPerSecond, x.DeliveredPerSecond, x.Latency.P50, x.Latency.P90, x.Latency.P99,
+				x.Latency.P999, x.Latency.Max, x.SendErrors, x.Lost, x.Reconnects, x.ServerCores, x.DeliveriesPerCPUSecond,
+				x.RedisCommandsPerMessage, x.RedisScriptsPerMessage)
+		}
+		tw.Flush()
+		for _, x := range r.Runs {
+			if x.ReconnectLatency != nil {
+				fmt.Fprintf(w, "%s: %d reconnects (connect+auth+resume) p50 %.1fms p99 %.1fms; %d failed\n",
+					x.Name, x.Reconnects, x.ReconnectLatency.P50, x.ReconnectLatency.P99, x.ReconnectErrors)
+			}
+		}
+	}
+	if r.Saturation != nil {
+		fmt.Fprintf(w, "saturation: %.0f messages/s (%.0f deliveries/s) with p99 %.2fms\n",
+			r.Saturation.SentPerSecond, r.Saturation.DeliveredPerSecond, r.Saturation.Latency.P99)
+	} else if r.Options.Mode == "ramp" {
+		fmt.Fprintln(w, "saturation: below the first step")
+	}
+	if r.Idle != nil {
+		for _, s := range r.Idle.Servers {
+			fmt.Fprintf(w, "idle %s: %d sockets, RSS %.1f MB -> %.1f MB = %.1f KB/socket, %.2f goroutines/socket, %.4f cores\n",
+				s.Name, s.Sockets, s.RSSBefore/1e6, s.RSSAfter/1e6, s.BytesPerSocket/1024, s.GoroutinesPerSocket, s.CPUCores)
+		}
+		fmt.Fprintf(w, "idle: %.1f KB per socket; %.4f cores for %d sockets = %.4f cores per 5,000\n",
+			r.Idle.BytesPerSocket/1024, r.Idle.CPUCores, r.Idle.Sockets, r.Idle.CoresPer5000)
+	}
+	if r.ConnectMed != nil {
+		fmt.Fprintf(w, "connect+auth+resume on one instance: %.0f/s (median of %d waves of %d sockets)\n",
+			r.ConnectMed.PerSecond, len(r.Connects), r.ConnectMed.Sockets)
+	}
+	fmt.Fprintf(w, "lost %d, duplicated %d, out of order %d, send errors %d (client-level: %d repeats dropped, %d gaps)\n",
+		r.Lost, r.Duplicated, r.OutOfOrder, r.SendErrors, r.ClientDuplicates, r.ClientGaps)
+	if r.Baseline != nil {
+		r.Baseline.print(w)
+		keys := make([]string, 0, len(r.Ratios))
+		for k := range r.Ratios {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, r.Ratios[k]))
+		}
+		fmt.Fprintf(w, "switchboard / baseline: %s\n", strings.Join(parts, ", "))
+	}
+}

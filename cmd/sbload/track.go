@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Every message the tool sends carries, at the start of its text, where it
+// belongs and when it left: "sbl <conversation> <direction> <seq> <unix ns> "
+// padded to the message size. Direction 0 is customer to agent, 1 agent to
+// customer; seq counts from 1 per conversation and direction.
+const magic = "sbl "
+
+func makeText(conv, dir int, seq int64, at time.Time, size int) string {
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(magic)
+	b.WriteString(strconv.Itoa(conv))
+	b.WriteByte(' ')
+	b.WriteString(strconv.Itoa(dir))
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatInt(seq, 10))
+	b.WriteByte(' ')
+	b.WriteString(strconv.FormatInt(at.UnixNano(), 10))
+	b.WriteByte(' ')
+	for b.Len() < size {
+		b.WriteByte('x')
+	}
+	return b.String()
+}
+
+var magicBytes = []byte(magic)
+
+// parseText finds a message's header in a frame (a hub event's JSON or a
+// relay's bare text) without decoding the rest.
+func parseText(b []byte) (conv, dir int, seq, nanos int64, ok bool) {
+	i := bytes.Index(b, magicBytes)
+	if i < 0 {
+		return
+	}
+	b = b[i+len(magic):]
+	var v [4]int64
+	for k := range v {
+		j, n := 0, int64(0)
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			n = n*10 + int64(b[j]-'0')
+			j++
+		}
+		if j == 0 || j >= len(b) || b[j] != ' ' {
+			return
+		}
+		v[k] = n
+		b = b[j+1:]
+	}
+	return int(v[0]), int(v[1]), v[2], v[3], true
+}
+
+// stream is what one receiver got of one conversation's direction: each
+// seq must come once and in order.
+type stream struct {
+	next    int64              // the next seq expected
+	missing map[int64]struct{} // seqs jumped over and not seen yet
+	got     int64              // distinct seqs received
+}
+
+// see records seq; it reports a duplicate or an out-of-order arrival.
+func (s *stream) see(seq int64) (dup, ooo bool) {
+	if s.next == 0 {
+		s.next = 1
+	}
+	switch {
+	case seq == s.next:
+		s.next++
+		s.got++
+	case seq > s.next:
+		if s.missing == nil {
+			s.missing = map[int64]struct{}{}
+		}
+		for k := s.next; k < seq; k++ {
+			s.missing[k] = struct{}{}
+		}
+		s.next = seq + 1
+		s.got++
+		ooo = true
+	default:
+		if _, ok := s.missing[seq]; ok {
+			delete(s.missing, seq)
+			s.got++
+			ooo = true
+		} else {
+			dup = true
+		}
+	}
+	return
+}
+
+// conversation is one customer and one agent socket sharing a session.
+type conversation struct {
+	idx  int
+	sid  string
+	side [2]*sock // 0 customer, 1 agent
+
+	// sendMu serializes the sends of one direction, so that seqs leave in
+	// order; sent and acked are guarded by it.
+	sendMu [2]sync.Mutex
+	sent   [2]int64 // the last seq handed to a send
+	acked  [2]int64 // sends the hub (or relay) took
+
+	recvMu  sync.Mutex
+	streams [2][2]stream // guarded by recvMu: [direction][receiving side]
+}
+
+// recorder counts what a run sends and receives. Latency is taken at the
+// other party's socket (the sender's own copy is counted as a delivery but
+// not timed).
+type recorder struct {
+	sent, sendErrs, delivered, dups, ooo, reconnects, reconnectErrs atomic.Int64
+
+	mu      sync.Mutex
+	window  []int64 // guarded by mu: latencies (ns) since the window began
+	second  []int64 // guarded by mu: latencies since the last progress line
+	recLat  []int64 // guarded by mu: reconnect (dial+auth+resume) durations
+	convs   []*conversation
+	started time.Time
+}
+
+func (r *recorder) receive(raw []byte, side int) {
+	cv, dir, seq, nanos, ok := parseText(raw)
+	if !ok || cv < 0 || cv >= len(r.convs) || dir < 0 || dir > 1 {
+		return
+	}
+	now := time.Now().UnixNano()
+	c := r.convs[cv]
+	c.recvMu.Lock()
+	dup, ooo := c.streams[dir][side].see(seq)
+	c.recvMu.Unlock()
+	r.delivered.Add(1)
+	if dup {
+		r.dups.Add(1)
+		return
+	}
+	if ooo {
+		r.ooo.Add(1)
+	}
+	if side != dir { // the other party
+		lat := now - nanos
+		r.mu.Lock()
+		r.window = append(r.window, lat)
+		r.second = append(r.second, lat)
+		r.mu.Unlock()
+	}
+}
+
+func (r *recorder) reconnected(d time.Duration, err error) {
+	if err != nil {
+		r.reconnectErrs.Add(1)
+		return
+	}
+	r.reconnects.Add(1)
+	r.mu.Lock()
+	r.recLat = append(r.recLat, int64(d))
+	r.mu.Unlock()
+}
+
+// takeWindow returns the latencies since the last call and starts anew.
+func (r *recorder) takeWindow() (lat, reconnects []int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lat, reconnects = r.window, r.recLat
+	r.window, r.recLat = nil, nil
+	return
+}
+
+func (r *recorder) takeSecond() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.second
+	r.second = make([]int64, 0, len(s))
+	return s
+}
+
+// lost counts the messages a sender had taken that a receiver lacks.
+func (r *recorder) lost() (lost, pending int64) {
+	for _, c := range r.convs {
+		for dir := range 2 {
+			c.sendMu[dir].Lock()
+			acked := c.acked[dir]
+			c.sendMu[dir].Unlock()
+			c.recvMu.Lock()
+			for side := range 2 {
+				if d := acked - c.streams[dir][side].got; d > 0 {
+					lost += d
+				}
+				pending += int64(len(c.streams[dir][side].missing))
+			}
+			c.recvMu.Unlock()
+		}
+	}
+	return lost, pending
+}
+
+// expected is how many deliveries the acknowledged sends should have made.
+func (r *recorder) expected() int64 {
+	var n int64
+	for _, c := range r.convs {
+		for dir := range 2 {
+			c.sendMu[dir].Lock()
+			n += 2 * c.acked[dir]
+			c.sendMu[dir].Unlock()
+		}
+	}
+	return n
+}
+
+// Percentiles of a latency sample, in milliseconds.
+type Percentiles struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+	Avg   float64 `json:"avg_ms"`
+}
+
+func percentiles(ns []int64) Percentiles {
+	p := Percentiles{Count: len(ns)}
+	if len(ns) == 0 {
+		return p
+	}
+	s := slices.Clone(ns)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := int(q*float64(len(s))+0.5) - 1
+		i = max(0, min(i, len(s)-1))
+		return float64(s[i]) / 1e6
+	}
+	var sum float64
+	for _, v := range s {
+		sum += float64(v)
+	}
+	p.P50, p.P90, p.P99, p.P999 = at(0.50), at(0.90), at(0.99), at(0.999)
+	p.Max = float64(s[len(s)-1]) / 1e6
+	p.Avg = sum / float64(len(s)) / 1e6
+	return p
+}
