@@ -29,6 +29,9 @@ type Config struct {
 	// KeyPrefix starts every Redis key and carries a Cluster hash tag;
 	// default "{sb}".
 	KeyPrefix string
+	// PprofAddr, if set, is where Go's profiler is served, on a listener
+	// of its own so that it is never exposed with the API; default none.
+	PprofAddr string
 	// AdminKey authorizes the back-office APIs; "" (the default) generates a
 	// random key at each start and prints it.
 	AdminKey string
@@ -140,6 +143,15 @@ var baseSettings = []setting{
 			return nil
 		}
 		return errors.New("must be auto, true or false")
+	}},
+	{"pprof-addr", "SWITCHBOARD_PPROF_ADDR", "", "serve Go's profiler (/debug/pprof/) on this host:port, apart from the API; empty (the default) serves none. Bind it to loopback: profiles reveal memory", func(c *Config, v string) error {
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return errors.New("must be host:port, such as 127.0.0.1:6060")
+			}
+		}
+		c.PprofAddr = v
+		return nil
 	}},
 	{"log-level", "SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, v string) error {
 		return c.LogLevel.UnmarshalText([]byte(v))

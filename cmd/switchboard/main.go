@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -86,6 +87,8 @@ type Main struct {
 	api       *api.Server
 	ln        net.Listener
 	http      *http.Server
+	pprof     *http.Server // nil unless Config.PprofAddr
+	pprofURL  string
 	adminKey  string
 	demoEmail string
 	demoPass  string
@@ -233,7 +236,38 @@ func (m *Main) Open(ctx context.Context) error {
 	go func() { defer m.wg.Done(); m.Desk.Run(background) }()
 	go func() { defer m.wg.Done(); m.api.Run(background) }()
 	go func() { defer m.wg.Done(); m.Webhooks.Run(background) }()
+	if cfg.PprofAddr != "" {
+		if err := m.servePprof(cfg.PprofAddr); err != nil {
+			return err
+		}
+	}
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
+	return nil
+}
+
+// servePprof serves net/http/pprof on addr, a listener apart from the API's
+// (profiles show memory; they must not be reachable where the API is).
+func (m *Main) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.pprofURL = "http://" + ln.Addr().String()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("pprof server", "err", err)
+		}
+	}()
+	m.Logger.Info("profiler listening", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -345,6 +379,9 @@ func (m *Main) Close() error {
 				m.closeErr = fmt.Errorf("http shutdown: %w", err)
 				m.http.Close()
 			}
+		}
+		if m.pprof != nil {
+			m.pprof.Close()
 		}
 		if m.stopBackground != nil {
 			m.stopBackground()

@@ -63,6 +63,7 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"SWITCHBOARD_SHUTDOWN_TIMEOUT":  "forever",
 		"SWITCHBOARD_DEMO":              "maybe",
 		"SWITCHBOARD_LOG_LEVEL":         "loud",
+		"SWITCHBOARD_PPROF_ADDR":        "6060",
 	}
 	for name, value := range cases {
 		_, err := ParseConfig(nil, env(map[string]string{name: value}))
@@ -183,6 +184,27 @@ func TestMainEmbedded(t *testing.T) {
 	}
 	if _, err := http.Get(m.URL() + "/healthz"); err == nil {
 		t.Fatal("still serving after Close")
+	}
+}
+
+// TestPprofApart: the profiler is served only when configured, and only on
+// its own listener, never beside the API.
+func TestPprofApart(t *testing.T) {
+	m := openMain(t, defaultConfig(t))
+	if code, _ := get(t, m.URL()+"/debug/pprof/", ""); code != 404 {
+		t.Fatalf("pprof on the API listener without config: %d", code)
+	}
+	if m.pprofURL != "" {
+		t.Fatalf("pprof served without config at %s", m.pprofURL)
+	}
+	c := defaultConfig(t)
+	c.PprofAddr = "127.0.0.1:0"
+	m = openMain(t, c)
+	if code, body := get(t, m.pprofURL+"/debug/pprof/", ""); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("pprof index: %d %.200s", code, body)
+	}
+	if code, _ := get(t, m.URL()+"/debug/pprof/", ""); code != 404 {
+		t.Fatalf("pprof on the API listener: %d", code)
 	}
 }
 
