@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
@@ -79,5 +82,40 @@ func TestIssueAgentToken(t *testing.T) {
 	}
 	if r := wbReq(t, "POST", base+"/api/v1/agents/agent_sso/token", admin, ""); r.status != http.StatusConflict {
 		t.Errorf("token for a disabled agent: %s, want 409", r)
+	}
+}
+
+// TestSharedPinger: one pinger goroutine keeps every socket alive. A client
+// that answers pings (it reads) stays connected through many intervals; one
+// that never reads is closed (4005, counted as a pong_timeout kick) once a
+// ping goes unanswered.
+func TestSharedPinger(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{PingInterval: 80 * time.Millisecond, PongTimeout: 80 * time.Millisecond}})
+	in := e.hubs[0]
+	_, tokA := e.customer(in, "Deaf")
+	_, tokB := e.customer(in, "Alive")
+	deaf, _ := rawAuth(t, in, tokA, nil)
+	alive := e.dial(in, tokB) // the client library reads all the time
+	waitFor(t, 10*time.Second, "the deaf socket to be kicked", func() bool {
+		return metric(t, in, "switchboard_ws_kicked_total") == 1 // the only kick here: its label is pong_timeout
+	})
+	waitFor(t, 10*time.Second, "the deaf socket to be gone", func() bool { return metric(t, in, "switchboard_ws_connections") == 1 })
+	if r := wbReq(t, "GET", in.http.URL+"/metrics", nil, ""); !strings.Contains(string(r.body), `switchboard_ws_kicked_total{reason="pong_timeout"} 1`) {
+		t.Errorf("the kick is not counted as a pong_timeout")
+	}
+	deaf.ws.CloseNow()
+	// Many intervals later the reading one is still there and answers.
+	start := time.Now()
+	for time.Since(start) < 10*80*time.Millisecond {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := alive.Do(ctx, protocol.Command{Type: protocol.CmdPing})
+		cancel()
+		if err != nil {
+			t.Fatalf("the reading socket after %s: %v", time.Since(start), err)
+		}
+		<-time.After(40 * time.Millisecond) // pace the pings of the test, not a wait for a condition
+	}
+	if n := metric(t, in, "switchboard_ws_connections"); n != 1 {
+		t.Fatalf("%v sockets open, want the reading one", n)
 	}
 }

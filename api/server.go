@@ -118,6 +118,7 @@ type Server struct {
 
 	connMu sync.Mutex
 	conns  map[*conn]struct{} // guarded by connMu: open WebSocket connections
+	pings  *pinger            // keeps the sockets alive (Run runs it)
 	connWG sync.WaitGroup     // one per connection handler still running
 }
 
@@ -148,6 +149,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s.ws.setDefaults()
 	s.queueWatch = newQueueWatch(s)
+	s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
@@ -177,9 +179,13 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// Run runs the instance's queue-position pusher until ctx ends; the hub's
+// Run runs the instance's pinger and queue-position pusher until ctx ends; the hub's
 // desk runs beside it (hub.Desk.Run).
 func (s *Server) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.pings.run(ctx) }()
 	s.fanout.Add(hub.QueueTopic, s.queueWatch)
 	defer s.fanout.Remove(hub.QueueTopic, s.queueWatch)
 	s.queueWatch.run(ctx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -95,9 +94,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer s.dropConn(c)
 	c.run(r)
 	c.leaveDesk()
-	if c.writerRunning {
-		<-c.done // the writer stops once the close has gone out
-	}
+	c.stopWriting()
 }
 
 // offers reports whether the handshake offers the subprotocol.
@@ -145,8 +142,20 @@ type conn struct {
 	ws     *websocket.Conn
 	ctx    context.Context // the connection's lifetime, not the request's
 	cancel context.CancelFunc
-	queue  chan item
 	ip     string
+
+	// The send queue. An idle connection holds neither a queue nor a
+	// writer goroutine: enqueue starts a writer when there is something to
+	// write, and the writer ends when the queue is empty (Tailscale's relay
+	// saved a third of its memory per idle connection so).
+	qmu      sync.Mutex
+	queue    []item         // guarded by qmu: queue[head:] wait, oldest first; at most SendQueue
+	head     int            // guarded by qmu
+	writing  bool           // guarded by qmu: a writer goroutine is running
+	stopped  bool           // guarded by qmu: the connection ended; no writer starts again
+	writers  sync.WaitGroup // the writer goroutine, while one runs
+	lastRead atomic.Int64   // unix ns of the last frame read (the pinger skips busy sockets)
+	pingSlot int            // guarded by the pinger's mu: its group in the pinger
 
 	// principal is set once by the reader at auth, before the writer and
 	// any subscription start; read-only afterwards. presenceID is the id of
@@ -154,7 +163,8 @@ type conn struct {
 	principal  hub.Principal
 	presenceID string
 
-	// Owned by the writer goroutine: the last seq written per followed
+	// Owned by the writer goroutine (one at a time: each starts only after
+	// the last one ended, under qmu): the last seq written per followed
 	// session. A session is followed while it has an entry.
 	last map[string]int64
 
@@ -163,15 +173,10 @@ type conn struct {
 	typing map[string]*time.Timer // guarded by mu: server-side typing expiry per session
 
 	closeOnce sync.Once
-	done      chan struct{} // closed when the writer has stopped
 	// stopping counts the typing-off publishes begun at close; presence is
 	// released only after them, or an agent requeued at once (no grace)
 	// could no longer say it stopped typing.
 	stopping sync.WaitGroup
-
-	// writerRunning is set by the reader before it starts the writer; the
-	// handler reads it after the reader returned.
-	writerRunning bool
 
 	// ownCloses counts a customer's own close commands whose reply the
 	// writer has not reached yet (the reader adds, the writer subtracts).
@@ -196,8 +201,8 @@ func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		srv: s, ws: ws, ctx: ctx, cancel: cancel,
-		queue: make(chan item, s.ws.SendQueue), ip: s.clientIP(r),
-		last: map[string]int64{}, typing: map[string]*time.Timer{}, done: make(chan struct{}),
+		ip:   s.clientIP(r),
+		last: map[string]int64{}, typing: map[string]*time.Timer{},
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -288,9 +293,8 @@ func (c *conn) run(r *http.Request) {
 		c.close(protocol.CloseUnauthorized, "unauthorized")
 		return
 	}
-	c.writerRunning = true
-	go c.writer()
-	go c.pinger()
+	c.srv.pings.add(c)
+	defer c.srv.pings.remove(c)
 	if err := c.hello(authID, authResume); err != nil {
 		c.close(protocol.CloseServerError, "store unavailable")
 		return
@@ -303,6 +307,7 @@ func (c *conn) run(r *http.Request) {
 			return
 		}
 		c.srv.metrics.framesIn.Inc()
+		c.lastRead.Store(time.Now().UnixNano())
 		if typ != websocket.MessageText {
 			c.close(protocol.CloseProtocolError, "binary frames are not part of the protocol")
 			return
@@ -616,58 +621,101 @@ func (c *conn) writeDirect(v any) {
 // sendEphemeral queues a frame that may be lost (a queue position): it is
 // dropped, and counted, when the queue is half full.
 func (c *conn) sendEphemeral(b []byte) {
-	if len(c.queue) >= cap(c.queue)/2 {
-		c.srv.metrics.dropped.Inc()
-		return
-	}
-	c.enqueue(item{frame: b})
+	c.push(item{frame: b}, true)
 }
 
 // enqueue hands an item to the writer without blocking; when the queue is
 // full the connection is kicked as a slow consumer.
-func (c *conn) enqueue(it item) {
-	select {
-	case c.queue <- it:
-	default:
+func (c *conn) enqueue(it item) { c.push(it, false) }
+
+// push queues it and starts a writer if none runs. An ephemeral item is
+// dropped (and counted) when the queue is half full; any other item that
+// does not fit kicks the socket.
+func (c *conn) push(it item, ephemeral bool) {
+	c.qmu.Lock()
+	if c.stopped {
+		c.qmu.Unlock()
+		return
+	}
+	if n := len(c.queue) - c.head; n >= c.srv.ws.SendQueue || ephemeral && n >= c.srv.ws.SendQueue/2 {
+		c.qmu.Unlock()
+		if ephemeral {
+			c.srv.metrics.dropped.Inc()
+			return
+		}
 		c.srv.metrics.kicked.WithLabelValues("slow_consumer").Inc()
 		c.close(protocol.CloseSlowConsumer, "slow consumer")
+		return
+	}
+	c.queue = append(c.queue, it)
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.writers.Add(1)
+	}
+	c.qmu.Unlock()
+	if start {
+		go c.writer()
 	}
 }
 
 // Deliver implements hub.Subscriber. Called by the bus reader; never blocks.
-func (c *conn) Deliver(d *hub.Delivery) {
-	if d.Ephemeral() && len(c.queue) >= cap(c.queue)/2 {
-		c.srv.metrics.dropped.Inc()
-		return
-	}
-	c.enqueue(item{event: d})
-}
+func (c *conn) Deliver(d *hub.Delivery) { c.push(item{event: d}, d.Ephemeral()) }
 
 // Resync implements hub.Subscriber.
 func (c *conn) Resync(topic string) { c.enqueue(item{resync: topic}) }
 
-// writer is the only goroutine that writes to the socket.
+// writer is the only goroutine that writes to the socket: it drains the
+// queue and ends when it is empty (push starts the next one).
 func (c *conn) writer() {
-	defer close(c.done)
-	defer c.leaveAll()
+	defer c.writers.Done()
 	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case it := <-c.queue:
-			if err := c.handle(it); err != nil {
-				if c.ctx.Err() == nil {
-					code, reason := protocol.CloseServerError, "store unavailable"
-					if errors.Is(err, errWrite) {
-						code, reason = protocol.CloseSlowConsumer, "write timed out"
-						c.srv.metrics.kicked.WithLabelValues("write_timeout").Inc()
-					}
-					c.close(code, reason)
-				}
-				return
+		c.qmu.Lock()
+		if c.head == len(c.queue) || c.stopped || c.ctx.Err() != nil {
+			c.writing = false
+			c.head = 0
+			if cap(c.queue) > 4 {
+				c.queue = nil // a burst's array goes back to the heap
+			} else {
+				clear(c.queue[:cap(c.queue)])
+				c.queue = c.queue[:0]
 			}
+			c.qmu.Unlock()
+			return
+		}
+		it := c.queue[c.head]
+		c.queue[c.head] = item{}
+		c.head++
+		c.qmu.Unlock()
+		if err := c.handle(it); err != nil {
+			if c.ctx.Err() == nil {
+				code, reason := protocol.CloseServerError, "store unavailable"
+				if errors.Is(err, errWrite) {
+					code, reason = protocol.CloseSlowConsumer, "write timed out"
+					c.srv.metrics.kicked.WithLabelValues("write_timeout").Inc()
+				}
+				c.close(code, reason)
+			}
+			c.qmu.Lock()
+			c.stopped, c.writing, c.queue, c.head = true, false, nil, 0
+			c.qmu.Unlock()
+			return
 		}
 	}
+}
+
+// stopWriting ends the queue once the reader is done: no writer starts
+// again, the one running (writing the close, say) finishes, and the
+// connection leaves its topics.
+func (c *conn) stopWriting() {
+	c.qmu.Lock()
+	c.stopped = true
+	if !c.writing {
+		c.queue, c.head = nil, 0
+	}
+	c.qmu.Unlock()
+	c.writers.Wait()
+	c.leaveAll()
 }
 
 var errWrite = errors.New("write failed")
@@ -948,31 +996,6 @@ func (c *conn) leaveAll() {
 	if c.principal.Kind == hub.PrincipalAgent {
 		c.srv.fanout.Remove(hub.AgentTopic(c.principal.ID), c)
 		c.srv.fanout.Remove(hub.SupervisorsTopic, c)
-	}
-}
-
-// pinger sends a ping every PingInterval; a pong missing after PongTimeout
-// closes the connection (the reader is always reading, which is what lets
-// coder/websocket see the pong).
-func (c *conn) pinger() {
-	t := time.NewTicker(c.srv.ws.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.PongTimeout)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil {
-				if c.ctx.Err() == nil {
-					c.srv.logger.LogAttrs(c.ctx, slog.LevelDebug, "ws: ping unanswered", slog.String("ip", c.ip))
-					c.close(protocol.ClosePongTimeout, "pong timeout")
-				}
-				return
-			}
-		}
 	}
 }
 
