@@ -1,0 +1,220 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboardhq/switchboard/api"
+	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
+)
+
+// benchHub is one hub instance wired as cmd/switchboard wires it (and as
+// rtEnv.start does for tests, which takes a *testing.T): its own Redis
+// client, store, bus, fan-out, service and HTTP server.
+type benchHub struct {
+	r       *redistest.Redis
+	store   *redisstore.Store
+	service *hub.Service
+	tokens  *hub.Tokens
+	http    *httptest.Server
+}
+
+// newBenchHub starts a hub instance on a fresh Redis, stopped when b ends.
+func newBenchHub(b *testing.B, ws api.WSOptions) *benchHub {
+	b.Helper()
+	r := redistest.New(b)
+	tokens, err := hub.NewTokens([]byte(strings.Repeat("s", 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := redisstore.New(r.NewClient(), redisstore.Options{Prefix: r.Prefix})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bus := store.NewBus(ctx)
+	fan := hub.NewFanout(bus, nil)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); bus.Run(fan) }()
+	go func() { defer wg.Done(); fan.Run(ctx) }()
+	service := hub.NewService(store, hub.Policy{AgentCapacity: 5, Retention: time.Hour}, nil)
+	srv := api.NewServer(api.Config{
+		Sessions: service, Agents: store, History: store, Fanout: fan,
+		Desk: hub.NewDesk(store, hub.DeskPolicy{}, nil, nil), Teams: store, OpenSessionOf: store.OpenSessionOf,
+		Chats: hub.NewHistory(store, nil), Webhooks: store, Tokens: tokens, AdminKey: rtAdminKey,
+		WS: ws, Ping: store.Ping,
+	})
+	go func() { defer wg.Done(); srv.Run(ctx) }()
+	hs := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+		hs.Close()
+		cancel()
+		bus.Close()
+		wg.Wait()
+	})
+	return &benchHub{r: r, store: store, service: service, tokens: tokens, http: hs}
+}
+
+// customerToken returns a token for the customer of sess, signed as the
+// widget endpoint signs them (which is rate limited per IP address).
+func (h *benchHub) customerToken(sess *hub.Session) string {
+	return h.tokens.Sign(hub.Claims{Role: hub.PrincipalCustomer, Subject: sess.CustomerID, Name: sess.CustomerName,
+		SessionID: sess.ID, Expires: time.Now().Add(time.Hour).Unix()})
+}
+
+// benchReceivers dials n sockets with token, each counting into got the
+// message.created frames of sid it receives. It returns once every socket
+// follows the session (it received the session's first event, which the
+// catch-up after joining the topic writes), so that every later event
+// reaches all n. done gets a value each time got reaches *want.
+func benchReceivers(b *testing.B, url, token, sid string, n int, got, want *atomic.Int64, done chan<- struct{}) []*client.Client {
+	b.Helper()
+	var mu sync.Mutex
+	clients := make([]*client.Client, n) // guarded by mu until every socket is ready
+	ready := make(chan error, n)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	b.Cleanup(func() { close(stop); readers.Wait() })
+	b.Cleanup(func() { // runs first (cleanups run last registered first)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range clients {
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+	})
+	sem := make(chan struct{}, 16) // dials in flight
+	for i := range n {
+		sem <- struct{}{}
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			c, err := client.Dial(ctx, client.Config{URL: url, Token: token})
+			cancel()
+			<-sem
+			if err != nil {
+				ready <- fmt.Errorf("dial %d: %w", i, err)
+				return
+			}
+			mu.Lock()
+			clients[i] = c
+			mu.Unlock()
+			following := false
+			for {
+				select {
+				case f := <-c.Events():
+					if f.SessionID != sid {
+						continue
+					}
+					if !following && f.Seq >= 1 {
+						following = true
+						ready <- nil
+					}
+					if f.Type == hub.EventMessage && got.Add(1) == want.Load() {
+						done <- struct{}{}
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	timeout := time.After(60 * time.Second)
+	for range n {
+		select {
+		case err := <-ready:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case <-timeout:
+			b.Fatalf("sockets not following the session within 60 s")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]*client.Client(nil), clients...)
+}
+
+// BenchmarkFanoutSockets measures one chat message end to end through a
+// real hub over real WebSockets, to N sockets following its session: a
+// client sends it on its socket (send command, decoded, one Lua script
+// that stores and PUBLISHes it, reply), the instance's bus reader gets it
+// from Redis PubSub, the fan-out hands it to the N connections' queues,
+// each connection's writer writes it to its socket, and each
+// coder/websocket client (api/client) reads and decodes it. An op ends
+// when all N sockets have received the message, so ns/op is the latency
+// of a message to its whole audience and deliveries/s the instance's
+// throughput of frames to sockets. The N sockets are tabs of one customer
+// (a customer token may open several), one of them the sender; as far as
+// the hub's per-recipient work goes (queue, writer, frame write) a tab is
+// the same as an agent's or a supervisor's socket.
+//
+// Client and server share the CPU here, so the figures are a lower bound
+// for the hub alone. recipients=1000 dials 1000 sockets before timing
+// (a few seconds); keep -benchtime small for it (e.g. 200x).
+func BenchmarkFanoutSockets(b *testing.B) {
+	for _, n := range []int{1, 10, 1000} {
+		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
+			h := newBenchHub(b, api.WSOptions{RateLimit: rate.Inf, RateBurst: 1 << 20})
+			b.Logf("redis: %s", h.r.Kind())
+			ctx := context.Background()
+			sess, err := h.service.CreateSession(ctx, hub.SessionCreate{Title: "Order", CustomerName: "Dana Whitfield"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var got, want atomic.Int64
+			want.Store(-1)
+			done := make(chan struct{}, 1)
+			setup := time.Now()
+			clients := benchReceivers(b, h.http.URL+"/ws", h.customerToken(sess), sess.ID, n, &got, &want, done)
+			b.Logf("%d sockets following in %v", n, time.Since(setup).Round(time.Millisecond))
+			sender := clients[0]
+			text := "Hi, my order #48213 still shows as pending after three days, and the tracking link you emailed me " +
+				"says the parcel was never handed over. Could you check what happened and tell me when it will ship?"
+			ops := int64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				want.Store((ops + 1) * int64(n))
+				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				r, err := sender.Send(sctx, sess.ID, text)
+				cancel()
+				if err != nil || r.Seq != ops+2 || r.Duplicate { // seq 1 is session.created
+					b.Fatalf("send %d: %+v, %v", ops, r, err)
+				}
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					b.Fatalf("message %d: %d of %d deliveries after 10 s", ops, got.Load()-ops*int64(n), n)
+				}
+				ops++
+			}
+			b.StopTimer()
+			if g, w := got.Load(), ops*int64(n); g != w {
+				b.Fatalf("%d deliveries, want %d (%d messages x %d sockets)", g, w, ops, n)
+			}
+			for i, c := range clients {
+				if st := c.Stats(); st.Gaps != 0 || st.Duplicates != 0 || st.Resyncs != 0 {
+					b.Fatalf("socket %d: %+v", i, st)
+				}
+			}
+			b.ReportMetric(float64(got.Load())/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
