@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,5 +120,58 @@ func TestSharedPinger(t *testing.T) {
 	}
 	if n := metric(t, in, "switchboard_ws_connections"); n != 1 {
 		t.Fatalf("%v sockets open, want the reading one", n)
+	}
+}
+
+// TestFrameSentWithTheUpgrade: a client that sends its auth frame in the
+// same write as the upgrade request (not waiting for the 101) is read
+// correctly: the bytes net/http read past the request reach the socket's
+// own, smaller, buffer.
+func TestFrameSentWithTheUpgrade(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{})
+	in := e.hubs[0]
+	_, tok := e.customer(in, "Eager")
+	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: tok})
+	// A masked client text frame (RFC 6455 5.2), 16-bit length.
+	frame := []byte{0x81, 0x80 | 126, byte(len(auth) >> 8), byte(len(auth)), 1, 2, 3, 4}
+	for i, b := range auth {
+		frame = append(frame, b^[]byte{1, 2, 3, 4}[i%4])
+	}
+	host := strings.TrimPrefix(in.http.URL, "http://")
+	req := "GET /ws HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: " + protocol.Subprotocol + "\r\n\r\n"
+	nc, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := nc.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	// The hello: an unmasked text frame.
+	var hdr [2]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := int(hdr[1] & 0x7f)
+	if n == 126 {
+		var ext [2]byte
+		io.ReadFull(br, ext[:])
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	var hello protocol.Hello
+	if hdr[0] != 0x81 || json.Unmarshal(body, &hello) != nil || hello.Type != protocol.FrameHello || hello.ID != "auth" {
+		t.Fatalf("expected the hello, got %x %s", hdr, body)
 	}
 }

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,8 +70,10 @@ func (o *WSOptions) setDefaults() {
 // errAlreadyAuthenticated answers a second auth frame.
 var errAlreadyAuthenticated = hub.Errorf(hub.EINVALID, "already authenticated")
 
-// serveWS upgrades to a WebSocket and runs the connection until it ends.
-// The handler goroutine is the connection's reader.
+// serveWS upgrades to a WebSocket and hands the connection to a reader
+// goroutine of its own, then returns: net/http's connection state (its
+// request, buffers and the stack that parsed them) is freed rather than
+// held for the socket's life.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		s.nativeError(w, r, hub.Errorf(hub.EINTERNAL, "shutting down"), http.StatusServiceUnavailable)
@@ -77,7 +83,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.nativeError(w, r, hub.Errorf(hub.EINVALID, "offer the WebSocket subprotocol "+protocol.Subprotocol), 0)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
 		OriginPatterns:  s.ws.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -91,10 +97,51 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		ws.Close(protocol.CloseShutdown, "shutting down")
 		return
 	}
-	defer s.dropConn(c)
-	c.run(r)
-	c.leaveDesk()
-	c.stopWriting()
+	token, hasToken := bearer(r)
+	go func() {
+		defer s.dropConn(c)
+		c.run(token, hasToken)
+		c.leaveDesk()
+		c.stopWriting()
+	}()
+}
+
+// wsBufferSize is the size of a socket's read and write buffers. Frames
+// are small (commands and events are a few hundred bytes); a larger one is
+// read or written in more than one system call, and an idle socket holds
+// 2 KB of buffers instead of net/http's 8.
+const wsBufferSize = 1024
+
+// smallBuffers hands coder/websocket the hijacked connection with small
+// buffers of its own.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Hijack implements http.Hijacker. net/http has flushed the 101 response
+// by now; bytes it read past the request (a client that did not wait for
+// the 101) are kept in front of the connection.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if brw.Writer.Buffered() > 0 {
+		if err := brw.Writer.Flush(); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	br := brw.Reader
+	if n := br.Buffered(); n <= wsBufferSize {
+		// The bytes must end up in the new reader's buffer: Accept peeks
+		// what is buffered and resets the reader onto the connection.
+		b, _ := br.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), nc), wsBufferSize)
+		if _, err := br.Peek(n); err != nil {
+			nc.Close()
+			return nil, nil, err
+		}
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, wsBufferSize)), nil
 }
 
 // offers reports whether the handshake offers the subprotocol.
@@ -274,14 +321,14 @@ func (c *conn) isClosed() bool {
 	return c.closed
 }
 
-// run is the reader: it authenticates, starts the writer and the pinger,
-// and runs commands until the socket ends.
-func (c *conn) run(r *http.Request) {
+// run is the reader: it authenticates (with the upgrade's bearer token when
+// it had one, else with the first frame), joins the pinger, and runs
+// commands until the socket ends.
+func (c *conn) run(token string, hasToken bool) {
 	defer c.close(websocket.StatusNormalClosure, "")
 	var authResume map[string]int64
 	authID, observe := "", false
-	token, ok := bearer(r)
-	if !ok {
+	if !hasToken {
 		cmd, err := c.readAuth()
 		if err != nil {
 			return
