@@ -9,7 +9,8 @@
 #   4. the store, API and multi-instance suites again on a real redis-server,
 #      which this script installs (apt-get, when absent and root), starts on a
 #      spare loopback port without persistence, and stops at exit.
-#   5. the benchmarks, run once
+#   5. the benchmarks, run once, and the load tool (cmd/sbload) briefly on
+#      two hubs as a correctness smoke test (0 lost, duplicated, out of order)
 #   6. the browser end-to-end tests (scripts/e2e: node --test and playwright-core
 #      driving Debian's /usr/bin/chromium, installed with apt-get when absent
 #      and root) against two hubs built from this tree, on that redis-server.
@@ -84,7 +85,13 @@ SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -race -count=1 \
 
 step "benchmarks run once (so that they keep working; scripts/bench.sh measures)"
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
-  -bench 'BenchmarkChatSessions/^of=1000$/' -benchtime 1x ./hub/redisstore/
+  -bench '^Benchmark(ChatSessions|SessionList|Stats)$/^of=1000$' -benchtime 1x ./hub/... ./api/...
+SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
+  -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage)$' \
+  -benchtime 1x ./hub/... ./api/...
+
+step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"
+scripts/load-smoke.sh "redis://127.0.0.1:$port/0"
 
 # The browser end-to-end tests: Debian's Chromium, playwright-core from npm.
 if [ ! -x /usr/bin/chromium ]; then

@@ -236,14 +236,14 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 		if err != nil {
 			return
 		}
-		var f Frame
 		var head struct {
-			ID string `json:"id"`
+			Frame
+			ID string `json:"id"` // a reply's or error's command id
 		}
-		if json.Unmarshal(data, &f) != nil {
+		if json.Unmarshal(data, &head) != nil { // one pass over the frame
 			continue
 		}
-		json.Unmarshal(data, &head)
+		f := head.Frame
 		f.Raw = data
 		c.mu.Lock()
 		if (f.Type == protocol.FrameReply || f.Type == protocol.FrameError) && head.ID != "" {

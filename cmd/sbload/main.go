@@ -14,7 +14,8 @@
 // authenticate + resume as fast as one instance takes them).
 // --baseline runs the same shape against a bare relay (coder/websocket, no
 // Redis, no history) in a child process: the machine's ceiling, which the
-// report divides Switchboard's figures by.
+// report divides Switchboard's figures by. `sbload report -dir D` writes
+// scripts/bench.sh's report from the runs it left in D.
 //
 //	sbload -hubs http://127.0.0.1:8080,http://127.0.0.1:8081 -key $SWITCHBOARD_ADMIN_KEY \
 //	       -redis redis://127.0.0.1:6379 -mode steady -conversations 5000 -rate 1000 -duration 30s -runs 3
@@ -74,6 +75,16 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		fs := flag.NewFlagSet("report", flag.ExitOnError)
+		dir := fs.String("dir", ".", "the folder of scripts/bench.sh's results")
+		fs.Parse(os.Args[2:])
+		if err := runReport(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	var hubs string
 	flag.StringVar(&o.Mode, "mode", "steady", "idle, steady, ramp, storm or connect")
@@ -103,6 +114,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sbload: bad -mode, -conversations, -per-agent, -runs or -size (at least 48 bytes)")
 		os.Exit(2)
 	}
+	raiseFileLimit(uint64(4*o.Conversations + 4096))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := run(ctx, o)

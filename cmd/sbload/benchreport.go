@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// `sbload report -dir D` turns the JSON reports scripts/bench.sh left in D
+// (idle-<sockets>-<run>.json, steady.json, ramp-<run>.json, storm.json,
+// connect.json) and the Go benchmarks' output (gobench.txt) into one
+// Markdown report (report.md) and one JSON report (report.json), each
+// target marked met or not with its figure.
+
+// Target is one of the issue's performance targets and what a run found.
+type Target struct {
+	Name   string `json:"name"`
+	Want   string `json:"want"`
+	Figure string `json:"figure"`
+	Met    bool   `json:"met"`
+	Note   string `json:"note,omitempty"`
+}
+
+// BenchReport is report.json.
+type BenchReport struct {
+	Generated  time.Time                     `json:"generated"`
+	Machine    string                        `json:"machine"`
+	Targets    []Target                      `json:"targets"`
+	Idle       map[string][]IdleResult       `json:"idle"`
+	Steady     *Report                       `json:"steady,omitempty"`
+	Ramps      []*Report                     `json:"ramps,omitempty"`
+	Storm      *Report                       `json:"storm,omitempty"`
+	Connect    *Report                       `json:"connect,omitempty"`
+	Benchmarks map[string]map[string]float64 `json:"go_benchmarks"` // name -> unit -> median
+}
+
+func readReport(path string) *Report {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var r Report
+	if json.Unmarshal(b, &r) != nil {
+		return nil
+	}
+	return &r
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 1 {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			mem = fmt.Sprintf("%.0f GiB", kb/1024/1024)
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s RAM, %s, %s/%s", runtime.NumCPU(), model, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// goBenchmarks reads `go test -bench` output: per benchmark and unit, the
+// median of the runs.
+func goBenchmarks(path string) map[string]map[string]float64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	vals := map[string]map[string][]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		f := strings.Fields(m[3])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			if vals[m[1]] == nil {
+				vals[m[1]] = map[string][]float64{}
+			}
+			vals[m[1]][f[i+1]] = append(vals[m[1]][f[i+1]], v)
+		}
+	}
+	out := map[string]map[string]float64{}
+	for name, units := range vals {
+		out[name] = map[string]float64{}
+		for u, v := range units {
+			out[name][u] = median(v)
+		}
+	}
+	return out
+}
+
+func runReport(dir string) error {
+	br := BenchReport{Generated: time.Now().UTC(), Machine: machine(), Idle: map[string][]IdleResult{}}
+	files, _ := filepath.Glob(filepath.Join(dir, "idle-*.json"))
+	for _, f := range files {
+		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".json"), "-")
+		if r := readReport(f); r != nil && r.Idle != nil && len(parts) >= 2 {
+			br.Idle[parts[1]] = append(br.Idle[parts[1]], *r.Idle)
+		}
+	}
+	br.Steady = readReport(filepath.Join(dir, "steady.json"))
+	br.Storm = readReport(filepath.Join(dir, "storm.json"))
+	br.Connect = readReport(filepath.Join(dir, "connect.json"))
+	rampFiles, _ := filepath.Glob(filepath.Join(dir, "ramp-*.json"))
+	for _, f := range rampFiles {
+		if r := readReport(f); r != nil {
+			br.Ramps = append(br.Ramps, r)
+		}
+	}
+	br.Benchmarks = goBenchmarks(filepath.Join(dir, "gobench.txt"))
+	br.targets()
+
+	b, _ := json.MarshalIndent(br, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := br.markdown()
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	return nil
+}
+
+func idleMedian(rs []IdleResult, f func(IdleResult) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+func (br *BenchReport) add(name, want, figure string, met bool, note string) {
+	br.Targets = append(br.Targets, Target{Name: name, Want: want, Figure: figure, Met: met, Note: note})
+}
+
+func (br *BenchReport) targets() {
+	if rs := br.Idle["10000"]; len(rs) > 0 {
+		kb := idleMedian(rs, func(r IdleResult) float64 { return r.BytesPerSocket }) / 1024
+		br.add("Idle memory at 10,000 connections (one instance)", "≤ 28 KB RSS per connection",
+			fmt.Sprintf("%.1f KB (median of %d)", kb, len(rs)), kb <= 28, "")
+		cores := idleMedian(rs, func(r IdleResult) float64 { return r.CoresPer5000 })
+		br.add("Idle CPU", "≤ 0.04 cores per 5,000 connections",
+			fmt.Sprintf("%.4f cores per 5,000 (median of %d)", cores, len(rs)), cores <= 0.04, "")
+	}
+	if len(br.Idle) > 1 {
+		var sizes []int
+		for k := range br.Idle {
+			n, _ := strconv.Atoi(k)
+			sizes = append(sizes, n)
+		}
+		slices.Sort(sizes)
+		var parts []string
+		lo, hi := 1e18, 0.0
+		for _, n := range sizes {
+			kb := idleMedian(br.Idle[strconv.Itoa(n)], func(r IdleResult) float64 { return r.BytesPerSocket }) / 1024
+			lo, hi = min(lo, kb), max(hi, kb)
+			parts = append(parts, fmt.Sprintf("%d: %.1f KB", n, kb))
+		}
+		top := sizes[len(sizes)-1]
+		br.add("Idle memory linear in connections (one instance)", "linear to 50,000",
+			strings.Join(parts, ", ")+fmt.Sprintf(" (spread %.0f%%)", (hi/lo-1)*100),
+			hi/lo <= 1.15 && top >= 50000,
+			fmt.Sprintf("largest size run here: %d; a process on this machine may open at most 20,000 files (RLIMIT_NOFILE hard limit, not raisable without CAP_SYS_RESOURCE)", top))
+	}
+	if s := br.Steady; s != nil && s.Median != nil {
+		m := s.Median
+		br.add("Latency at 1,000 msg/s over 5,000 conversations, 2 instances", "p50 ≤ 0.7 ms, p99 ≤ 5 ms",
+			fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (median of %d)", m.Latency.P50, m.Latency.P99, len(s.Runs)),
+			m.Latency.P50 <= 0.7 && m.Latency.P99 <= 5, "")
+		br.add("Hub CPU at 1,000 msg/s", "≥ 6,000 deliveries per hub CPU-second",
+			fmt.Sprintf("%.0f (median of %d)", m.DeliveriesPerCPUSecond, len(s.Runs)), m.DeliveriesPerCPUSecond >= 6000, "")
+		br.add("Redis script calls per chat message", "≤ 1",
+			fmt.Sprintf("%.3f (all script calls during the runs, background ones included, / messages)", m.RedisScriptsPerMessage),
+			m.RedisScriptsPerMessage <= 1.05, "the send path makes exactly one (message.lua); the rest are presence refreshes and sweeps")
+	}
+	if len(br.Ramps) > 0 {
+		var sat, p99 []float64
+		for _, r := range br.Ramps {
+			if r.Saturation != nil {
+				sat = append(sat, r.Saturation.SentPerSecond)
+				p99 = append(p99, r.Saturation.Latency.P99)
+			} else {
+				sat = append(sat, 0)
+			}
+		}
+		lost := int64(0)
+		for _, r := range br.Ramps {
+			lost += r.Lost + r.Duplicated + r.OutOfOrder
+		}
+		s := median(sat)
+		br.add("Saturation", "≥ 8,000 msg/s with p99 ≤ 50 ms, 0 lost/duplicated/out of order",
+			fmt.Sprintf("%.0f msg/s (median of %d ramps), p99 there %.1f ms, lost+dup+ooo %d", s, len(sat), median(p99), lost),
+			s >= 8000 && lost == 0, "")
+	}
+	if s := br.Storm; s != nil && s.Median != nil {
+		m := s.Median
+		br.add("Storm: 2% of sockets reconnecting every second at 1,000 msg/s", "0 lost, 0 duplicated, p99 ≤ 100 ms",
+			fmt.Sprintf("lost %d, duplicated %d, out of order %d, p99 %.1f ms, %d reconnects per run (median of %d)",
+				s.Lost, s.Duplicated, s.OutOfOrder, m.Latency.P99, m.Reconnects, len(s.Runs)),
+			s.Lost == 0 && s.Duplicated == 0 && m.Latency.P99 <= 100, "")
+	}
+	if c := br.Connect; c != nil && c.ConnectMed != nil {
+		br.add("Connect + authenticate + resume on one instance", "≥ 4,000 per second",
+			fmt.Sprintf("%.0f/s (median of %d waves of %d)", c.ConnectMed.PerSecond, len(c.Connects), c.ConnectMed.Sockets),
+			c.ConnectMed.PerSecond >= 4000, "")
+	}
+}
+
+func (br *BenchReport) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Switchboard benchmark report\n\nGenerated %s on %s. Hubs, Redis and the load tool share the machine.\n\n",
+		br.Generated.Format(time.RFC3339), br.Machine)
+	b.WriteString("## Targets\n\n| Target | Wanted | Figure | Met |\n|---|---|---|---|\n")
+	for _, t := range br.Targets {
+		met := "**met**"
+		if !t.Met {
+			met = "**not met**"
+		}
+		fig := t.Figure
+		if t.Note != "" {
+			fig += "; " + t.Note
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, fig, met)
+	}
+	if s := br.Steady; s != nil {
+		b.WriteString("\n## Steady 1,000 msg/s\n\n")
+		runTable(&b, s)
+		if s.Baseline != nil {
+			b.WriteString("\nBaseline (bare relay, one process, no Redis, no history):\n\n")
+			runTable(&b, s.Baseline)
+			keys := make([]string, 0, len(s.Ratios))
+			for k := range s.Ratios {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			b.WriteString("\nSwitchboard ÷ baseline: ")
+			for i, k := range keys {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%s %.2f", k, s.Ratios[k])
+			}
+			b.WriteString("\n")
+		}
+	}
+	for i, r := range br.Ramps {
+		fmt.Fprintf(&b, "\n## Ramp %d\n\n", i+1)
+		runTable(&b, r)
+	}
+	if s := br.Storm; s != nil {
+		b.WriteString("\n## Storm\n\n")
+		runTable(&b, s)
+	}
+	if len(br.Idle) > 0 {
+		b.WriteString("\n## Idle\n\n| Sockets on one instance | RSS per socket | Goroutines per socket | CPU cores per 5,000 |\n|---|---|---|---|\n")
+		var sizes []int
+		for k := range br.Idle {
+			n, _ := strconv.Atoi(k)
+			sizes = append(sizes, n)
+		}
+		slices.Sort(sizes)
+		for _, n := range sizes {
+			for _, r := range br.Idle[strconv.Itoa(n)] {
+				g := 0.0
+				if len(r.Servers) > 0 {
+					g = r.Servers[0].GoroutinesPerSocket
+				}
+				fmt.Fprintf(&b, "| %d | %.1f KB | %.2f | %.4f |\n", n, r.BytesPerSocket/1024, g, r.CoresPer5000)
+			}
+		}
+	}
+	if c := br.Connect; c != nil {
+		b.WriteString("\n## Connect waves (one instance)\n\n| Sockets | Seconds | Per second |\n|---|---|---|\n")
+		for _, w := range c.Connects {
+			fmt.Fprintf(&b, "| %d | %.2f | %.0f |\n", w.Sockets, w.Seconds, w.PerSecond)
+		}
+	}
+	if len(br.Benchmarks) > 0 {
+		b.WriteString("\n## Go benchmarks (medians)\n\n| Benchmark | ns/op | B/op | allocs/op | other |\n|---|---|---|---|---|\n")
+		names := make([]string, 0, len(br.Benchmarks))
+		for n := range br.Benchmarks {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			u := br.Benchmarks[n]
+			var other []string
+			for k, v := range u {
+				if k != "ns/op" && k != "B/op" && k != "allocs/op" {
+					other = append(other, fmt.Sprintf("%.0f %s", v, k))
+				}
+			}
+			slices.Sort(other)
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s |\n", n, u["ns/op"], u["B/op"], u["allocs/op"], strings.Join(other, ", "))
+		}
+	}
+	return b.String()
+}
+
+func runTable(b *strings.Builder, r *Report) {
+	b.WriteString("| Run | Target/s | Sent/s | Delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | Max ms | Errors | Lost | Reconnects | Server cores | Deliveries/CPU-s | Redis cmds/msg | Scripts/msg |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	rows := r.Runs
+	if r.Median != nil && len(rows) > 1 {
+		rows = append(slices.Clone(rows), *r.Median)
+	}
+	for _, x := range rows {
+		name := x.Name
+		if r.Options.Mode == "ramp" && !x.Pass {
+			name += " (over)"
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %d | %d | %.2f | %.0f | %.2f | %.2f |\n",
+			name, x.TargetRate, x.SentPerSecond, x.DeliveredPerSecond, x.Latency.P50, x.Latency.P90, x.Latency.P99,
+			x.Latency.P999, x.Latency.Max, x.SendErrors, x.Lost, x.Reconnects, x.ServerCores, x.DeliveriesPerCPUSecond,
+			x.RedisCommandsPerMessage, x.RedisScriptsPerMessage)
+	}
+	fmt.Fprintf(b, "\nLost %d, duplicated %d, out of order %d, send errors %d.\n", r.Lost, r.Duplicated, r.OutOfOrder, r.SendErrors)
+}
