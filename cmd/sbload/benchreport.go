@@ -317,7 +317,13 @@ func (br *BenchReport) markdown() string {
 				}
 			}
 			slices.Sort(other)
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s |\n", n, u["ns/op"], u["B/op"], u["allocs/op"], strings.Join(other, ", "))
+			cell := func(unit string) string {
+				if v, ok := u[unit]; ok {
+					return strconv.FormatFloat(v, 'f', 0, 64)
+				}
+				return "–" // not reported by the benchmark
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", n, cell("ns/op"), cell("B/op"), cell("allocs/op"), strings.Join(other, ", "))
 		}
 	}
 	return b.String()
