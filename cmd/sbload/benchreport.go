@@ -330,21 +330,9 @@ func (br *BenchReport) markdown() string {
 }
 
 func runTable(b *strings.Builder, r *Report) {
-	b.WriteString("| Run | Target/s | Sent/s | Delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | Max ms | Errors | Lost | Reconnects | Server cores | Deliveries/CPU-s | Redis cmds/msg | Scripts/msg |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	rows := r.Runs
-	if r.Median != nil && len(rows) > 1 {
-		rows = append(slices.Clone(rows), *r.Median)
-	}
-	for _, x := range rows {
-		name := x.Name
-		if r.Options.Mode == "ramp" && !x.Pass {
-			name += " (over)"
-		}
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %d | %d | %.2f | %.0f | %.2f | %.2f |\n",
-			name, x.TargetRate, x.SentPerSecond, x.DeliveredPerSecond, x.Latency.P50, x.Latency.P90, x.Latency.P99,
-			x.Latency.P999, x.Latency.Max, x.SendErrors, x.Lost, x.Reconnects, x.ServerCores, x.DeliveriesPerCPUSecond,
-			x.RedisCommandsPerMessage, x.RedisScriptsPerMessage)
+	b.WriteString("| " + strings.Join(runColumns, " | ") + " |\n|" + strings.Repeat("---|", len(runColumns)) + "\n")
+	for _, row := range r.rows() {
+		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
 	}
 	fmt.Fprintf(b, "\nLost %d, duplicated %d, out of order %d, send errors %d.\n", r.Lost, r.Duplicated, r.OutOfOrder, r.SendErrors)
 }

@@ -164,6 +164,31 @@ func (r *Report) headline() *RunResult {
 	return r.Saturation
 }
 
+// runColumns head the table of runs, in the terminal and in the Markdown report.
+var runColumns = []string{"run", "target/s", "sent/s", "delivered/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
+	"errors", "lost", "reconnects", "server cores", "deliveries/CPU-s", "redis cmds/msg", "scripts/msg"}
+
+// rows formats the runs (and their median) under runColumns.
+func (r *Report) rows() [][]string {
+	runs := r.Runs
+	if r.Median != nil && len(runs) > 1 {
+		runs = append(slices.Clone(runs), *r.Median)
+	}
+	out := make([][]string, 0, len(runs))
+	for _, x := range runs {
+		name := x.Name
+		if r.Options.Mode == "ramp" && !x.Pass {
+			name += " (over)"
+		}
+		f := func(format string, v any) string { return fmt.Sprintf(format, v) }
+		out = append(out, []string{name, f("%.0f", x.TargetRate), f("%.0f", x.SentPerSecond), f("%.0f", x.DeliveredPerSecond),
+			f("%.2f", x.Latency.P50), f("%.2f", x.Latency.P90), f("%.2f", x.Latency.P99), f("%.2f", x.Latency.P999),
+			f("%.1f", x.Latency.Max), f("%d", x.SendErrors), f("%d", x.Lost), f("%d", x.Reconnects), f("%.2f", x.ServerCores),
+			f("%.0f", x.DeliveriesPerCPUSecond), f("%.2f", x.RedisCommandsPerMessage), f("%.2f", x.RedisScriptsPerMessage)})
+	}
+	return out
+}
+
 // ratios divides Switchboard's figures by the baseline's.
 func (r *Report) ratios() {
 	b := r.Baseline
@@ -190,20 +215,9 @@ func (r *Report) print(w io.Writer) {
 		r.Options.Mode, r.Target, r.Options.Conversations, r.Sockets, r.SetupSeconds)
 	if len(r.Runs) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "run\ttarget/s\tsent/s\tdelivered/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tlost\treconnects\tserver cores\tdeliv/CPU-s\tredis cmds/msg\tscripts/msg\t")
-		rows := r.Runs
-		if r.Median != nil && len(r.Runs) > 1 {
-			rows = append(slices.Clone(rows), *r.Median)
-		}
-		for _, x := range rows {
-			name := x.Name
-			if r.Options.Mode == "ramp" && !x.Pass {
-				name += " (over)"
-			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t\n",
-				name, x.TargetRate, x.SentPerSecond, x.DeliveredPerSecond, x.Latency.P50, x.Latency.P90, x.Latency.P99,
-				x.Latency.P999, x.Latency.Max, x.SendErrors, x.Lost, x.Reconnects, x.ServerCores, x.DeliveriesPerCPUSecond,
-				x.RedisCommandsPerMessage, x.RedisScriptsPerMessage)
+		fmt.Fprintln(tw, strings.Join(runColumns, "\t")+"\t")
+		for _, row := range r.rows() {
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
 		tw.Flush()
 		for _, x := range r.Runs {
