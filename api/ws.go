@@ -694,6 +694,13 @@ func (c *conn) push(it item, ephemeral bool) {
 		c.close(protocol.CloseSlowConsumer, "slow consumer")
 		return
 	}
+	if c.head > 0 && len(c.queue) == cap(c.queue) {
+		// A writer that never empties the queue would grow the array
+		// without end: slide the waiting items to the front instead.
+		n := copy(c.queue, c.queue[c.head:])
+		clear(c.queue[n:])
+		c.queue, c.head = c.queue[:n], 0
+	}
 	c.queue = append(c.queue, it)
 	start := !c.writing
 	if start {
