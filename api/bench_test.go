@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,67 +13,7 @@ import (
 	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/api/client"
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/hub/redisstore"
-	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
-
-// benchHub is one hub instance wired as cmd/switchboard wires it (and as
-// rtEnv.start does for tests, which takes a *testing.T): its own Redis
-// client, store, bus, fan-out, service and HTTP server.
-type benchHub struct {
-	r       *redistest.Redis
-	store   *redisstore.Store
-	service *hub.Service
-	tokens  *hub.Tokens
-	http    *httptest.Server
-}
-
-// newBenchHub starts a hub instance on a fresh Redis, stopped when b ends.
-func newBenchHub(b *testing.B, ws api.WSOptions) *benchHub {
-	b.Helper()
-	r := redistest.New(b)
-	tokens, err := hub.NewTokens([]byte(strings.Repeat("s", 32)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := redisstore.New(r.NewClient(), redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	bus := store.NewBus(ctx)
-	fan := hub.NewFanout(bus, nil)
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); bus.Run(fan) }()
-	go func() { defer wg.Done(); fan.Run(ctx) }()
-	service := hub.NewService(store, hub.Policy{AgentCapacity: 5, Retention: time.Hour}, nil)
-	srv := api.NewServer(api.Config{
-		Sessions: service, Agents: store, History: store, Fanout: fan,
-		Desk: hub.NewDesk(store, hub.DeskPolicy{}, nil, nil), Teams: store, OpenSessionOf: store.OpenSessionOf,
-		Chats: hub.NewHistory(store, nil), Webhooks: store, Tokens: tokens, AdminKey: rtAdminKey,
-		WS: ws, Ping: store.Ping,
-	})
-	go func() { defer wg.Done(); srv.Run(ctx) }()
-	hs := httptest.NewServer(srv)
-	b.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-		hs.Close()
-		cancel()
-		bus.Close()
-		wg.Wait()
-	})
-	return &benchHub{r: r, store: store, service: service, tokens: tokens, http: hs}
-}
-
-// customerToken returns a token for the customer of sess, signed as the
-// widget endpoint signs them (which is rate limited per IP address).
-func (h *benchHub) customerToken(sess *hub.Session) string {
-	return h.tokens.Sign(hub.Claims{Role: hub.PrincipalCustomer, Subject: sess.CustomerID, Name: sess.CustomerName,
-		SessionID: sess.ID, Expires: time.Now().Add(time.Hour).Unix()})
-}
 
 // benchReceivers dials n sockets with token, each counting into got the
 // message.created frames of sid it receives. It returns once every socket
@@ -172,18 +110,15 @@ func benchReceivers(b *testing.B, url, token, sid string, n int, got, want *atom
 func BenchmarkFanoutSockets(b *testing.B) {
 	for _, n := range []int{1, 10, 1000} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			h := newBenchHub(b, api.WSOptions{RateLimit: rate.Inf, RateBurst: 1 << 20})
-			b.Logf("redis: %s", h.r.Kind())
+			e := newRTEnv(b, 1, rtOptions{ws: api.WSOptions{RateLimit: rate.Inf, RateBurst: 1 << 20}})
+			in := e.hubs[0]
 			ctx := context.Background()
-			sess, err := h.service.CreateSession(ctx, hub.SessionCreate{Title: "Order", CustomerName: "Dana Whitfield"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			sid, token := e.customer(in, "Dana Whitfield")
 			var got, want atomic.Int64
 			want.Store(-1)
 			done := make(chan struct{}, 1)
 			setup := time.Now()
-			clients := benchReceivers(b, h.http.URL+"/ws", h.customerToken(sess), sess.ID, n, &got, &want, done)
+			clients := benchReceivers(b, in.WSURL(), token, sid, n, &got, &want, done)
 			b.Logf("%d sockets following in %v", n, time.Since(setup).Round(time.Millisecond))
 			sender := clients[0]
 			text := "Hi, my order #48213 still shows as pending after three days, and the tracking link you emailed me " +
@@ -193,7 +128,7 @@ func BenchmarkFanoutSockets(b *testing.B) {
 			for b.Loop() {
 				want.Store((ops + 1) * int64(n))
 				sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				r, err := sender.Send(sctx, sess.ID, text)
+				r, err := sender.Send(sctx, sid, text)
 				cancel()
 				if err != nil || r.Seq != ops+2 || r.Duplicate { // seq 1 is session.created
 					b.Fatalf("send %d: %+v, %v", ops, r, err)

@@ -2,12 +2,10 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,47 +20,15 @@ var benchSizes = []int{1_000, 100_000}
 
 // newSeededEnv returns a hub instance whose Redis holds n sessions created
 // one a minute up to the test clock's now (t0), for n/10 customers; every
-// other one has ended (kept for a year), the rest wait in the queue. It
-// seeds through the store's own scripts, 8 at a time, as seedChats does in
-// hub/redisstore.
+// other one has ended (kept for a year), the rest wait in the queue.
 func newSeededEnv(b *testing.B, n int) *env {
 	b.Helper()
 	if n > 10_000 && os.Getenv(redistest.EnvURL) == "" {
 		b.Skipf("%d sessions need a real redis-server: set %s", n, redistest.EnvURL)
 	}
 	e := newEnv(b, hub.Policy{}, 1)
-	st := e.hubs[0].store
-	start := t0.UTC().Add(-time.Duration(n) * time.Minute)
 	began := time.Now()
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				at := start.Add(time.Duration(i) * time.Minute)
-				s := &hub.Session{ID: hub.NewSessionID(), Title: "Order", CustomerID: fmt.Sprintf("c%d", i%(n/10)),
-					CustomerName: "Customer", State: hub.StateQueuing, CreatedAt: at, StartedBy: "visitor"}
-				if _, err := st.CreateSession(ctx, s, 0); err != nil {
-					errs <- err
-					return
-				}
-				if i%2 == 0 {
-					if _, err := st.CloseSession(ctx, s.ID, hub.SystemPrincipal, at.Add(time.Minute), 365*24*time.Hour); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
+	redistest.SeedChats(b, e.hubs[0].store, t0.UTC().Add(-time.Duration(n)*time.Minute), n, time.Minute)
 	b.Logf("redis: %s; %d sessions seeded in %v", e.r.Kind(), n, time.Since(began).Round(time.Millisecond))
 	return e
 }

@@ -52,7 +52,7 @@ func (in *rtInstance) WSURL() string { return "ws" + strings.TrimPrefix(in.http.
 
 // rtEnv is n instances on one Redis sharing a token secret.
 type rtEnv struct {
-	t      *testing.T
+	t      testing.TB
 	r      *redistest.Redis
 	hubs   []*rtInstance
 	tokens *hub.Tokens
@@ -91,7 +91,7 @@ func (b gatedBus) Subscribe(ctx context.Context, topics ...string) error {
 	return b.Bus.Subscribe(ctx, topics...)
 }
 
-func newRTEnv(t *testing.T, n int, o rtOptions) *rtEnv {
+func newRTEnv(t testing.TB, n int, o rtOptions) *rtEnv {
 	t.Helper()
 	r := redistest.New(t)
 	t.Logf("redis: %s", r.Kind())
@@ -184,7 +184,7 @@ func (l sendBufferListener) Accept() (net.Conn, error) {
 }
 
 // call makes a JSON request and decodes the answer into out (if not nil).
-func httpJSON(t *testing.T, method, url, key, body string, out any) int {
+func httpJSON(t testing.TB, method, url, key, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if key != "" {

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,39 +12,10 @@ import (
 )
 
 // seedChats creates n sessions, one a minute from a fixed day, for n/10
-// customers, ending every other one.
+// customers, ending every other one, and returns the day.
 func seedChats(b *testing.B, st *redisstore.Store, n int) time.Time {
-	b.Helper()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 8 {
-				at := start.Add(time.Duration(i) * time.Minute)
-				s := &hub.Session{ID: hub.NewSessionID(), Title: "Order", CustomerID: fmt.Sprintf("c%d", i%(n/10)),
-					CustomerName: "Customer", State: hub.StateQueuing, CreatedAt: at, StartedBy: "visitor"}
-				if _, err := st.CreateSession(ctx, s, 0); err != nil {
-					errs <- err
-					return
-				}
-				if i%2 == 0 {
-					if _, err := st.CloseSession(ctx, s.ID, hub.SystemPrincipal, at, 365*24*time.Hour); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
+	redistest.SeedChats(b, st, start, n, 0)
 	return start
 }
 
