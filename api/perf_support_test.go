@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/api/client"
@@ -88,8 +91,8 @@ func TestIssueAgentToken(t *testing.T) {
 	}
 }
 
-// TestSharedPinger: one pinger goroutine keeps every socket alive. A client
-// that answers pings (it reads) stays connected through many intervals; one
+// TestSharedPinger: one pinger goroutine keeps every socket alive. A quiet
+// client that answers pings (it reads) is pinged every interval and stays; one
 // that never reads is closed (4005, counted as a pong_timeout kick) once a
 // ping goes unanswered.
 func TestSharedPinger(t *testing.T) {
@@ -98,7 +101,36 @@ func TestSharedPinger(t *testing.T) {
 	_, tokA := e.customer(in, "Deaf")
 	_, tokB := e.customer(in, "Alive")
 	deaf, _ := rawAuth(t, in, tokA, nil)
-	alive := e.dial(in, tokB) // the client library reads all the time
+
+	// The quiet one reads all the time, so it answers every ping; it counts them.
+	var pings atomic.Int32
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alive, _, err := websocket.Dial(ctx, in.WSURL(), &websocket.DialOptions{
+		Subprotocols: []string{protocol.Subprotocol},
+		OnPingReceived: func(context.Context, []byte) bool {
+			pings.Add(1)
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alive.CloseNow()
+	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: tokB})
+	if err := alive.Write(ctx, websocket.MessageText, auth); err != nil {
+		t.Fatal(err)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := alive.Read(context.Background()); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+
 	waitFor(t, 10*time.Second, "the deaf socket to be kicked", func() bool {
 		return metric(t, in, "switchboard_ws_kicked_total") == 1 // the only kick here: its label is pong_timeout
 	})
@@ -107,19 +139,15 @@ func TestSharedPinger(t *testing.T) {
 		t.Errorf("the kick is not counted as a pong_timeout")
 	}
 	deaf.ws.CloseNow()
-	// Many intervals later the reading one is still there and answers.
-	start := time.Now()
-	for time.Since(start) < 10*80*time.Millisecond {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := alive.Do(ctx, protocol.Command{Type: protocol.CmdPing})
-		cancel()
-		if err != nil {
-			t.Fatalf("the reading socket after %s: %v", time.Since(start), err)
-		}
-		<-time.After(40 * time.Millisecond) // pace the pings of the test, not a wait for a condition
+	// The quiet, reading socket is pinged interval after interval and stays.
+	waitFor(t, 10*time.Second, "ten pings on the quiet socket", func() bool { return pings.Load() >= 10 })
+	select {
+	case err := <-readErr:
+		t.Fatalf("the quiet socket ended: %v", err)
+	default:
 	}
 	if n := metric(t, in, "switchboard_ws_connections"); n != 1 {
-		t.Fatalf("%v sockets open, want the reading one", n)
+		t.Fatalf("%v sockets open, want the quiet one", n)
 	}
 }
 
