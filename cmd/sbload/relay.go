@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -216,9 +215,6 @@ func setupRelay(ctx context.Context, addr string, n int, bind bool, rec *recorde
 	})
 	if err != nil {
 		return nil, err
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil, ctx.Err()
 	}
 	return socks, nil
 }
