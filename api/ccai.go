@@ -235,7 +235,15 @@ func compareIDs(a, b string) int {
 	return strings.Compare(a, b)
 }
 
+// ccaiInternal answers a store failure: 503 while the store is
+// unreachable (retry), 500 otherwise.
 func (s *Server) ccaiInternal(w http.ResponseWriter, err error) {
+	if hub.ErrorCode(err) == hub.EUNAVAILABLE {
+		s.logger.Warn("ccai: store unavailable", "err", err)
+		w.Header().Set("Retry-After", "1")
+		s.ccaiError(w, http.StatusServiceUnavailable, "service unavailable; retry")
+		return
+	}
 	s.logger.Error("ccai: store", "err", err)
 	s.ccaiError(w, http.StatusInternalServerError, "internal error; retry")
 }

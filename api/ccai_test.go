@@ -682,7 +682,7 @@ func TestCCAISweptIPs(t *testing.T) {
 		strings.Replace(live, "Available", "Offline", 1))
 }
 
-// TestCCAIStoreDown: a store error is a 500 with the surface's message.
+// TestCCAIStoreDown: an unreachable store is a 503 with the surface's message.
 func TestCCAIStoreDown(t *testing.T) {
 	in := ccClosedStore(t)
 	for _, c := range []struct{ method, body string }{
@@ -691,7 +691,7 @@ func TestCCAIStoreDown(t *testing.T) {
 		{"POST", `{"status":"Available","agent_ids":[11]}`},
 		{"POST", `{"status":"Available","team_ids":[1]}`},
 	} {
-		ccWantMessage(t, c.method+" "+c.body, ccCall(t, in, c.method, ccPath, c.body, ccBasic), 500, "internal error; retry")
+		ccWantMessage(t, c.method+" "+c.body, ccCall(t, in, c.method, ccPath, c.body, ccBasic), 503, "service unavailable; retry")
 	}
 }
 

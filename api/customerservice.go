@@ -78,7 +78,7 @@ func csFromSession(s *hub.Session, now time.Time) csSession {
 
 // csError renders err in the document's error envelope.
 func (s *Server) csError(w http.ResponseWriter, r *http.Request, err error) {
-	writeJSON(w, s.errorStatus(r, err), csMessage{Code: -1, Message: hub.ErrorMessage(err)})
+	writeJSON(w, s.errorStatus(w, r, err), csMessage{Code: -1, Message: hub.ErrorMessage(err)})
 }
 
 func (s *Server) routeCustomerService(r *mux.Router) {

@@ -26,15 +26,23 @@ var statusByCode = map[string]int{
 	hub.ECONFLICT:     http.StatusConflict,
 	hub.ELIMIT:        http.StatusTooManyRequests,
 	hub.EINTERNAL:     http.StatusInternalServerError,
+	hub.EUNAVAILABLE:  http.StatusServiceUnavailable,
 }
 
 // errorStatus returns the HTTP status for err, logging internal errors
-// (their detail goes to the log, never to the client).
-func (s *Server) errorStatus(r *http.Request, err error) int {
+// (their detail goes to the log, never to the client). A 503 (the store
+// unreachable) also gets Retry-After: clients retry, and the request changed
+// nothing, or, for the idempotent ones, its retry finds out what it did.
+func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, err error) int {
 	code := hub.ErrorCode(err)
-	if code == hub.EINTERNAL {
+	switch code {
+	case hub.EINTERNAL:
 		s.logger.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+	case hub.EUNAVAILABLE:
+		s.logger.LogAttrs(r.Context(), slog.LevelWarn, "request failed: store unavailable",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		w.Header().Set("Retry-After", "1")
 	}
 	if st, ok := statusByCode[code]; ok {
 		return st

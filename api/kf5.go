@@ -71,7 +71,7 @@ func (s *Server) routeKF5(r *mux.Router) {
 
 // kf5Error renders err in the surface's error shape, with the table's status.
 func (s *Server) kf5Error(w http.ResponseWriter, r *http.Request, err error) {
-	status := s.errorStatus(r, err)
+	status := s.errorStatus(w, r, err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="switchboard", charset="UTF-8"`)
 	}

@@ -16,6 +16,7 @@ type metrics struct {
 	queueLength prometheus.Gauge
 	kicked      *prometheus.CounterVec
 	requests    *prometheus.CounterVec
+	resyncs     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -39,11 +40,14 @@ func newMetrics() *metrics {
 		kicked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_ws_kicked_total", Help: "Sockets closed by the hub for not keeping up, by reason.",
 		}, []string{"reason"}),
+		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_ws_resyncs_total", Help: "resync frames sent: a session a socket could not catch up on, by reason.",
+		}, []string{"reason"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by status class.",
 		}, []string{"code"}),
 	}
-	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests,
+	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -29,7 +29,7 @@ type nativeErrorBody struct {
 // nativeError renders err; status 0 means the table's status for its code.
 func (s *Server) nativeError(w http.ResponseWriter, r *http.Request, err error, status int) {
 	if status == 0 {
-		status = s.errorStatus(r, err)
+		status = s.errorStatus(w, r, err)
 	}
 	var body nativeErrorBody
 	body.Error.Code, body.Error.Message = hub.ErrorCode(err), hub.ErrorMessage(err)
@@ -53,22 +53,25 @@ func nativeTime(t time.Time) *string {
 
 // nativeSession is a session as the native API shows it.
 type nativeSession struct {
-	ID            string  `json:"id"`
-	Number        int64   `json:"number"`
-	Title         string  `json:"title"`
-	Description   string  `json:"description"`
-	CustomerID    string  `json:"customer_id"`
-	CustomerName  string  `json:"customer_name"`
-	CustomerEmail string  `json:"customer_email"`
-	AgentID       string  `json:"agent_id"`
-	AgentName     string  `json:"agent_name"`
-	State         string  `json:"state"`
-	Status        string  `json:"status"`
-	DurationS     int64   `json:"duration"`
-	LastSeq       int64   `json:"last_seq"`
-	CreatedAt     *string `json:"created_at"`
-	AssignedAt    *string `json:"assigned_at"`
-	EndedAt       *string `json:"ended_at"`
+	ID            string `json:"id"`
+	Number        int64  `json:"number"`
+	Title         string `json:"title"`
+	Description   string `json:"description"`
+	CustomerID    string `json:"customer_id"`
+	CustomerName  string `json:"customer_name"`
+	CustomerEmail string `json:"customer_email"`
+	AgentID       string `json:"agent_id"`
+	AgentName     string `json:"agent_name"`
+	State         string `json:"state"`
+	Status        string `json:"status"`
+	DurationS     int64  `json:"duration"`
+	LastSeq       int64  `json:"last_seq"`
+	// Epoch is the epoch of the event at last_seq: a client that reloaded
+	// the session resumes its socket with both (docs/protocol.md).
+	Epoch      string  `json:"epoch,omitempty"`
+	CreatedAt  *string `json:"created_at"`
+	AssignedAt *string `json:"assigned_at"`
+	EndedAt    *string `json:"ended_at"`
 	// VisitorID is the customer's number (the KF5 visitor_id); Rating is
 	// null until the customer rates the ended session.
 	VisitorID int64       `json:"visitor_id"`
@@ -80,7 +83,7 @@ func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),
-		LastSeq: s.Seq, CreatedAt: nativeTime(s.CreatedAt), AssignedAt: nativeTime(s.AssignedAt), EndedAt: nativeTime(s.EndedAt),
+		LastSeq: s.Seq, Epoch: s.Epoch, CreatedAt: nativeTime(s.CreatedAt), AssignedAt: nativeTime(s.AssignedAt), EndedAt: nativeTime(s.EndedAt),
 		VisitorID: s.Visitor, Rating: s.Rating,
 	}
 }

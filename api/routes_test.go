@@ -99,8 +99,8 @@ func TestHealthAndReadiness(t *testing.T) {
 
 // TestReadinessFollowsRedis checks that /readyz is 503 while Redis fails
 // and 200 again when it recovers, and that an API call failing on Redis is
-// a 500 whose message does not leak the Redis error. It needs to break
-// the Redis, so it runs on miniredis only.
+// a 503 (retry) whose message does not leak the Redis error. It needs to
+// break the Redis, so it runs on miniredis only.
 func TestReadinessFollowsRedis(t *testing.T) {
 	e := newEnv(t, hub.Policy{}, 1)
 	if e.r.Real() {
@@ -113,8 +113,8 @@ func TestReadinessFollowsRedis(t *testing.T) {
 	if res := e.do(http.MethodGet, "/healthz", "", ""); res.Status != http.StatusOK {
 		t.Errorf("GET /healthz with Redis failing: %s, want 200 (liveness does not depend on Redis)", res)
 	}
-	wantError(t, e.do(http.MethodGet, "/customer-service/stats", "", adminKey), http.StatusInternalServerError, "internal error")
-	wantError(t, e.do(http.MethodPost, "/customer-service/sessions", createOK, adminKey), http.StatusInternalServerError, "internal error")
+	wantError(t, e.do(http.MethodGet, "/customer-service/stats", "", adminKey), http.StatusServiceUnavailable, "service unavailable; retry")
+	wantError(t, e.do(http.MethodPost, "/customer-service/sessions", createOK, adminKey), http.StatusServiceUnavailable, "service unavailable; retry")
 	e.r.Mini.SetError("")
 	if res := e.do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusOK {
 		t.Errorf("GET /readyz after Redis recovered: %s, want 200", res)

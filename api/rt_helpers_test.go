@@ -62,8 +62,8 @@ type rtEnv struct {
 type rtOptions struct {
 	policy hub.Policy
 	ws     api.WSOptions
-	// streamMaxLen caps each session's stream (redisstore.Options.StreamMaxLen); 0 is the default.
-	streamMaxLen int
+	// maxSessionEvents bounds each session's events (redisstore.Options.MaxSessionEvents); 0 is the default.
+	maxSessionEvents int
 	// sendBuffer, if set, is the kernel send buffer of the instances'
 	// accepted connections, so that a client that stops reading makes the
 	// hub's writes block after little data rather than megabytes.
@@ -114,7 +114,7 @@ func newRTEnv(t testing.TB, n int, o rtOptions) *rtEnv {
 
 func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	t := e.t
-	store, err := redisstore.New(e.r.NewClient(), redisstore.Options{Prefix: e.r.Prefix, StreamMaxLen: o.streamMaxLen})
+	store, err := redisstore.New(e.r.NewClient(), redisstore.Options{Prefix: e.r.Prefix, MaxSessionEvents: o.maxSessionEvents})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
@@ -32,7 +33,7 @@ type Config struct {
 	// History reads session streams for the WebSocket catch-up; the
 	// connection has authorized the session already.
 	History interface {
-		Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
+		EventsFrom(ctx context.Context, sessionID string, after int64, limit int) (hub.EventRange, error)
 	}
 	// Chats serves past conversations (the KF5 surface, the desktop's
 	// scroll-back and side panel) and ratings.
@@ -73,6 +74,8 @@ type Config struct {
 	WS WSOptions
 	// Ping reports whether the store is reachable, for /readyz.
 	Ping func(context.Context) error
+	// Collectors are more metrics for /metrics (the store guard's); optional.
+	Collectors []prometheus.Collector
 	// Web serves the pages under "/"; nil serves none.
 	Web http.Handler
 	// Logger receives request logs; nil discards them.
@@ -85,7 +88,7 @@ type Server struct {
 	sessions *hub.Service
 	agents   hub.AgentStore
 	history  interface {
-		Events(context.Context, string, int64, int) ([][]byte, error)
+		EventsFrom(context.Context, string, int64, int) (hub.EventRange, error)
 	}
 	fanout           *hub.Fanout
 	chats            *hub.History
@@ -147,6 +150,7 @@ func NewServer(cfg Config) *Server {
 	if s.customerTokenTTL <= 0 {
 		s.customerTokenTTL = 24 * time.Hour
 	}
+	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.ws.setDefaults()
 	s.queueWatch = newQueueWatch(s)
 	s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)

@@ -64,6 +64,21 @@ func (s *Server) tencentFail(w http.ResponseWriter, code int, detail string) {
 	writeJSON(w, http.StatusOK, tencentReply{ActionStatus: "FAIL", ErrorInfo: info, ErrorCode: code})
 }
 
+// tencentStoreFail answers a store failure with the document's "Internal
+// error, retry." (141002): with HTTP 503 and Retry-After while the store is
+// unreachable, with the surface's usual 200 otherwise.
+func (s *Server) tencentStoreFail(w http.ResponseWriter, err error) {
+	if hub.ErrorCode(err) != hub.EUNAVAILABLE {
+		s.logger.Error("tencent: store", "err", err)
+		s.tencentFail(w, tencentInternal, "")
+		return
+	}
+	s.logger.Warn("tencent: store unavailable", "err", err)
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, tencentReply{ActionStatus: "FAIL",
+		ErrorInfo: tencentInfo[tencentInternal] + " Service unavailable.", ErrorCode: tencentInternal})
+}
+
 func (s *Server) tencentNotFound(w http.ResponseWriter, r *http.Request) {
 	s.tencentFail(w, tencentInvalid, "No such API.")
 }
@@ -118,8 +133,7 @@ func (s *Server) tencentSessionState(w http.ResponseWriter, r *http.Request) {
 		if *req.CustomerServiceID == s.tencent.CustomerServiceID && hub.ValidAgentID(*req.ClientUserID) {
 			sid, err = s.openSessionOf(ctx, *req.ClientUserID)
 			if err != nil {
-				s.logger.Error("tencent: open session lookup", "err", err)
-				s.tencentFail(w, tencentInternal, "")
+				s.tencentStoreFail(w, err)
 				return
 			}
 		}
@@ -139,8 +153,7 @@ func (s *Server) tencentSessionState(w http.ResponseWriter, r *http.Request) {
 		s.tencentFail(w, tencentNoSess, "")
 		return
 	case err != nil:
-		s.logger.Error("tencent: session lookup", "err", err)
-		s.tencentFail(w, tencentInternal, "")
+		s.tencentStoreFail(w, err)
 		return
 	}
 	out := tencentReply{ActionStatus: "OK", SessionID: &sess.ID, CurrentState: string(sess.State)}

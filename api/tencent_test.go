@@ -447,12 +447,22 @@ func TestTencentTrailingJSON(t *testing.T) {
 	}
 }
 
-// TestTencentStoreDown: a store error is 141002.
+// TestTencentStoreDown: an unreachable store is 141002 "Internal error,
+// retry." in the surface's envelope, with HTTP 503 and Retry-After.
 func TestTencentStoreDown(t *testing.T) {
 	in := ccClosedStore(t)
 	q := tdQuery(tdSign(t, "admin", time.Hour, time.Now()))
-	tdWantFail(t, "by SessionId", tdCall(t, in, "POST", q, `{"SessionId":"`+hub.NewSessionID()+`"}`), 141002)
-	tdWantFail(t, "by ClientUserId", tdCall(t, in, "POST", q, `{"ClientUserId":"user1","CustomerServiceId":"@customer_service_account"}`), 141002)
+	for what, body := range map[string]string{
+		"by SessionId":    `{"SessionId":"` + hub.NewSessionID() + `"}`,
+		"by ClientUserId": `{"ClientUserId":"user1","CustomerServiceId":"@customer_service_account"}`,
+	} {
+		res := tdCall(t, in, "POST", q, body)
+		if res.status != http.StatusServiceUnavailable || res.header.Get("Retry-After") == "" {
+			t.Errorf("%s: HTTP %d, Retry-After %q; want 503 with Retry-After", what, res.status, res.header.Get("Retry-After"))
+		}
+		res.status = http.StatusOK // the envelope is the surface's, as on 200
+		tdWantFail(t, what, res, 141002)
+	}
 	// Refusals that need no store still come first.
 	tdWantFail(t, "bad usersig", tdCall(t, in, "POST", tdQuery("x"), `{"SessionId":"`+hub.NewSessionID()+`"}`), 141004)
 }

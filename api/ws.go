@@ -162,7 +162,8 @@ type item struct {
 	event  *hub.Delivery // an event from the bus
 	resync string        // a topic to catch up on from its stream
 	follow string        // a session to start following...
-	from   int64         // ...after this seq
+	from   int64         // ...after this seq...
+	epoch  string        // ...which the client saw in this epoch ("" unknown)
 	agent  bool          // start following the agent's own topic
 	// supervisor starts following every agent's status changes.
 	supervisor bool
@@ -212,8 +213,10 @@ type conn struct {
 
 	// Owned by the writer goroutine (one at a time: each starts only after
 	// the last one ended, under qmu): the last seq written per followed
-	// session. A session is followed while it has an entry.
-	last map[string]int64
+	// session, and the epoch of the event at that seq ("" unknown). A
+	// session is followed while it has an entry in last.
+	last   map[string]int64
+	epochs map[string]string
 
 	mu     sync.Mutex
 	closed bool                   // guarded by mu: close has begun
@@ -249,7 +252,7 @@ func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
 	c := &conn{
 		srv: s, ws: ws, ctx: ctx, cancel: cancel,
 		ip:   s.clientIP(r),
-		last: map[string]int64{}, typing: map[string]*time.Timer{},
+		last: map[string]int64{}, epochs: map[string]string{}, typing: map[string]*time.Timer{},
 	}
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -327,22 +330,28 @@ func (c *conn) isClosed() bool {
 func (c *conn) run(token string, hasToken bool) {
 	defer c.close(websocket.StatusNormalClosure, "")
 	var authResume map[string]int64
+	var authEpochs map[string]string
 	authID, observe := "", false
 	if !hasToken {
 		cmd, err := c.readAuth()
 		if err != nil {
 			return
 		}
-		token, authResume, authID, observe = cmd.Token, cmd.Resume, cmd.ID, cmd.Observe
+		token, authResume, authEpochs, authID, observe = cmd.Token, cmd.Resume, cmd.Epochs, cmd.ID, cmd.Observe
 	}
 	if err := c.authenticate(token, observe); err != nil {
 		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: authID, Error: errorBody(err)})
+		if code := hub.ErrorCode(err); code == hub.EUNAVAILABLE || code == hub.EINTERNAL {
+			// The store could not say: not a verdict on the token.
+			c.close(protocol.CloseServerError, "store unavailable")
+			return
+		}
 		c.close(protocol.CloseUnauthorized, "unauthorized")
 		return
 	}
 	c.srv.pings.add(c)
 	defer c.srv.pings.remove(c)
-	if err := c.hello(authID, authResume); err != nil {
+	if err := c.hello(authID, authResume, authEpochs); err != nil {
 		c.close(protocol.CloseServerError, "store unavailable")
 		return
 	}
@@ -450,7 +459,7 @@ func (c *conn) leaveDesk() {
 }
 
 // hello follows the principal's sessions and greets the client.
-func (c *conn) hello(id string, resume map[string]int64) error {
+func (c *conn) hello(id string, resume map[string]int64, epochs map[string]string) error {
 	p := c.principal
 	var sessions []string
 	switch p.Kind {
@@ -504,7 +513,7 @@ func (c *conn) hello(id string, resume map[string]int64) error {
 		c.enqueue(item{agent: true})
 	}
 	for _, sid := range sessions {
-		c.enqueue(item{follow: sid, from: resume[sid]})
+		c.enqueue(item{follow: sid, from: resume[sid], epoch: epochs[sid]})
 	}
 	return nil
 }
@@ -536,7 +545,7 @@ func (c *conn) command(cmd *protocol.Command) {
 		}
 		if err == nil {
 			for sid, seq := range cmd.Resume {
-				c.enqueue(item{follow: sid, from: seq})
+				c.enqueue(item{follow: sid, from: seq, epoch: cmd.Epochs[sid]})
 			}
 		}
 	case protocol.CmdSend:
@@ -816,11 +825,11 @@ func (c *conn) handle(it item) error {
 			// Already followed: a resume asks to catch up from an earlier seq?
 			// Events the client has not seen are replayed only forward.
 			if it.from < c.last[it.follow] {
-				c.last[it.follow] = it.from
+				c.last[it.follow], c.epochs[it.follow] = it.from, it.epoch
 			}
 			return c.catchUp(it.follow)
 		}
-		c.last[it.follow] = it.from
+		c.last[it.follow], c.epochs[it.follow] = it.from, it.epoch
 		c.srv.fanout.Add(hub.SessionTopic(it.follow), c) // Resync follows when the topic is live
 		return nil
 	case it.resync != "":
@@ -850,6 +859,11 @@ func (c *conn) handleEvent(d *hub.Delivery) error {
 	}
 	if d.Ephemeral() {
 		return c.write(d.Data)
+	}
+	if known := c.epochs[d.SessionID]; known != "" && d.Epoch != "" && d.Epoch != known {
+		// Appended in another epoch than the last event written: the store
+		// may have rolled back and reused seqs. The stream tells.
+		return c.catchUp(d.SessionID)
 	}
 	switch {
 	case d.Seq <= last:
@@ -886,6 +900,9 @@ func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
 		return err
 	}
 	c.last[d.SessionID] = d.Seq
+	if d.Epoch != "" {
+		c.epochs[d.SessionID] = d.Epoch
+	}
 	if d.Type == hub.EventSessionRated && c.principal.Kind == hub.PrincipalCustomer {
 		// Rated (over REST, maybe from another device): the rating window
 		// has nothing left to wait for. A rate of this socket's own closes
@@ -921,20 +938,31 @@ func (c *conn) notMine(d *hub.Delivery) bool {
 	return p.Kind == hub.PrincipalAgent && !p.Privileged() && d.AgentID != p.ID
 }
 
-// catchUp writes every event of a session after the last one written, from
-// the stream; if the stream no longer holds them it sends resync.
+// catchUp writes every event of a session after the last one written,
+// from the stream, once it has checked that the stream still holds the
+// very event the client saw last: one of another epoch, or none where the
+// session went no further, means the store rolled back and reused seqs.
+// When it cannot continue it sends resync.
 func (c *conn) catchUp(sid string) error {
 	const batch = 500
 	var lastState *hub.Delivery
 	for {
 		last := c.last[sid]
-		evs, err := c.srv.history.Events(c.ctx, sid, last, batch)
-		if errors.Is(err, hub.ErrHistoryGone) {
+		r, err := c.srv.history.EventsFrom(c.ctx, sid, last, batch)
+		switch {
+		case errors.Is(err, hub.ErrHistoryGone):
 			return c.resync(sid, "history_trimmed")
-		} else if err != nil {
+		case err != nil:
 			return err
+		case r.Seq < last:
+			return c.resync(sid, "history_rolled_back")
+		case last > 0 && r.AnchorKept && c.epochs[sid] != "" && r.Anchor != "" && r.Anchor != c.epochs[sid]:
+			return c.resync(sid, "epoch_changed")
 		}
-		for i, data := range evs {
+		if r.AnchorKept && r.Anchor != "" {
+			c.epochs[sid] = r.Anchor
+		}
+		for i, data := range r.Events {
 			d, err := hub.ParseDelivery(hub.SessionTopic(sid), data)
 			if err != nil || d.Seq != last+int64(i)+1 {
 				return c.resync(sid, "history_unreadable")
@@ -949,7 +977,7 @@ func (c *conn) catchUp(sid string) error {
 				return nil // ended on the way
 			}
 		}
-		if len(evs) < batch {
+		if len(r.Events) < batch {
 			if lastState != nil && c.notMine(lastState) {
 				c.unfollow(sid)
 			}
@@ -969,11 +997,13 @@ func (c *conn) resync(sid, reason string) error {
 	} else if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(protocol.Resync{Type: protocol.FrameResync, SessionID: sid, Reason: reason, LastSeq: sess.Seq})
+	c.srv.metrics.resyncs.WithLabelValues(reason).Inc()
+	b, _ := json.Marshal(protocol.Resync{Type: protocol.FrameResync, SessionID: sid, Reason: reason,
+		LastSeq: sess.Seq, Epoch: sess.Epoch})
 	if err := c.write(b); err != nil {
 		return err
 	}
-	c.last[sid] = sess.Seq
+	c.last[sid], c.epochs[sid] = sess.Seq, sess.Epoch
 	return nil
 }
 
@@ -1039,6 +1069,7 @@ type agentStatusFrame struct {
 
 func (c *conn) unfollow(sid string) {
 	delete(c.last, sid)
+	delete(c.epochs, sid)
 	c.srv.fanout.Remove(hub.SessionTopic(sid), c)
 }
 

@@ -14,7 +14,11 @@ const (
 	ELIMIT        = "limit"        // a configured limit (open sessions, agent capacity) is reached
 	EUNAUTHORIZED = "unauthorized" // no or bad credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, but not for this resource
-	EINTERNAL     = "internal"     // a bug or an unreachable dependency
+	EINTERNAL     = "internal"     // a bug
+	// EUNAVAILABLE says the store cannot be reached or cannot take the
+	// command now (Redis down, restarting, failing over): nothing was done,
+	// or, for an idempotent command, retrying finds out what was; retry.
+	EUNAVAILABLE = "unavailable"
 )
 
 // Error is the one error type of the domain. Message is safe to show to the
@@ -23,9 +27,26 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Err is the cause, for the logs (never shown to a caller); nil for
+	// the errors the domain makes itself.
+	Err error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("switchboard: %s: %s", e.Code, e.Message) }
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("switchboard: %s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("switchboard: %s: %s", e.Code, e.Message)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Unavailable wraps a store failure that retrying may cure (see
+// EUNAVAILABLE), keeping the cause for the logs.
+func Unavailable(cause error) error {
+	return &Error{Code: EUNAVAILABLE, Message: "service unavailable; retry", Err: cause}
+}
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
@@ -43,6 +64,9 @@ var (
 	ErrInvalidBody     = &Error{Code: EINVALID, Message: "invalid request body"}
 	ErrUnauthorized    = &Error{Code: EUNAUTHORIZED, Message: "unauthorized"}
 	ErrForbidden       = &Error{Code: EFORBIDDEN, Message: "not allowed for this session"}
+	// ErrSessionFull says a session holds its limit of events: a session's
+	// history is never trimmed, so past the limit nothing more is added.
+	ErrSessionFull = &Error{Code: ECONFLICT, Message: "session message limit reached"}
 )
 
 // ErrorCode returns the code of err if it is (or wraps) an *Error, EINTERNAL

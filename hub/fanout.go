@@ -26,7 +26,8 @@ const QueueTopic = "queue"
 // recipient gets the same *Delivery and writes the same Data bytes.
 type Delivery struct {
 	Topic     string
-	Seq       int64 // 0 for ephemeral and agent-topic events
+	Seq       int64  // 0 for ephemeral and agent-topic events
+	Epoch     string // the store's epoch when it was appended ("" before epochs)
 	Type      string
 	SessionID string
 	State     State  // session.state: the new state
@@ -42,6 +43,7 @@ func (d *Delivery) Ephemeral() bool { return d.Type == EventTyping || d.Type == 
 func ParseDelivery(topic string, data []byte) (*Delivery, error) {
 	var head struct {
 		Seq       int64  `json:"seq"`
+		Epoch     string `json:"epoch"`
 		Type      string `json:"type"`
 		SessionID string `json:"session_id"`
 		State     State  `json:"state"`
@@ -50,7 +52,7 @@ func ParseDelivery(topic string, data []byte) (*Delivery, error) {
 	if err := json.Unmarshal(data, &head); err != nil {
 		return nil, err
 	}
-	return &Delivery{Topic: topic, Seq: head.Seq, Type: head.Type, SessionID: head.SessionID,
+	return &Delivery{Topic: topic, Seq: head.Seq, Epoch: head.Epoch, Type: head.Type, SessionID: head.SessionID,
 		State: head.State, AgentID: head.AgentID, Data: data}, nil
 }
 

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -83,8 +84,12 @@ type Session struct {
 	ActiveFor   time.Duration
 
 	// Seq is the seq of the session's last event: its stream holds events
-	// 1..Seq (the oldest may have been trimmed).
+	// 1..Seq (all of them; streams kept by versions before whole histories
+	// may lack their oldest).
 	Seq int64
+	// Epoch is the epoch of that last event ("" before epochs): a client
+	// that resumes names it beside Seq (see EventRange).
+	Epoch string
 
 	// The history fields. Visitor is the customer's number (the KF5
 	// visitor_id) and UserID the ticket-system user vouched for it when
@@ -283,6 +288,38 @@ type MessageStore interface {
 	// longer kept.
 	Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error)
 }
+
+// EventRange is a run of a session's events as its stream holds them, with
+// where the session stands at the same moment.
+type EventRange struct {
+	Events [][]byte // the events after the one asked about, in seq order, as their JSON
+	Seq    int64    // the seq of the session's last event
+	// Epoch is the epoch of the session's last event ("" before epochs).
+	Epoch string
+	// AnchorKept says whether the stream holds the event at the seq asked
+	// about (the client's last), and Anchor is that event's epoch: a client
+	// that saw that seq in another epoch saw another event, which a store
+	// rolled back and reused the seq for.
+	AnchorKept bool
+	Anchor     string
+}
+
+// EventEpoch reads the epoch of an event's JSON as the store writes it
+// ({"seq":N,"epoch":"E",...}) without decoding the rest: "" when it has none.
+func EventEpoch(ev []byte) string {
+	i := bytes.Index(ev, epochField)
+	if i < 0 || i > 32 {
+		return ""
+	}
+	rest := ev[i+len(epochField):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return ""
+	}
+	return string(rest[:end])
+}
+
+var epochField = []byte(`"epoch":"`)
 
 // ErrHistoryGone says that a session's stream no longer holds the events
 // asked for (trimmed, or expired with the session): the client must resync

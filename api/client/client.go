@@ -44,8 +44,10 @@ type Config struct {
 type Frame struct {
 	Type      string          `json:"type"`
 	Seq       int64           `json:"seq"`
+	Epoch     string          `json:"epoch"` // the event's epoch, or the resync's
 	SessionID string          `json:"session_id"`
 	LastSeq   int64           `json:"last_seq"` // resync
+	Reason    string          `json:"reason"`   // resync
 	Raw       json.RawMessage `json:"-"`
 }
 
@@ -96,6 +98,7 @@ type Client struct {
 	endErr  error                           // guarded by mu: why the last connection ended
 	hello   protocol.Hello                  // guarded by mu
 	last    map[string]int64                // guarded by mu: last seq handed over per session
+	epochs  map[string]string               // guarded by mu: the epoch of the event at last, per session
 	pending map[string]chan json.RawMessage // guarded by mu: replies awaited, by command id
 	nextID  int                             // guarded by mu
 	stats   Stats                           // guarded by mu
@@ -113,7 +116,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.EventBuffer = 4096
 	}
 	c := &Client{cfg: cfg, events: make(chan Frame, cfg.EventBuffer), last: map[string]int64{},
-		pending: map[string]chan json.RawMessage{}}
+		epochs: map[string]string{}, pending: map[string]chan json.RawMessage{}}
 	if err := c.connect(ctx, nil); err != nil {
 		return nil, err
 	}
@@ -175,8 +178,12 @@ func (c *Client) connect(ctx context.Context, extra map[string]int64) error {
 	ws.SetReadLimit(1 << 20)
 	c.mu.Lock()
 	resume := make(map[string]int64, len(c.last)+len(extra))
+	epochs := make(map[string]string, len(c.epochs))
 	for sid, seq := range c.last {
 		resume[sid] = seq
+		if e := c.epochs[sid]; e != "" {
+			epochs[sid] = e
+		}
 	}
 	for sid, seq := range extra {
 		if _, ok := resume[sid]; !ok {
@@ -188,7 +195,7 @@ func (c *Client) connect(ctx context.Context, extra map[string]int64) error {
 	c.ws, c.done, c.endErr = ws, done, nil
 	c.mu.Unlock()
 
-	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume})
+	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume, Epochs: epochs})
 	if err := ws.Write(ctx, websocket.MessageText, auth); err != nil {
 		ws.CloseNow()
 		return err
@@ -265,10 +272,13 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 				c.stats.Gaps++
 			}
 			c.last[f.SessionID] = f.Seq
+			if f.Epoch != "" {
+				c.epochs[f.SessionID] = f.Epoch
+			}
 			c.stats.Events++
 		}
 		if f.Type == protocol.FrameResync {
-			c.last[f.SessionID] = f.LastSeq
+			c.last[f.SessionID], c.epochs[f.SessionID] = f.LastSeq, f.Epoch
 			c.stats.Resyncs++
 		}
 		c.mu.Unlock()
@@ -361,8 +371,11 @@ func (c *Client) SendID(ctx context.Context, sessionID, clientMsgID, text string
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
 		r, err := c.Do(ctx, cmd)
 		var re *ReplyError
-		if errors.As(err, &re) && re.Code == "limit" {
-			select { // rate limited: the command was not run; wait and send it again
+		if errors.As(err, &re) && (re.Code == "limit" || re.Code == "unavailable") {
+			// Rate limited (the command was not run), or the hub could not
+			// reach its store (it may or may not have run): wait and send
+			// the same client_msg_id again, which is created at most once.
+			select {
 			case <-ctx.Done():
 				return r, ctx.Err()
 			case <-time.After(backoff):

@@ -80,8 +80,8 @@ const (
 
 // Command is one frame from the client. Which fields a type needs:
 //
-//	auth    token; resume (optional)
-//	resume  resume: {session_id: last seen seq}
+//	auth    token; resume and epochs (optional)
+//	resume  resume: {session_id: last seen seq}; epochs (optional)
 //	send    session_id, client_msg_id, text
 //	typing  session_id, on
 //	read    session_id, seq
@@ -90,20 +90,25 @@ const (
 //
 // id is optional on every command; the reply to it carries the same id.
 type Command struct {
-	Type        string           `json:"type"`
-	ID          string           `json:"id,omitempty"`
-	Token       string           `json:"token,omitempty"`
-	Resume      map[string]int64 `json:"resume,omitempty"`
-	SessionID   string           `json:"session_id,omitempty"`
-	ClientMsgID string           `json:"client_msg_id,omitempty"`
-	Text        string           `json:"text,omitempty"`
-	On          *bool            `json:"on,omitempty"`
-	Seq         int64            `json:"seq,omitempty"`
-	AgentID     string           `json:"agent_id,omitempty"` // transfer
-	TeamID      string           `json:"team_id,omitempty"`  // transfer
-	Status      string           `json:"status,omitempty"`   // status
-	Score       *int             `json:"score,omitempty"`    // rate
-	Comment     string           `json:"comment,omitempty"`  // rate
+	Type   string           `json:"type"`
+	ID     string           `json:"id,omitempty"`
+	Token  string           `json:"token,omitempty"`
+	Resume map[string]int64 `json:"resume,omitempty"`
+	// Epochs (auth, resume) names, per session of Resume, the epoch of the
+	// event at that seq, as the client got it: the hub replays after it
+	// only if its stream still holds that very event, and sends resync
+	// otherwise (a store that rolled back reuses seqs).
+	Epochs      map[string]string `json:"epochs,omitempty"`
+	SessionID   string            `json:"session_id,omitempty"`
+	ClientMsgID string            `json:"client_msg_id,omitempty"`
+	Text        string            `json:"text,omitempty"`
+	On          *bool             `json:"on,omitempty"`
+	Seq         int64             `json:"seq,omitempty"`
+	AgentID     string            `json:"agent_id,omitempty"` // transfer
+	TeamID      string            `json:"team_id,omitempty"`  // transfer
+	Status      string            `json:"status,omitempty"`   // status
+	Score       *int              `json:"score,omitempty"`    // rate
+	Comment     string            `json:"comment,omitempty"`  // rate
 	// Observe (auth, supervisors and admins): this socket watches; it does
 	// not make the agent present, so it is never offered sessions.
 	Observe bool `json:"observe,omitempty"`
@@ -176,6 +181,9 @@ func (c *Command) validate() *Error {
 		if len(c.Resume) > MaxResume {
 			return invalid("resume names too many sessions")
 		}
+		if err := c.validEpochs(); err != nil {
+			return err
+		}
 	case CmdResume:
 		if len(c.Resume) == 0 || len(c.Resume) > MaxResume {
 			return invalid("resume needs 1 to 1000 sessions")
@@ -184,6 +192,9 @@ func (c *Command) validate() *Error {
 			if seq < 0 {
 				return invalid("resume seqs must be at least 0")
 			}
+		}
+		if err := c.validEpochs(); err != nil {
+			return err
 		}
 	case CmdSend:
 		if err := needSession(); err != nil {
@@ -231,6 +242,20 @@ func (c *Command) validate() *Error {
 		return invalid("command without type")
 	default:
 		return invalid("unknown command type " + truncate(c.Type))
+	}
+	return nil
+}
+
+// validEpochs checks that epochs names only sessions of resume, with
+// epochs of at most 64 characters.
+func (c *Command) validEpochs() *Error {
+	for sid, e := range c.Epochs {
+		if _, ok := c.Resume[sid]; !ok {
+			return invalid("epochs names a session that resume does not")
+		}
+		if len(e) > 64 {
+			return invalid("epochs must be at most 64 characters")
+		}
 	}
 	return nil
 }
@@ -300,4 +325,7 @@ type Resync struct {
 	Reason    string `json:"reason"`
 	// LastSeq is the session's seq now: live events continue after it.
 	LastSeq int64 `json:"last_seq"`
+	// Epoch is the epoch of the event at LastSeq, which the client names
+	// beside LastSeq when it resumes ("" before epochs).
+	Epoch string `json:"epoch,omitempty"`
 }

@@ -44,6 +44,14 @@ type Config struct {
 	// Retention is how long ended sessions and their events are kept;
 	// default 30 days.
 	Retention time.Duration
+	// MaxSessionEvents bounds the events (messages, markers, state changes)
+	// of one session, whose whole history is kept; default 100,000. Past it
+	// a send answers "session message limit reached".
+	MaxSessionEvents int
+	// EpochClock is how often this instance ticks the store's clock, by
+	// which it notices a store that went back in time; default 1 s (not
+	// read from the environment: tests shorten it).
+	EpochClock time.Duration
 	// ShutdownTimeout bounds a graceful shutdown; default 15 s.
 	ShutdownTimeout time.Duration
 	// Demo seeds a demo agent: "auto" (the default) does so with the
@@ -100,7 +108,7 @@ var baseSettings = []setting{
 	}},
 	{"redis-url", "SWITCHBOARD_REDIS_URL", "", "Redis URL: redis://, rediss://, redis+sentinel://, redis+cluster:// or unix://; empty starts an embedded, non-persistent Redis", func(c *Config, v string) error {
 		if v != "" {
-			rdb, err := redisClient(v)
+			rdb, err := redisClient(v, nil)
 			if err != nil {
 				return err
 			}
@@ -130,6 +138,10 @@ var baseSettings = []setting{
 	}},
 	{"retention", "SWITCHBOARD_RETENTION", "30d", "how long ended sessions are kept: days (30d) or a Go duration (36h)", func(c *Config, v string) (err error) {
 		c.Retention, err = parseRetention(v)
+		return err
+	}},
+	{"session-max-events", "SWITCHBOARD_SESSION_MAX_EVENTS", "100000", "most events (messages, read markers, state changes) one session keeps; past it a send is refused with \"session message limit reached\", never trimmed", func(c *Config, v string) (err error) {
+		c.MaxSessionEvents, err = intIn(v, 100, 10_000_000)
 		return err
 	}},
 	{"shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "bound on a graceful shutdown", func(c *Config, v string) (err error) {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +22,7 @@ import (
 	_ "time/tzdata" // SWITCHBOARD_TIMEZONE works in images without a zoneinfo database
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboardhq/switchboard/api"
@@ -77,6 +79,9 @@ type Main struct {
 	Desk *hub.Desk
 	// Webhooks is set by Open: this instance's webhook sender.
 	Webhooks *webhook.Sender
+	// Guard is set by Open: it notices a store that lost or rolled back
+	// data and keeps the store's epoch moving (redisstore.Guard).
+	Guard *redisstore.Guard
 
 	// Set by Open, read-only afterwards.
 	mini      *miniredis.Miniredis // nil unless embedded
@@ -113,31 +118,38 @@ func NewMain(cfg Config, logger *slog.Logger) *Main {
 // background.
 func (m *Main) Open(ctx context.Context) error {
 	cfg := m.Config
+	// Every new Redis connection checks the store's marker and epoch
+	// before it carries anything else (redisstore.Guard): the guard is
+	// set below, before the first command dials.
+	var guard *redisstore.Guard
+	onConnect := func(ctx context.Context, cn *redis.Conn) error { return guard.OnConnect(ctx, cn) }
 	if cfg.RedisURL == "" {
 		mini, err := miniredis.Run()
 		if err != nil {
 			return fmt.Errorf("embedded redis: %w", err)
 		}
 		m.mini = mini
-		m.rdb = redis.NewClient(&redis.Options{Addr: mini.Addr()})
+		m.rdb = redis.NewClient(&redis.Options{Addr: mini.Addr(), OnConnect: onConnect})
 		m.Logger.Warn("using an embedded in-process Redis (miniredis): NOTHING IS PERSISTED, all data is lost when the process exits, and only this one instance can use it; set SWITCHBOARD_REDIS_URL for real use")
 	} else {
-		rdb, err := redisClient(cfg.RedisURL)
+		rdb, err := redisClient(cfg.RedisURL, onConnect)
 		if err != nil {
 			return fmt.Errorf("redis url: %w", err)
 		}
 		m.rdb = rdb
 	}
+	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents})
+	if err != nil {
+		return err
+	}
+	m.store = store
+	guard = store.NewGuard(m.Logger)
+	m.Guard = guard
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := m.rdb.Ping(pingCtx).Err(); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
-	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix})
-	if err != nil {
-		return err
-	}
-	m.store = store
 
 	m.adminKey = cfg.AdminKey
 	if m.adminKey == "" {
@@ -200,6 +212,7 @@ func (m *Main) Open(ctx context.Context) error {
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
 		Ping:             store.Ping,
+		Collectors:       guardMetrics(guard),
 		Web:              web.Handler(),
 		Logger:           m.Logger,
 	})
@@ -226,6 +239,8 @@ func (m *Main) Open(ctx context.Context) error {
 		defer m.wg.Done()
 		m.runJanitor(background, time.Minute)
 	}()
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); guard.Run(background, cmp.Or(cfg.EpochClock, time.Second)) }()
 	owner, _ := os.Hostname()
 	m.Webhooks = &webhook.Sender{
 		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: m.Logger,
@@ -432,4 +447,18 @@ func healthcheck(args []string, getenv func(string) string) int {
 		return 1
 	}
 	return 0
+}
+
+// guardMetrics exposes what the guard counts on /metrics.
+func guardMetrics(g *redisstore.Guard) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_store_data_lost_total",
+			Help: "Times this instance saw the Redis store lose or roll back data (its marker gone, or its clock gone back).",
+		}, func() float64 { return float64(g.Lost()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_store_epoch_changes_total",
+			Help: "Store epoch changes this instance made or saw (Redis restarted, failed over or lost data): clients resync what they cannot verify.",
+		}, func() float64 { return float64(g.Changes()) }),
+	}
 }

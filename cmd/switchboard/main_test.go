@@ -93,7 +93,7 @@ func TestRedisClientURLForms(t *testing.T) {
 		"redis+cluster://10.0.0.1:7000?addr=10.0.0.2:7000",
 	}
 	for _, u := range good {
-		c, err := redisClient(u)
+		c, err := redisClient(u, nil)
 		if err != nil {
 			t.Errorf("%s: %v", u, err)
 			continue
@@ -101,7 +101,7 @@ func TestRedisClientURLForms(t *testing.T) {
 		c.Close()
 	}
 	for _, u := range []string{"http://x", "redis+sentinel://10.0.0.1:26379", "redis+mesh://x", "::"} {
-		if c, err := redisClient(u); err == nil {
+		if c, err := redisClient(u, nil); err == nil {
 			c.Close()
 			t.Errorf("%s accepted", u)
 		}

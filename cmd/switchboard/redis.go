@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,8 +20,10 @@ import (
 //
 // (rediss+sentinel and rediss+cluster for TLS). Query parameters are
 // go-redis' own (dial_timeout, pool_size, ...). Every client implements
-// redis.UniversalClient, which is all the store needs.
-func redisClient(rawURL string) (redis.UniversalClient, error) {
+// redis.UniversalClient, which is all the store needs. onConnect, if not
+// nil, runs on every new connection before it carries anything else (the
+// store's epoch check, see redisstore.Guard).
+func redisClient(rawURL string, onConnect func(context.Context, *redis.Conn) error) (redis.UniversalClient, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("not a URL")
@@ -36,6 +39,7 @@ func redisClient(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
+		opt.OnConnect = onConnect
 		return redis.NewClient(opt), nil
 	case "sentinel":
 		opt, err := redis.ParseFailoverURL(plain)
@@ -45,12 +49,14 @@ func redisClient(rawURL string) (redis.UniversalClient, error) {
 		if opt.MasterName == "" {
 			return nil, errors.New("a Sentinel URL needs ?master_name=NAME")
 		}
+		opt.OnConnect = onConnect
 		return redis.NewFailoverClient(opt), nil
 	case "cluster":
 		opt, err := redis.ParseClusterURL(plain)
 		if err != nil {
 			return nil, err
 		}
+		opt.OnConnect = onConnect
 		return redis.NewClusterClient(opt), nil
 	}
 	return nil, fmt.Errorf("unknown scheme %q: use redis+sentinel:// or redis+cluster://", u.Scheme)

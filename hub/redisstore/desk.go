@@ -230,7 +230,7 @@ func (s *Store) Team(ctx context.Context, id string) (*hub.Team, error) {
 	}
 	h, err := s.rdb.HGetAll(ctx, s.key("team", id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if len(h) == 0 {
 		return nil, hub.ErrTeamNotFound
@@ -242,7 +242,7 @@ func (s *Store) Team(ctx context.Context, id string) (*hub.Team, error) {
 func (s *Store) Teams(ctx context.Context) ([]*hub.Team, error) {
 	ids, err := s.rdb.ZRange(ctx, s.key("teams"), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -252,7 +252,7 @@ func (s *Store) Teams(ctx context.Context) ([]*hub.Team, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	out := make([]*hub.Team, 0, len(ids))
 	for _, c := range cmds {
@@ -267,7 +267,7 @@ func (s *Store) Teams(ctx context.Context) ([]*hub.Team, error) {
 func (s *Store) TeamAgents(ctx context.Context, id string) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, s.key("team", id, "agents")).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	return ids, nil
 }
@@ -276,7 +276,7 @@ func (s *Store) TeamAgents(ctx context.Context, id string) ([]string, error) {
 func (s *Store) OpenSessionOf(ctx context.Context, customerID string) (string, error) {
 	ids, err := s.rdb.ZRevRange(ctx, s.key("customer", customerID, "open"), 0, 0).Result()
 	if err != nil {
-		return "", fmt.Errorf("redis: %w", err)
+		return "", storeError(err)
 	}
 	if len(ids) == 0 {
 		return "", nil

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +50,7 @@ func (s *Store) SessionByNumber(ctx context.Context, number int64) (*hub.Session
 	n := strconv.FormatInt(number, 10)
 	ids, err := s.rdb.ZRangeByScore(ctx, s.indexKey(""), &redis.ZRangeBy{Min: n, Max: n, Count: 1}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if len(ids) == 0 {
 		return nil, hub.ErrSessionNotFound
@@ -63,7 +62,7 @@ func (s *Store) SessionByNumber(ctx context.Context, number int64) (*hub.Session
 	if sess.HandledBy != "" {
 		num, err := s.rdb.HGet(ctx, s.agentKey(sess.HandledBy), "agent_number").Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("redis: %w", err)
+			return nil, storeError(err)
 		}
 		sess.HandledByNumber = num
 	}
@@ -105,7 +104,7 @@ func (s *Store) SessionHistories(ctx context.Context, ids []string) ([][]hub.His
 		cmds[i] = pipe.XRange(ctx, s.streamKey(id), "-", "+")
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	out := make([][]hub.HistoryEvent, len(ids))
 	for i, c := range cmds {
@@ -136,7 +135,7 @@ func (s *Store) HistoryPage(ctx context.Context, sessionID string, after, before
 			msgs, err = s.rdb.XRangeN(ctx, s.streamKey(sessionID), lo, hi, batch).Result()
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("redis: %w", err)
+			return nil, false, storeError(err)
 		}
 		for _, ev := range historyEvents(msgs) {
 			if skip[ev.Type()] {
@@ -169,7 +168,7 @@ func (s *Store) HistoryPage(ctx context.Context, sessionID string, after, before
 func (s *Store) Customer(ctx context.Context, id string) (*hub.Customer, error) {
 	h, err := s.rdb.HGetAll(ctx, s.key("customer", id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if h["number"] == "" {
 		return nil, hub.ErrCustomerNotFound
@@ -198,7 +197,7 @@ func (s *Store) RateSession(ctx context.Context, sessionID, customerID string, r
 func (s *Store) RatingTotals(ctx context.Context) (int64, int64, error) {
 	v, err := s.rdb.HMGet(ctx, s.key("ratings"), "sum", "count").Result()
 	if err != nil {
-		return 0, 0, fmt.Errorf("redis: %w", err)
+		return 0, 0, storeError(err)
 	}
 	sum, _ := strconv.ParseInt(str(v[0]), 10, 64)
 	n, _ := strconv.ParseInt(str(v[1]), 10, 64)

@@ -57,9 +57,11 @@ type Options struct {
 	// Prefix starts every key and channel and must hold a Cluster hash tag
 	// ("{sb}" by default), so that every multi-key script is valid on Cluster.
 	Prefix string
-	// StreamMaxLen caps each session's event stream (approximately);
-	// default 5000.
-	StreamMaxLen int
+	// MaxSessionEvents bounds the events of one session (messages, markers,
+	// state changes); default 100,000. A session's stream is its whole
+	// history and is never trimmed: past the bound its parties' messages and
+	// markers are refused with hub.ErrSessionFull instead.
+	MaxSessionEvents int
 	// PruneBatch is how many expired index entries one call drops; default 500.
 	PruneBatch int
 }
@@ -85,8 +87,8 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if err := ValidatePrefix(opts.Prefix); err != nil {
 		return nil, err
 	}
-	if opts.StreamMaxLen <= 0 {
-		opts.StreamMaxLen = 5000
+	if opts.MaxSessionEvents <= 0 {
+		opts.MaxSessionEvents = 100_000
 	}
 	if opts.PruneBatch <= 0 {
 		opts.PruneBatch = 500
@@ -117,11 +119,11 @@ func ValidatePrefix(prefix string) error {
 func (s *Store) SharedSecret(ctx context.Context, name, candidate string) (string, error) {
 	key := s.key("secret", name)
 	if err := s.rdb.SetNX(ctx, key, candidate, 0).Err(); err != nil {
-		return "", fmt.Errorf("redis: %w", err)
+		return "", storeError(err)
 	}
 	v, err := s.rdb.Get(ctx, key).Result()
 	if err != nil {
-		return "", fmt.Errorf("redis: %w", err)
+		return "", storeError(err)
 	}
 	return v, nil
 }
@@ -176,6 +178,8 @@ func scriptError(err error) error {
 		return hub.ErrMaxSessions
 	case strings.HasSuffix(msg, "SB:forbidden"):
 		return hub.ErrForbidden
+	case strings.HasSuffix(msg, "SB:full"):
+		return hub.ErrSessionFull
 	case strings.HasSuffix(msg, "SB:invalid"):
 		return hub.Errorf(hub.EINVALID, "seq beyond the session's last event")
 	case strings.HasSuffix(msg, "SB:email_taken"):
@@ -185,19 +189,19 @@ func scriptError(err error) error {
 	case strings.HasSuffix(msg, "SB:exists"):
 		return hub.Errorf(hub.EINTERNAL, "session id collision")
 	}
-	return fmt.Errorf("redis: %w", err)
+	return storeError(err)
 }
 
 // deskArgs are the first five arguments of every desk script (see desk in
-// lua/lib.lua): the prefix, now in ms and as RFC 3339, the stream cap and
-// the policy's timings.
+// lua/lib.lua): the prefix, now in ms and as RFC 3339, the session event
+// limit and the policy's timings.
 func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
 	conf := "{}"
 	if p != nil {
 		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d}`,
 			p.OfferTimeout.Milliseconds(), p.SkipFor.Milliseconds(), p.Grace.Milliseconds(), p.PresenceTTL.Milliseconds())
 	}
-	return append([]any{s.opts.Prefix, ms(now), now.UTC().Format(time.RFC3339Nano), s.opts.StreamMaxLen, conf}, more...)
+	return append([]any{s.opts.Prefix, ms(now), now.UTC().Format(time.RFC3339Nano), s.opts.MaxSessionEvents, conf}, more...)
 }
 
 // CreateSession implements hub.SessionStore. The session goes to an online
@@ -231,7 +235,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen in
 func (s *Store) Session(ctx context.Context, id string) (*hub.Session, error) {
 	h, err := s.rdb.HGetAll(ctx, s.sessionKey(id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if len(h) == 0 {
 		return nil, hub.ErrSessionNotFound
@@ -324,7 +328,7 @@ func (s *Store) SessionStats(ctx context.Context, now time.Time) (hub.Stats, err
 func (s *Store) EndedSince(ctx context.Context, since time.Time) (int64, error) {
 	n, err := s.rdb.ZCount(ctx, s.key("idx", "ended_at"), strconv.FormatInt(ms(since), 10), "+inf").Result()
 	if err != nil {
-		return 0, fmt.Errorf("redis: %w", err)
+		return 0, storeError(err)
 	}
 	return n, nil
 }
@@ -405,7 +409,7 @@ func (s *Store) agentsByID(ctx context.Context, ids []string) ([]*hub.Agent, err
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	out := make([]*hub.Agent, 0, len(ids))
 	for i, c := range hashes {
@@ -451,7 +455,7 @@ func (s *Store) AgentByEmail(ctx context.Context, email string) (*hub.Agent, err
 	if errors.Is(err, redis.Nil) {
 		return nil, hub.ErrAgentNotFound
 	} else if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	return s.Agent(ctx, id)
 }
@@ -460,7 +464,7 @@ func (s *Store) AgentByEmail(ctx context.Context, email string) (*hub.Agent, err
 func (s *Store) Agents(ctx context.Context) ([]*hub.Agent, error) {
 	ids, err := s.rdb.ZRange(ctx, s.key("agents"), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	return s.agentsByID(ctx, ids)
 }
@@ -470,7 +474,7 @@ func (s *Store) Agents(ctx context.Context) ([]*hub.Agent, error) {
 func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) {
 	ids, err := s.rdb.SMembers(ctx, s.agentSessionsKey(id)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	return ids, nil
 }
@@ -480,7 +484,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	res, err := messageScript.Run(ctx, s.rdb,
 		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")},
-		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.StreamMaxLen, idemTTL.Milliseconds(),
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
 		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind+":"+by.ID+":"+msg.ClientMsgID,
 	).Int64Slice()
 	if err != nil {
@@ -493,7 +497,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 func (s *Store) MarkRead(ctx context.Context, sessionID string, by hub.Principal, marker string, upTo int64, at time.Time) (int64, bool, error) {
 	body := hub.Event{Type: marker, SessionID: sessionID, From: by.Party(), UpTo: upTo, At: at}.EncodeBody()
 	res, err := readScript.Run(ctx, s.rdb, []string{s.sessionKey(sessionID), s.streamKey(sessionID)},
-		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), upTo, body, s.opts.StreamMaxLen, marker,
+		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), upTo, body, s.opts.MaxSessionEvents, marker, s.opts.Prefix,
 	).Int64Slice()
 	if err != nil {
 		return 0, false, scriptError(err)
@@ -514,35 +518,62 @@ func (s *Store) PublishTyping(ctx context.Context, sessionID string, by hub.Prin
 
 // Events implements hub.MessageStore.
 func (s *Store) Events(ctx context.Context, sessionID string, after int64, limit int) ([][]byte, error) {
-	// One MULTI/EXEC, so that the range and the session's seq are read at
-	// the same moment: read apart, an event appended in between would look
-	// like trimmed history.
+	r, err := s.EventsFrom(ctx, sessionID, after, limit)
+	return r.Events, err
+}
+
+// EventsFrom returns up to limit events of a session after seq `after`,
+// the stream's event at `after` itself (its epoch, see hub.EventRange) and
+// the session's seq and epoch, all read at the same moment (one MULTI/EXEC:
+// read apart, an event appended in between would look like trimmed
+// history). It answers ErrHistoryGone when the session is gone, or when the
+// stream no longer holds after+1 although the session went past it (a
+// stream trimmed by a version before whole histories). A session whose seq
+// is below `after` (a store rolled back) answers no events and its seq: the
+// caller compares.
+func (s *Store) EventsFrom(ctx context.Context, sessionID string, after int64, limit int) (hub.EventRange, error) {
 	var rng *redis.XMessageSliceCmd
-	var seq *redis.StringCmd
+	var sess *redis.SliceCmd
+	from, count := after, int64(limit)+1 // the anchor, then limit events
+	if after == 0 {
+		from, count = 1, int64(limit)
+	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		rng = p.XRangeN(ctx, s.streamKey(sessionID), strconv.FormatInt(after+1, 10)+"-0", "+", int64(limit))
-		seq = p.HGet(ctx, s.sessionKey(sessionID), "seq")
+		rng = p.XRangeN(ctx, s.streamKey(sessionID), strconv.FormatInt(from, 10)+"-0", "+", count)
+		sess = p.HMGet(ctx, s.sessionKey(sessionID), "seq", "epoch")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis: %w", err)
+		return hub.EventRange{}, storeError(err)
 	}
+	v := sess.Val()
+	last, err := strconv.ParseInt(str(v[0]), 10, 64)
+	if err != nil {
+		return hub.EventRange{}, hub.ErrHistoryGone // no session (expired, or never was)
+	}
+	out := hub.EventRange{Seq: last, Epoch: str(v[1])}
 	entries := rng.Val()
+	if after > 0 && len(entries) > 0 && entries[0].ID == strconv.FormatInt(after, 10)+"-0" {
+		e, _ := entries[0].Values["e"].(string)
+		out.AnchorKept, out.Anchor = true, hub.EventEpoch([]byte(e))
+		entries = entries[1:]
+	}
+	if len(entries) > limit {
+		entries = entries[:limit]
+	}
 	if len(entries) == 0 {
-		// Nothing after `after`: fine if the session has not gone past it.
-		last, err := seq.Int64()
-		if err != nil || last > after {
-			return nil, hub.ErrHistoryGone // no session, or its events are gone
+		if last > after {
+			return out, hub.ErrHistoryGone // its events are gone
 		}
-		return nil, nil
+		return out, nil
 	}
 	if entries[0].ID != strconv.FormatInt(after+1, 10)+"-0" {
-		return nil, hub.ErrHistoryGone // trimmed past after+1
+		return out, hub.ErrHistoryGone // trimmed past after+1
 	}
-	out := make([][]byte, len(entries))
+	out.Events = make([][]byte, len(entries))
 	for i, e := range entries {
 		v, _ := e.Values["e"].(string)
-		out[i] = []byte(v)
+		out.Events[i] = []byte(v)
 	}
 	return out, nil
 }
@@ -622,5 +653,6 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		Rating:        rating,
 		RatedAt:       msTime(h["rated_at"]),
 		ReadBy:        readBy,
+		Epoch:         h["epoch"],
 	}, nil
 }

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,10 +62,24 @@ local f = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1]
 if not f then return redis.error_reply('SB:not_found') end
 local h = {}
 for i = 1, #f[2], 2 do h[f[2][i]] = f[2][i + 1] end
-redis.call('XADD', KEYS[2], '*', 'type', h.type, 'sid', h.sid, 'seq', h.seq, 'at', h.at, 'body', h.body)
+redis.call('XADD', KEYS[2], '*', 'type', h.type, 'sid', h.sid, 'seq', h.seq, 'ep', h.ep or '', 'at', h.at, 'body', h.body)
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`)
 )
+
+// streamID reports whether id has the form of a stream entry id, <ms>-<n>.
+func streamID(id string) bool {
+	ms, n, ok := strings.Cut(id, "-")
+	if !ok || len(ms) == 0 || len(n) == 0 || len(id) > 41 {
+		return false
+	}
+	for _, c := range ms + n {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // ErrEndpointNotFound says there is no webhook endpoint with that id.
 var ErrEndpointNotFound = &hub.Error{Code: hub.ENOTFOUND, Message: "webhook endpoint not found"}
@@ -79,7 +92,7 @@ var ErrFailureNotFound = &hub.Error{Code: hub.ENOTFOUND, Message: "failed delive
 func (s *Store) PutEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 	err := s.rdb.XGroupCreateMkStream(ctx, s.hookKey(e.ID, "q"), hookGroup, "0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("redis: %w", err)
+		return storeError(err)
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.hookKey(e.ID), "id", e.ID, "url", e.URL, "secret", e.Secret,
@@ -88,7 +101,7 @@ func (s *Store) PutEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return storeError(err)
 	}
 	return nil
 }
@@ -97,14 +110,14 @@ func (s *Store) PutEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 	n, err := s.rdb.SRem(ctx, s.key("hooks"), id).Result()
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return storeError(err)
 	}
 	if n == 0 {
 		return ErrEndpointNotFound
 	}
 	err = s.rdb.Del(ctx, s.hookKey(id), s.hookKey(id, "q"), s.hookKey(id, "tries"), s.hookKey(id, "lease"), s.hookKey(id, "failed")).Err()
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return storeError(err)
 	}
 	return nil
 }
@@ -119,7 +132,7 @@ func (s *Store) Endpoint(ctx context.Context, id string) (*webhook.Endpoint, int
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("redis: %w", err)
+		return nil, 0, storeError(err)
 	}
 	if len(h.Val()) == 0 {
 		return nil, 0, ErrEndpointNotFound
@@ -139,7 +152,7 @@ func decodeEndpoint(h map[string]string) *webhook.Endpoint {
 func (s *Store) Endpoints(ctx context.Context) ([]*webhook.Endpoint, error) {
 	ids, err := s.rdb.SMembers(ctx, s.key("hooks")).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -150,7 +163,7 @@ func (s *Store) Endpoints(ctx context.Context) ([]*webhook.Endpoint, error) {
 		cmds[i] = pipe.HGetAll(ctx, s.hookKey(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	out := make([]*webhook.Endpoint, 0, len(ids))
 	for _, c := range cmds {
@@ -168,7 +181,7 @@ func (s *Store) Endpoints(ctx context.Context) ([]*webhook.Endpoint, error) {
 func (s *Store) Lease(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
 	n, err := leaseScript.Run(ctx, s.rdb, []string{s.hookKey(id, "lease")}, owner, ttl.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("redis: %w", err)
+		return false, storeError(err)
 	}
 	return n == 1, nil
 }
@@ -181,7 +194,7 @@ func (s *Store) Release(ctx context.Context, id, owner string) error {
 func delivery(m redis.XMessage) *webhook.Delivery {
 	v := func(k string) string { s, _ := m.Values[k].(string); return s }
 	seq, _ := strconv.ParseInt(v("seq"), 10, 64)
-	d := &webhook.Delivery{Entry: m.ID, Kind: v("type"), SessionID: v("sid"), Seq: seq, At: v("at")}
+	d := &webhook.Delivery{Entry: m.ID, Kind: v("type"), SessionID: v("sid"), Seq: seq, Epoch: v("ep"), At: v("at")}
 	if b := v("body"); b != "" {
 		d.Body = []byte(b)
 	}
@@ -201,11 +214,11 @@ func (s *Store) Next(ctx context.Context, id, owner string, block time.Duration)
 			return nil, err
 		}
 		if err := s.rdb.XGroupCreateMkStream(ctx, q, hookGroup, "0").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-			return nil, fmt.Errorf("redis: %w", err)
+			return nil, storeError(err)
 		}
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	if len(msgs) > 0 {
 		return delivery(msgs[0]), nil
@@ -214,7 +227,7 @@ func (s *Store) Next(ctx context.Context, id, owner string, block time.Duration)
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	for _, st := range streams {
 		for _, m := range st.Messages {
@@ -242,7 +255,7 @@ func (s *Store) Attempt(ctx context.Context, id string, d *webhook.Delivery, bod
 	if err != nil && strings.HasSuffix(err.Error(), "SB:gone") {
 		return 0, time.Time{}, nil, ErrEndpointNotFound
 	} else if err != nil {
-		return 0, time.Time{}, nil, fmt.Errorf("redis: %w", err)
+		return 0, time.Time{}, nil, storeError(err)
 	}
 	n, _ := res[0].(int64)
 	return int(n), msTime(str(res[1])), []byte(str(res[2])), nil
@@ -263,7 +276,7 @@ func (s *Store) Fail(ctx context.Context, id string, d *webhook.Delivery, attemp
 	}
 	return failScript.Run(ctx, s.rdb, []string{s.hookKey(id, "q"), s.hookKey(id, "tries"), s.hookKey(id, "failed"), s.hookKey(id)},
 		d.Entry, hookGroup, maxFailures,
-		"type", d.Kind, "sid", d.SessionID, "seq", d.Seq, "at", d.At, "body", body,
+		"type", d.Kind, "sid", d.SessionID, "seq", d.Seq, "ep", d.Epoch, "at", d.At, "body", body,
 		"attempts", attempts, "error", lastErr, "failed_at", ms(now)).Err()
 }
 
@@ -271,7 +284,7 @@ func (s *Store) Fail(ctx context.Context, id string, d *webhook.Delivery, attemp
 func (s *Store) Failures(ctx context.Context, id string, limit int) ([]webhook.Failure, error) {
 	msgs, err := s.rdb.XRevRangeN(ctx, s.hookKey(id, "failed"), "+", "-", int64(limit)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, storeError(err)
 	}
 	out := make([]webhook.Failure, 0, len(msgs))
 	for _, m := range msgs {
@@ -283,13 +296,17 @@ func (s *Store) Failures(ctx context.Context, id string, limit int) ([]webhook.F
 }
 
 // Replay queues a failed delivery again (with the same id and payload).
+// A failure id that is not a stream entry id ("<ms>-<n>") names nothing.
 func (s *Store) Replay(ctx context.Context, id, failureID string) error {
+	if !streamID(failureID) {
+		return ErrFailureNotFound
+	}
 	err := replayScript.Run(ctx, s.rdb, []string{s.hookKey(id, "failed"), s.hookKey(id, "q")}, failureID).Err()
 	if err != nil && strings.HasSuffix(err.Error(), "SB:not_found") {
 		return ErrFailureNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return storeError(err)
 	}
 	return nil
 }

@@ -75,13 +75,22 @@ type Delivery struct {
 	Kind      string
 	SessionID string
 	Seq       int64
+	Epoch     string // the store's epoch when the event happened ("" before epochs)
 	At        string // when the event happened (RFC 3339)
 	Body      []byte // the payload, once built (a replay carries it)
 }
 
 // ID is the delivery's id, the same on every attempt and replay: receivers
-// de-duplicate by it.
-func (d *Delivery) ID() string { return d.SessionID + "." + strconv.FormatInt(d.Seq, 10) }
+// de-duplicate by it. It is "<session>.<seq>", and "<session>.<seq>.<epoch>"
+// for events appended in an epoch: a Redis that rolled back reuses a seq
+// for another event, which must not look like a repeat to a receiver.
+func (d *Delivery) ID() string {
+	id := d.SessionID + "." + strconv.FormatInt(d.Seq, 10)
+	if d.Epoch != "" {
+		id += "." + d.Epoch
+	}
+	return id
+}
 
 // Failure is a delivery that ran out of time, kept for inspection and replay.
 type Failure struct {

@@ -209,12 +209,30 @@
       this.conn.addEventListener("event", (e) => this.apply(e.detail));
       this.conn.addEventListener("notice", (e) => this.notice(e.detail));
       this.conn.addEventListener("status", (e) => this.status(e.detail));
+      this.conn.addEventListener("resync", (e) => this.resync(e.detail));
       this.conn.addEventListener("pending", (e) => {
         this.saved.pending = e.detail.map(({ type, session_id, client_msg_id, text }) => ({ type, session_id, client_msg_id, text }));
         save(this.saved);
       });
       document.addEventListener("visibilitychange", () => this.markRead());
       this.conn.open();
+    }
+
+    // resync: the hub could not replay the conversation from where this
+    // page was (its store came back older, say). The page drops what it
+    // shows and replays the conversation from its first event; messages
+    // still being sent stay and are sent again.
+    resync(f) {
+      if (f.session_id !== this.sid) return;
+      if (f.reason === "session_gone") {
+        this.reset();
+        this.showError("Your previous conversation has expired.");
+        return;
+      }
+      for (const li of [...this.log.children]) if (!li.classList.contains("pending")) li.remove();
+      for (const [cmid, li] of this.msgs) if (!li.classList.contains("pending")) this.msgs.delete(cmid);
+      this.agentRead = this.agentDelivered = this.lastAgentSeq = this.readSent = 0;
+      this.conn.replay(this.sid).catch(() => this.conn.drop("replay after a resync"));
     }
 
     status({ state, code }) {

@@ -3,20 +3,45 @@
 -- prefix, and with it one Cluster hash tag, so keys a script derives from
 -- the prefix (prefix .. ':session:' .. id) live in the slot of its KEYS.
 
+-- epoch is the epoch of the last event emit appended in this script call
+-- (hook queues it with the webhook delivery).
+local epoch = ''
+
 -- emit appends one event to a session: it takes the next seq of the session
--- (HINCRBY on its hash), splices it in front of the JSON object body,
--- appends the result to the session's stream with the explicit id seq-0
--- (capped to maxlen, approximately) and publishes it on channel. Returns the seq.
-local function emit(session_key, stream_key, channel, body, maxlen, n)
+-- (HINCRBY on its hash), splices the seq and the store's epoch (the field
+-- epoch of prefix:store, see store_check.lua; left out while there is none)
+-- in front of the JSON object body, keeps that epoch as the session's (the
+-- epoch of its last event), appends the result to the session's
+-- stream with the explicit id seq-0 and publishes it on channel. The stream
+-- is never trimmed: it is the session's whole history for as long as the
+-- session is kept (message.lua and read.lua refuse to go past the session's
+-- event limit instead, see full). Returns the seq.
+local function emit(prefix, session_key, stream_key, channel, body, n)
   local seq = redis.call('HINCRBY', session_key, 'seq', 1)
-  local ev = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+  epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
+  local head = '{"seq":' .. seq .. ','
+  if epoch ~= '' then
+    head = head .. '"epoch":"' .. epoch .. '",'
+    if redis.call('HGET', session_key, 'epoch') ~= epoch then
+      redis.call('HSET', session_key, 'epoch', epoch)
+    end
+  end
+  local ev = head .. string.sub(body, 2)
   if n then
-    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev, 'n', n)
+    redis.call('XADD', stream_key, seq .. '-0', 'e', ev, 'n', n)
   else
-    redis.call('XADD', stream_key, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', ev)
+    redis.call('XADD', stream_key, seq .. '-0', 'e', ev)
   end
   redis.call('PUBLISH', channel, ev)
   return seq
+end
+
+-- full reports whether the session at key holds max events already (max
+-- '0': no limit): past that, its parties' messages and markers are refused
+-- (SB:full) rather than the history trimmed.
+local function full(key, max)
+  max = tonumber(max) or 0
+  return max > 0 and (tonumber(redis.call('HGET', key, 'seq')) or 0) >= max
 end
 
 -- chat_member is how a session appears in the chat-history indexes
@@ -28,12 +53,13 @@ local function chat_member(number, sid)
 end
 
 -- hook queues a webhook delivery of a session's event (type, the event's
--- seq) on every configured endpoint's stream, in the same script as the
--- event itself: a delivery is queued if and only if the event happened.
+-- seq, and the epoch it was appended in) on every configured endpoint's
+-- stream, in the same script as the event itself: a delivery is queued if
+-- and only if the event happened.
 local function hook(prefix, kind, sid, seq, at)
   local eps = redis.call('SMEMBERS', prefix .. ':hooks')
   for _, ep in ipairs(eps) do
-    redis.call('XADD', prefix .. ':hook:' .. ep .. ':q', '*', 'type', kind, 'sid', sid, 'seq', seq, 'at', at)
+    redis.call('XADD', prefix .. ':hook:' .. ep .. ':q', '*', 'type', kind, 'sid', sid, 'seq', seq, 'at', at, 'ep', epoch)
   end
 end
 
@@ -143,11 +169,11 @@ end
 -- The desk: presence, statuses, the queue and routing. The scripts that
 -- use these helpers call desk() first with the same five arguments, which
 -- every such script takes as ARGV[1..5]: the key prefix, now (ms), now as
--- RFC 3339 (for the events' "at"), the stream maxlen, and a JSON object of
--- the policy (offer_ms, skip_ms, grace_ms, ttl_ms).
+-- RFC 3339 (for the events' "at"), the session event limit, and a JSON
+-- object of the policy (offer_ms, skip_ms, grace_ms, ttl_ms).
 local D = {}
-local function desk(prefix, now, iso, maxlen, conf)
-  D.p, D.now, D.iso, D.maxlen = prefix, tonumber(now), iso, maxlen
+local function desk(prefix, now, iso, max_events, conf)
+  D.p, D.now, D.iso, D.max_events = prefix, tonumber(now), iso, max_events
   D.conf = cjson.decode(conf)
   D.qc = false
 end
@@ -176,7 +202,7 @@ end
 local function session_event(sid, obj, n)
   obj.session_id = sid
   obj.at = D.iso
-  local seq = emit(k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), D.maxlen, n)
+  local seq = emit(D.p, k('session', sid), k('session', sid, 'events'), D.p .. ':ch:session:' .. sid, cjson.encode(obj), n)
   notice('supervisors', {type = 'session.changed', session_id = sid, event = obj.type, last_seq = seq})
   return seq
 end

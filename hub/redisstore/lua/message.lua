@@ -4,12 +4,13 @@
 -- and client_msg_id, per sender: two parties may pick the same id). It lives
 -- the idempotency TTL after the last message, and goes with the session.
 -- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
--- ARGV[5] event body   ARGV[6] stream maxlen   ARGV[7] idempotency TTL (ms)
+-- ARGV[5] event body   ARGV[6] the session event limit ('0': none)   ARGV[7] idempotency TTL (ms)
 -- ARGV[8] key prefix   ARGV[9] now as RFC 3339   ARGV[10] the client_msg_id field
 -- The message gets the next number of the chat-history surface and queues
 -- a message.created webhook delivery.
 -- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
--- first seq, even after the session ended. Errors: SB:not_found, SB:ended, SB:forbidden.
+-- first seq, even after the session ended. Errors: SB:not_found, SB:ended,
+-- SB:forbidden, SB:full (the session holds its limit of events).
 local first = redis.call('HGET', KEYS[3], ARGV[10])
 if first then
   return {tonumber(first), 1}
@@ -17,8 +18,10 @@ end
 local id, state, err = open_for(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
 if err then
   return err
+elseif full(KEYS[1], ARGV[6]) then
+  return redis.error_reply('SB:full')
 end
-local seq = emit(KEYS[1], KEYS[2], ARGV[1], ARGV[5], ARGV[6], redis.call('INCR', ARGV[8] .. ':messages:number'))
+local seq = emit(ARGV[8], KEYS[1], KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'))
 hook(ARGV[8], 'message.created', id, seq, ARGV[9])
 redis.call('HINCRBY', KEYS[1], 'messages', 1)
 redis.call('HSET', KEYS[3], ARGV[10], seq)

@@ -5,10 +5,13 @@
 // What it guarantees to the page:
 // - each durable event of a followed session is delivered once, in seq
 //   order ("event"), across reconnects: the resume map carries the last
-//   seq applied per session, and anything at or below it is dropped;
+//   seq applied per session, with the epoch of that event, and anything at
+//   or below it is dropped; when the hub cannot vouch that seq (a Redis
+//   that rolled back reuses seqs) it says "resync" instead of replaying;
 // - a message sent with send() is created exactly once: it stays pending,
 //   with its client_msg_id, until the hub replies, and is sent again after
-//   each reconnect (the hub answers a repeat with the first result);
+//   each reconnect, and after a reply saying the hub could not reach its
+//   store (the hub answers a repeat with the first result);
 // - a socket that went quiet is checked with a ping command and replaced
 //   when the reply does not come; the browser's offline/online events
 //   drop and restore it at once.
@@ -43,15 +46,17 @@ export function newID() {
 
 export class Connection extends EventTarget {
   // options: url (ws://…/ws), token, resume ({session_id: seq} to start
-  // from), pending (sends kept from an earlier page, e.g. a reload while
+  // from) and epochs ({session_id: the epoch of the event at that seq}),
+  // pending (sends kept from an earlier page, e.g. a reload while
   // offline), observe (a supervisor watching: the socket does not make the
   // agent present, so it is offered nothing).
-  constructor({ url, token, resume = {}, pending = [], observe = false }) {
+  constructor({ url, token, resume = {}, epochs = {}, pending = [], observe = false }) {
     super();
     this.url = url;
     this.token = token;
     this.observe = observe;
     this.last = { ...resume }; // session id -> last seq applied
+    this.epochs = { ...epochs }; // session id -> the epoch of the event at last
     this.pending = new Map(); // client_msg_id -> send command not yet acknowledged
     this.waiting = new Map(); // command id -> {resolve, reject, cmd}
     pending.forEach((c, i) => {
@@ -116,7 +121,7 @@ export class Connection extends EventTarget {
     this.lastFrame = Date.now();
     ws.onopen = () => {
       this.lastFrame = Date.now();
-      const auth = { type: "auth", id: "auth", token: this.token, resume: this.last };
+      const auth = { type: "auth", id: "auth", token: this.token, resume: this.last, epochs: this.knownEpochs() };
       if (this.observe) auth.observe = true;
       ws.send(JSON.stringify(auth));
     };
@@ -151,7 +156,11 @@ export class Connection extends EventTarget {
       case "error": {
         const w = this.waiting.get(f.id);
         if (!w) return;
-        if (f.type === "reply" && !f.ok && f.error?.code === "limit") {
+        const code = f.error?.code;
+        if (f.type === "reply" && !f.ok && (code === "limit" || (code === "unavailable" && w.cmd.type === "send"))) {
+          // Not run (rate limited), or the hub could not reach its store:
+          // the same command again in a second (a send keeps its
+          // client_msg_id, so it is created once).
           setTimeout(() => this.ws?.readyState === 1 && this.raw(w.cmd), 1000);
           return;
         }
@@ -166,6 +175,8 @@ export class Connection extends EventTarget {
       }
       case "resync":
         this.last[f.session_id] = f.last_seq;
+        if (f.epoch) this.epochs[f.session_id] = f.epoch;
+        else delete this.epochs[f.session_id];
         this.emit("resync", f);
         return;
     }
@@ -180,7 +191,23 @@ export class Connection extends EventTarget {
       return;
     }
     this.last[f.session_id] = f.seq;
+    if (f.epoch) this.epochs[f.session_id] = f.epoch;
     this.emit("event", f);
+  }
+
+  // knownEpochs returns the epochs of the sessions in the resume map.
+  knownEpochs() {
+    const out = {};
+    for (const sid of Object.keys(this.last)) if (this.epochs[sid]) out[sid] = this.epochs[sid];
+    return out;
+  }
+
+  // replay asks for a session's events again from its first: after a
+  // resync, the page drops what it shows of it and rebuilds it.
+  replay(sessionID) {
+    this.last[sessionID] = 0;
+    delete this.epochs[sessionID];
+    return this.command({ type: "resume", resume: { [sessionID]: 0 } });
   }
 
   closed(code, reason) {

@@ -1,0 +1,185 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+var storeCheckScript = script("store_check")
+
+// EpochJump is how far the number counters of the history surfaces (chat,
+// message and visitor numbers) jump when the store's epoch changes on data
+// that could have been rolled back: numbers handed out in the lost window
+// are not handed out again for something else, unless more than this many
+// were lost.
+const EpochJump = 1_000_000
+
+// Guard notices a store that lost or rolled back data, and keeps the
+// store's epoch (the hash prefix:store, see lua/store_check.lua) changing
+// when it may have. A Redis that comes back with older data (a crash with
+// appendfsync everysec, a restart from an older snapshot, a failover to a
+// replica that lagged) also brings back older seq counters: without a new
+// epoch, a client that saw seq 500 would take the new events 496..500 for
+// ones it has seen, and drop them.
+//
+// It runs the check on every new Redis connection (OnConnect, which go-redis
+// calls before the connection carries any command): after a restart or a
+// failover every connection is new, so no event is appended after one
+// before the epoch has changed. Between restarts it ticks the store's clock
+// (Run): a clock that goes back (a reload without a restart) also changes
+// the epoch. Either way it logs at error level when it sees data lost and
+// counts it (Lost).
+type Guard struct {
+	// Immutable after NewGuard.
+	store  *Store
+	logger *slog.Logger
+
+	// mu serializes checks; it is not held across the clock's tick.
+	mu    sync.Mutex
+	epoch string // guarded by mu: the epoch last seen; "" before the first check
+	clock int64  // guarded by mu: the highest store clock seen since the last loss
+
+	lost    atomic.Int64 // data losses seen: the marker gone, or the clock gone back
+	changes atomic.Int64 // epoch changes this hub made or saw
+}
+
+// NewGuard returns a Guard for s; logger nil discards.
+func (s *Store) NewGuard(logger *slog.Logger) *Guard {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Guard{store: s, logger: logger}
+}
+
+// Epoch returns the store's epoch as this hub last saw it.
+func (g *Guard) Epoch() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epoch
+}
+
+// Lost returns how many times this hub saw the store lose data.
+func (g *Guard) Lost() int64 { return g.lost.Load() }
+
+// Changes returns how many epoch changes this hub made or saw.
+func (g *Guard) Changes() int64 { return g.changes.Load() }
+
+// OnConnect is go-redis' Options.OnConnect: it checks the marker on the
+// new connection cn before anything else uses it. On Cluster, connections
+// to nodes that do not hold the store's slot have nothing to check.
+func (g *Guard) OnConnect(ctx context.Context, cn *redis.Conn) error {
+	err := g.check(ctx, cn, runID(ctx, cn), false)
+	if err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ")) {
+		return nil
+	}
+	return err
+}
+
+// Check runs the check on any connection of the store (at start, and in tests).
+func (g *Guard) Check(ctx context.Context) error {
+	return g.check(ctx, g.store.rdb, "", false)
+}
+
+// runID reads the Redis server's run_id (new at every start of the
+// server); "" where INFO has no server section (miniredis).
+func runID(ctx context.Context, cn *redis.Conn) string {
+	info, err := cn.Info(ctx, "server").Result()
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (g *Guard) check(ctx context.Context, sc redis.Scripter, run string, force bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	res, err := storeCheckScript.Run(ctx, sc, []string{g.store.key("store")},
+		run, hub.NewSecret(10), ms(time.Now()), boolArg(force), g.store.opts.Prefix, EpochJump).Slice()
+	if err != nil {
+		return storeError(err)
+	}
+	if len(res) != 3 {
+		return errors.New("redis: store_check reply has the wrong shape")
+	}
+	epoch, _ := res[0].(string)
+	what, _ := res[1].(string)
+	clock, _ := res[2].(int64)
+	seen := g.epoch != ""
+	switch {
+	case what == "created" && seen:
+		g.lost.Add(1)
+		g.changes.Add(1)
+		g.logger.Error("redis store lost its data: the marker this hub saw is gone; clients resync every session",
+			"old_epoch", g.epoch, "epoch", epoch)
+		g.clock = clock
+	case clock < g.clock && !force:
+		// The clock went back behind what this hub saw: writes were lost.
+		g.lost.Add(1)
+		g.logger.Error("redis store rolled back: its clock is behind what this hub saw; clients resync every session",
+			"clock", clock, "seen", g.clock, "epoch", epoch)
+		g.clock = clock
+		if what != "changed" {
+			g.mu.Unlock()
+			err := g.check(ctx, sc, run, true) // a new epoch, though the server did not restart
+			g.mu.Lock()
+			return err
+		}
+		g.changes.Add(1)
+	case what == "changed":
+		g.changes.Add(1)
+		g.logger.Warn("redis restarted or failed over: new store epoch; clients resync every session",
+			"old_epoch", g.epoch, "epoch", epoch)
+	case seen && epoch != g.epoch:
+		g.changes.Add(1)
+		g.logger.Warn("store epoch changed by another hub; clients resync every session", "old_epoch", g.epoch, "epoch", epoch)
+	case !seen && what == "created":
+		g.logger.Info("new store marker", "epoch", epoch)
+	}
+	g.epoch = epoch
+	g.clock = max(g.clock, clock)
+	return nil
+}
+
+// Run ticks the store's clock every interval until ctx ends; a value that
+// does not move past what this hub saw means the store went back, and the
+// epoch changes. Every hub ticks; the clock only has to move.
+func (g *Guard) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := g.store.rdb.HIncrBy(ctx, g.store.key("store"), "clock", 1).Result()
+		if err != nil {
+			continue // unreachable: the next connection is checked anyway
+		}
+		g.mu.Lock()
+		behind := v <= g.clock
+		if !behind {
+			g.clock = v
+		}
+		g.mu.Unlock()
+		if behind {
+			if err := g.check(ctx, g.store.rdb, "", false); err != nil && ctx.Err() == nil {
+				g.logger.Warn("store check failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// storeError turns a failed Redis call into the domain's error: one that
+// retrying may cure (Redis unreachable, restarting, loading its data,
+// failing over, refusing writes for want of replicas) becomes
+// hub.Unavailable, so that every surface answers 503 and clients retry;
+// anything else is an internal error.
+func storeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if retryable(err) {
+		return hub.Unavailable(err)
+	}
+	return fmt.Errorf("redis: %w", err)
+}
+
+// unavailableReplies are the prefixes of Redis error replies that mean
+// "not now" rather than "never".
+var unavailableReplies = []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "BUSY "}
+
+func retryable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed), errors.Is(err, context.DeadlineExceeded):
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		msg := re.Error()
+		for _, p := range unavailableReplies {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+	}
+	return strings.Contains(err.Error(), "connection pool exhausted")
+}
