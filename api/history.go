@@ -35,8 +35,9 @@ func queryInt64(r *http.Request, name string, def int64) (int64, error) {
 }
 
 // sessionMessages answers GET /api/v1/sessions/{id}/messages?after=&before=&limit=.
-// With after, the page holds the events after it, oldest first; otherwise
-// the newest events before "before" (or the end). has_more says whether
+// With after (0 included: from the first event), the page holds the events
+// after it, oldest first; otherwise the newest events before "before" (or
+// the end). has_more says whether
 // more lie beyond the page in the direction of paging.
 func (s *Server) sessionMessages(w http.ResponseWriter, r *http.Request, p hub.Principal) {
 	after, err := queryInt64(r, "after", 0)
@@ -51,7 +52,8 @@ func (s *Server) sessionMessages(w http.ResponseWriter, r *http.Request, p hub.P
 		s.nativeErr(w, r, err)
 		return
 	}
-	evs, more, err := s.chats.Messages(r.Context(), p, mux.Vars(r)["id"], hub.HistoryQuery{After: after, Before: before, Limit: int(limit)})
+	evs, more, err := s.chats.Messages(r.Context(), p, mux.Vars(r)["id"],
+		hub.HistoryQuery{After: after, Before: before, Limit: int(limit), Forward: r.URL.Query().Has("after")})
 	if err != nil {
 		s.nativeErr(w, r, err)
 		return

@@ -142,7 +142,7 @@ func TestHistoryMessagesPaging(t *testing.T) {
 		{"?before=8&limit=3", []int64{4, 5, 7}, true},
 		{"?before=4&limit=3", []int64{1, 3}, false},
 		{"?before=3&limit=2", []int64{1}, false},
-		{"?after=0&limit=2", []int64{11, 12}, true}, // after=0 is no bound: the newest
+		{"?after=0&limit=2", []int64{1, 3}, true}, // after=0: from the first event, forward
 		{"?after=3&limit=3", []int64{4, 5, 7}, true},
 		{"?after=7&limit=3", []int64{8, 11, 12}, false},
 		{"?after=8&limit=2", []int64{11, 12}, false},

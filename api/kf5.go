@@ -1,7 +1,7 @@
 package api
 
 import (
-	"context"
+	"bufio"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -241,11 +241,6 @@ func (s *Server) kf5ListChats(w http.ResponseWriter, r *http.Request) {
 		s.kf5Error(w, r, err)
 		return
 	}
-	chats, err := s.kf5Chats(r.Context(), list)
-	if err != nil {
-		s.kf5Error(w, r, err)
-		return
-	}
 	// Paging metadata goes in headers, where no client of the documented
 	// body can trip over it.
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
@@ -257,7 +252,56 @@ func (s *Server) kf5ListChats(w http.ResponseWriter, r *http.Request) {
 		next.RawQuery = v.Encode()
 		w.Header().Set("Link", "<"+next.RequestURI()+`>; rel="next"`)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"chats": chats})
+	s.kf5WriteChats(w, r, "chats", list)
+}
+
+// kf5Group is how many chats' messages are read from Redis at once while
+// an answer is written: a page of 100 long conversations is written chat
+// by chat, holding a few in memory, never the whole page.
+const kf5Group = 10
+
+// kf5WriteChats answers {"<field>": [chat, ...]} (or one chat, for
+// "chat"), reading the chats' whole transcripts kf5Group at a time and
+// writing each as it is rendered. A store failure before the first byte is
+// the surface's error; one after it aborts the connection, so that the
+// client sees a broken answer, never a short one that parses.
+func (s *Server) kf5WriteChats(w http.ResponseWriter, r *http.Request, field string, list []*hub.Session) {
+	ctx := r.Context()
+	first := list[:min(kf5Group, len(list))]
+	hist, err := s.chats.Transcripts(ctx, first)
+	if err != nil {
+		s.kf5Error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.WriteString(`{"` + field + `":`)
+	if field == "chats" {
+		bw.WriteByte('[')
+	}
+	for i, sess := range list {
+		if i > 0 && i%kf5Group == 0 {
+			group := list[i:min(i+kf5Group, len(list))]
+			if hist, err = s.chats.Transcripts(ctx, group); err != nil {
+				s.logger.Warn("kf5: transcript read failed mid-answer; aborting it", "err", err)
+				panic(http.ErrAbortHandler)
+			}
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, _ := json.Marshal(s.kf5Chat(sess, hist[i%kf5Group]))
+		if _, err := bw.Write(b); err != nil {
+			return // the client is gone
+		}
+	}
+	if field == "chats" {
+		bw.WriteByte(']')
+	}
+	bw.WriteString("}\n")
+	bw.Flush()
 }
 
 func (s *Server) kf5GetChat(w http.ResponseWriter, r *http.Request) {
@@ -274,25 +318,7 @@ func (s *Server) kf5GetChat(w http.ResponseWriter, r *http.Request) {
 		s.kf5Error(w, r, err)
 		return
 	}
-	chats, err := s.kf5Chats(r.Context(), []*hub.Session{sess})
-	if err != nil {
-		s.kf5Error(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"chat": chats[0]})
-}
-
-// kf5Chats renders sessions with their messages, read in one pipeline.
-func (s *Server) kf5Chats(ctx context.Context, list []*hub.Session) ([]kf5Chat, error) {
-	hist, err := s.chats.Transcripts(ctx, list)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]kf5Chat, len(list))
-	for i, sess := range list {
-		out[i] = s.kf5Chat(sess, hist[i])
-	}
-	return out, nil
+	s.kf5WriteChats(w, r, "chat", []*hub.Session{sess})
 }
 
 func (s *Server) kf5Time(t time.Time) string { return t.In(s.location).Format(kf5TimeLayout) }

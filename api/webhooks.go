@@ -161,7 +161,7 @@ func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, _ h
 	for i, f := range fs {
 		out[i] = map[string]any{
 			"id": f.ID, "delivery_id": f.Delivery.ID(), "type": f.Delivery.Kind, "session_id": f.Delivery.SessionID,
-			"seq": f.Delivery.Seq, "attempts": f.Attempts, "last_error": f.LastError, "failed_at": nativeTime(f.FailedAt),
+			"seq": f.Delivery.Seq, "epoch": f.Delivery.Epoch, "attempts": f.Attempts, "last_error": f.LastError, "failed_at": nativeTime(f.FailedAt),
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"failures": out})

@@ -147,6 +147,9 @@ func (h *History) Transcripts(ctx context.Context, sessions []*Session) ([][]His
 type HistoryQuery struct {
 	After, Before int64
 	Limit         int
+	// Forward pages from After oldest first even when After is 0 (the
+	// caller gave after=0: the conversation from its first event).
+	Forward bool
 }
 
 // MaxHistoryPage is the most events one history page returns.
@@ -165,7 +168,7 @@ func (h *History) Messages(ctx context.Context, p Principal, sessionID string, q
 	if _, err := h.sessionFor(ctx, p, sessionID); err != nil {
 		return nil, false, err
 	}
-	return h.store.HistoryPage(ctx, sessionID, q.After, q.Before, q.Limit, q.After == 0, historySkip)
+	return h.store.HistoryPage(ctx, sessionID, q.After, q.Before, q.Limit, q.After == 0 && !q.Forward, historySkip)
 }
 
 func (h *History) sessionFor(ctx context.Context, p Principal, id string) (*Session, error) {

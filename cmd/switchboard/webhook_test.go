@@ -358,6 +358,7 @@ func (s *hookSession) deliveryIDs(t *testing.T, m *Main) []string {
 	var evs struct {
 		Events []struct {
 			Seq   int64
+			Epoch string
 			Type  string
 			State string
 		}
@@ -376,7 +377,11 @@ func (s *hookSession) deliveryIDs(t *testing.T, m *Main) []string {
 		default:
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s.%d", s.ID, e.Seq))
+		id := fmt.Sprintf("%s.%d", s.ID, e.Seq)
+		if e.Epoch != "" {
+			id += "." + e.Epoch // the delivery id names the event's epoch
+		}
+		out = append(out, id)
 	}
 	return out
 }
@@ -616,6 +621,7 @@ type hookFailure struct {
 	Type       string
 	SessionID  string `json:"session_id"`
 	Seq        int64
+	Epoch      string
 	Attempts   int
 	LastError  string  `json:"last_error"`
 	FailedAt   *string `json:"failed_at"`
@@ -658,7 +664,7 @@ func TestWebhookFailureAfterMaxAgeAndReplay(t *testing.T) {
 	reqs := recv.all()
 	f := fs[0]
 	if len(fs) != 1 || f.DeliveryID != want[0] || f.Type != "session.created" || f.SessionID != s.ID ||
-		want[0] != fmt.Sprintf("%s.%d", s.ID, f.Seq) || f.LastError != "answered 500 Internal Server Error" || f.FailedAt == nil || f.ID == "" {
+		want[0] != fmt.Sprintf("%s.%d.%s", s.ID, f.Seq, f.Epoch) || f.LastError != "answered 500 Internal Server Error" || f.FailedAt == nil || f.ID == "" {
 		t.Fatalf("failures %+v, want one of %s", fs, want[0])
 	}
 	if f.Attempts < 3 || f.Attempts != len(reqs) {
