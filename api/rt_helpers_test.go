@@ -294,6 +294,7 @@ type rawFrame struct {
 	Type      string              `json:"type"`
 	ID        string              `json:"id"`
 	Seq       int64               `json:"seq"`
+	Epoch     string              `json:"epoch"`
 	SessionID string              `json:"session_id"`
 	LastSeq   int64               `json:"last_seq"`
 	Reason    string              `json:"reason"`

@@ -84,9 +84,16 @@ func (g *Guard) OnConnect(ctx context.Context, cn *redis.Conn) error {
 	return err
 }
 
-// Check runs the check on any connection of the store (at start, and in tests).
+// Check runs the check on any connection of the store, without a server
+// run to compare (a hub's start; tests).
 func (g *Guard) Check(ctx context.Context) error {
 	return g.check(ctx, g.store.rdb, "", false)
+}
+
+// CheckRun runs the check as OnConnect does for a connection to the Redis
+// server run runID (INFO's run_id).
+func (g *Guard) CheckRun(ctx context.Context, runID string) error {
+	return g.check(ctx, g.store.rdb, runID, false)
 }
 
 // runID reads the Redis server's run_id (new at every start of the
