@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -37,6 +38,15 @@ type Config struct {
 	// A reader that falls further behind stops the socket's reads, and the
 	// hub kicks it as a slow consumer.
 	EventBuffer int
+	// FallbackURLs are more endpoints of the same cluster: a reconnect
+	// tries the one last connected, then the others in turn. It is the
+	// client's own failover, where no load balancer does it.
+	FallbackURLs []string
+	// AutoReconnect makes the client reconnect by itself, with backoff,
+	// when a connection ends with a close that allows it (docs/protocol.md,
+	// close codes), resuming every session, until Close. Without it only
+	// Reconnect and a Send that finds the connection gone reconnect.
+	AutoReconnect bool
 }
 
 // Frame is one frame from the hub as Events hands it over: an event (Seq >
@@ -89,7 +99,13 @@ var ErrClosed = errors.New("client: connection closed")
 // progress (last seq per session) carries over Reconnect.
 type Client struct {
 	cfg    Config
+	urls   []string // cfg.URL, then cfg.FallbackURLs
 	events chan Frame
+
+	// connMu serializes (re)connecting: a connection is replaced by one
+	// goroutine at a time, which the generation check in reconnect makes
+	// idempotent for those that saw the same connection fail.
+	connMu sync.Mutex
 
 	mu      sync.Mutex
 	ws      *websocket.Conn                 // guarded by mu: the current connection
@@ -102,12 +118,16 @@ type Client struct {
 	pending map[string]chan json.RawMessage // guarded by mu: replies awaited, by command id
 	nextID  int                             // guarded by mu
 	stats   Stats                           // guarded by mu
+	cur     int                             // guarded by mu: the index in urls of the URL last connected
+	closing bool                            // guarded by mu: Close or CloseNow was called: no automatic reconnect
 }
 
 // Stats count what the client saw; a correct hub keeps Gaps and
 // Duplicates at zero (Duplicates are dropped before Events sees them).
 type Stats struct {
 	Events, Duplicates, Gaps, Resyncs int
+	// Reconnects counts the connections after the first (automatic or not).
+	Reconnects int
 }
 
 // Dial connects and authenticates, following every session the principal has.
@@ -116,11 +136,47 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.EventBuffer = 4096
 	}
 	c := &Client{cfg: cfg, events: make(chan Frame, cfg.EventBuffer), last: map[string]int64{},
-		epochs: map[string]string{}, pending: map[string]chan json.RawMessage{}}
-	if err := c.connect(ctx, nil); err != nil {
+		epochs: map[string]string{}, pending: map[string]chan json.RawMessage{},
+		urls: append([]string{cfg.URL}, cfg.FallbackURLs...)}
+	if err := c.dialAny(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// URL returns the endpoint of the current (or last) connection.
+func (c *Client) URL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.urls[c.cur]
+}
+
+// dialAny connects to the URL last connected, then to the others in turn,
+// and returns the first error when none answers. connMu must be held, or
+// the client not yet shared.
+func (c *Client) dialAny(ctx context.Context) error {
+	c.mu.Lock()
+	start := c.cur
+	c.mu.Unlock()
+	var first error
+	for i := range c.urls {
+		k := (start + i) % len(c.urls)
+		err := c.connect(ctx, c.urls[k], nil)
+		if err == nil {
+			c.mu.Lock()
+			c.cur = k
+			c.mu.Unlock()
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+		var ce *CloseError
+		if errors.As(err, &ce) && !ce.Reconnectable() || ctx.Err() != nil {
+			return err // refused for good (a bad token), or out of time
+		}
+	}
+	return first
 }
 
 // Events returns the frames of the hub in order: each durable event once.
@@ -162,14 +218,14 @@ func (c *Client) Err() error {
 	return c.endErr
 }
 
-// connect dials and authenticates, resuming every session followed so far
-// (plus extra), and waits for hello.
-func (c *Client) connect(ctx context.Context, extra map[string]int64) error {
+// connect dials url and authenticates, resuming every session followed so
+// far (plus extra), and waits for hello.
+func (c *Client) connect(ctx context.Context, url string, extra map[string]int64) error {
 	hdr := http.Header{}
 	if c.cfg.Origin != "" {
 		hdr.Set("Origin", c.cfg.Origin)
 	}
-	ws, _, err := websocket.Dial(ctx, c.cfg.URL, &websocket.DialOptions{
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
 		HTTPClient: c.cfg.HTTPClient, HTTPHeader: hdr, Subprotocols: []string{protocol.Subprotocol},
 	})
 	if err != nil {
@@ -190,25 +246,44 @@ func (c *Client) connect(ctx context.Context, extra map[string]int64) error {
 			resume[sid] = seq
 		}
 	}
+	if c.gen > 0 {
+		c.stats.Reconnects++
+	}
 	c.gen++
 	gen, done := c.gen, make(chan struct{})
 	c.ws, c.done, c.endErr = ws, done, nil
 	c.mu.Unlock()
 
+	// fail ends this attempt: its connection counts as ended (so that a
+	// later reconnect does not wait for it), with err.
+	fail := func(err error) error {
+		ws.CloseNow()
+		c.mu.Lock()
+		if c.gen == gen {
+			c.endErr = err
+		}
+		c.mu.Unlock()
+		close(done)
+		return err
+	}
 	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume, Epochs: epochs})
 	if err := ws.Write(ctx, websocket.MessageText, auth); err != nil {
-		ws.CloseNow()
-		return err
+		return fail(err)
 	}
 	typ, data, err := ws.Read(ctx)
 	if err != nil {
-		ws.CloseNow()
-		return closeErr(err)
+		return fail(closeErr(err))
 	}
 	var hello protocol.Hello
 	if typ != websocket.MessageText || json.Unmarshal(data, &hello) != nil || hello.Type != protocol.FrameHello {
-		ws.CloseNow()
-		return fmt.Errorf("client: expected hello, got %s", data)
+		if hello.Type == protocol.FrameError {
+			// The close that follows says whether to try again (4500: no;
+			// 4002, the hub could not check the token: yes).
+			if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != -1 {
+				return fail(closeErr(err))
+			}
+		}
+		return fail(fmt.Errorf("client: expected hello, got %s", data))
 	}
 	c.mu.Lock()
 	c.hello = hello
@@ -227,15 +302,22 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 	var err error
 	defer func() {
 		c.mu.Lock()
-		if c.gen == gen {
+		current := c.gen == gen
+		if current {
 			c.endErr = closeErr(err)
 			for id, ch := range c.pending {
 				close(ch)
 				delete(c.pending, id)
 			}
 		}
+		auto := current && c.cfg.AutoReconnect && !c.closing
+		endErr := c.endErr
 		c.mu.Unlock()
 		close(done)
+		var ce *CloseError
+		if auto && !(errors.As(endErr, &ce) && !ce.Reconnectable()) {
+			go c.autoReconnect(gen)
+		}
 	}()
 	for {
 		var data []byte
@@ -302,11 +384,52 @@ func closeErr(err error) error {
 // resuming every session from the last seq handed over.
 func (c *Client) Reconnect(ctx context.Context) error {
 	c.mu.Lock()
-	ws, done := c.ws, c.done
+	gen := c.gen
 	c.mu.Unlock()
+	return c.reconnect(ctx, gen)
+}
+
+// reconnect replaces connection gen, unless another goroutine has
+// replaced it already.
+func (c *Client) reconnect(ctx context.Context, gen int) error {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	c.mu.Lock()
+	ws, done, current := c.ws, c.done, c.gen == gen
+	c.mu.Unlock()
+	if !current {
+		select {
+		case <-done:
+			// The replacement is gone too: connect anew below.
+		default:
+			return nil
+		}
+	}
 	ws.CloseNow()
 	<-done
-	return c.connect(ctx, nil)
+	return c.dialAny(ctx)
+}
+
+// autoReconnect reconnects after connection gen ended, with full-jitter
+// backoff (50 ms doubling to 5 s), until a connection is up, the hub
+// refuses for good, or the client is closed.
+func (c *Client) autoReconnect(gen int) {
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		time.Sleep(time.Duration(mrand.Int64N(int64(backoff))))
+		c.mu.Lock()
+		stop := c.closing || c.gen != gen
+		c.mu.Unlock()
+		if stop {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.reconnect(ctx, gen)
+		cancel()
+		var ce *CloseError
+		if err == nil || errors.As(err, &ce) && !ce.Reconnectable() {
+			return
+		}
+	}
 }
 
 // ReplyError is a command the hub refused.
@@ -316,7 +439,14 @@ func (e *ReplyError) Error() string { return e.Code + ": " + e.Message }
 
 // Do sends a command and waits for its reply on the current connection.
 func (c *Client) Do(ctx context.Context, cmd protocol.Command) (protocol.Reply, error) {
+	r, _, err := c.do(ctx, cmd)
+	return r, err
+}
+
+// do is Do that also returns the generation of the connection it used.
+func (c *Client) do(ctx context.Context, cmd protocol.Command) (protocol.Reply, int, error) {
 	c.mu.Lock()
+	gen := c.gen
 	c.nextID++
 	cmd.ID = strconv.Itoa(c.nextID)
 	ch := make(chan json.RawMessage, 1)
@@ -330,12 +460,12 @@ func (c *Client) Do(ctx context.Context, cmd protocol.Command) (protocol.Reply, 
 	}()
 	b, _ := json.Marshal(cmd)
 	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-		return protocol.Reply{}, ErrClosed
+		return protocol.Reply{}, gen, ErrClosed
 	}
 	select {
 	case data, ok := <-ch:
 		if !ok {
-			return protocol.Reply{}, ErrClosed
+			return protocol.Reply{}, gen, ErrClosed
 		}
 		var r struct {
 			protocol.Reply
@@ -343,11 +473,11 @@ func (c *Client) Do(ctx context.Context, cmd protocol.Command) (protocol.Reply, 
 		}
 		json.Unmarshal(data, &r)
 		if r.Error != nil {
-			return r.Reply, &ReplyError{*r.Error}
+			return r.Reply, gen, &ReplyError{*r.Error}
 		}
-		return r.Reply, nil
+		return r.Reply, gen, nil
 	case <-ctx.Done():
-		return protocol.Reply{}, ctx.Err()
+		return protocol.Reply{}, gen, ctx.Err()
 	}
 }
 
@@ -369,7 +499,7 @@ func (c *Client) Send(ctx context.Context, sessionID, text string) (protocol.Rep
 func (c *Client) SendID(ctx context.Context, sessionID, clientMsgID, text string) (protocol.Reply, error) {
 	cmd := protocol.Command{Type: protocol.CmdSend, SessionID: sessionID, ClientMsgID: clientMsgID, Text: text}
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 2*time.Second) {
-		r, err := c.Do(ctx, cmd)
+		r, gen, err := c.do(ctx, cmd)
 		var re *ReplyError
 		if errors.As(err, &re) && (re.Code == "limit" || re.Code == "unavailable") {
 			// Rate limited (the command was not run), or the hub could not
@@ -393,7 +523,7 @@ func (c *Client) SendID(ctx context.Context, sessionID, clientMsgID, text string
 			return r, ctx.Err()
 		case <-time.After(backoff):
 		}
-		if err := c.Reconnect(ctx); err != nil && ctx.Err() != nil {
+		if err := c.reconnect(ctx, gen); err != nil && ctx.Err() != nil {
 			return r, err
 		}
 	}
@@ -417,17 +547,28 @@ func (c *Client) CloseSession(ctx context.Context, sessionID string) error {
 	return err
 }
 
-// Close ends the connection normally.
+// Close ends the connection normally, for good: no automatic reconnect.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	ws := c.ws
+	c.closing = true
 	c.mu.Unlock()
 	return ws.Close(websocket.StatusNormalClosure, "")
 }
 
 // CloseNow drops the connection without a close handshake (as a network
-// failure would).
+// failure would), for good: no automatic reconnect.
 func (c *Client) CloseNow() error {
+	c.mu.Lock()
+	ws := c.ws
+	c.closing = true
+	c.mu.Unlock()
+	return ws.CloseNow()
+}
+
+// Drop drops the connection without a close handshake, as a network
+// failure would; with AutoReconnect the client then reconnects by itself.
+func (c *Client) Drop() error {
 	c.mu.Lock()
 	ws := c.ws
 	c.mu.Unlock()
