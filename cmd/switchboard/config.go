@@ -29,6 +29,11 @@ type Config struct {
 	// KeyPrefix starts every Redis key and carries a Cluster hash tag;
 	// default "{sb}".
 	KeyPrefix string
+	// MinReplicas, when above 0, acknowledges a message only once that many
+	// Redis replicas hold it (Redis WAIT, up to WaitTimeout, default 1 s);
+	// default 0. See docs/reliability.md for what each setting guarantees.
+	MinReplicas int
+	WaitTimeout time.Duration
 	// PprofAddr, if set, is where Go's profiler is served, on a listener
 	// of its own so that it is never exposed with the API; default none.
 	PprofAddr string
@@ -120,6 +125,14 @@ var baseSettings = []setting{
 	{"key-prefix", "SWITCHBOARD_KEY_PREFIX", "{sb}", "prefix of every Redis key, with a Cluster hash tag", func(c *Config, v string) error {
 		c.KeyPrefix = v
 		return redisstore.ValidatePrefix(v)
+	}},
+	{"redis-min-replicas", "SWITCHBOARD_REDIS_MIN_REPLICAS", "0", "acknowledge a message only once this many Redis replicas hold it (WAIT); 0 acknowledges once the primary has it", func(c *Config, v string) (err error) {
+		c.MinReplicas, err = intIn(v, 0, 16)
+		return err
+	}},
+	{"redis-wait-timeout", "SWITCHBOARD_REDIS_WAIT_TIMEOUT", "1s", "how long a send waits for the replicas of SWITCHBOARD_REDIS_MIN_REPLICAS before it answers unavailable (the client retries)", func(c *Config, v string) (err error) {
+		c.WaitTimeout, err = durationIn(v, 10*time.Millisecond, time.Minute)
+		return err
 	}},
 	{"admin-key", "SWITCHBOARD_ADMIN_KEY", "", "admin API key (Bearer); empty generates one at each start", func(c *Config, v string) error {
 		if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t\r\n")) {
@@ -364,6 +377,9 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 		if err := s.set(&c, strings.TrimSpace(*values[i])); err != nil {
 			return Config{}, fmt.Errorf("invalid %s (-%s) %q: %v", s.env, s.flag, *values[i], err)
 		}
+	}
+	if c.MinReplicas > 0 && c.RedisURL == "" {
+		return Config{}, errors.New("invalid SWITCHBOARD_REDIS_MIN_REPLICAS: the embedded Redis has no replicas; set SWITCHBOARD_REDIS_URL")
 	}
 	if (c.CCAI.Key == "") != (c.CCAI.Secret == "") {
 		return Config{}, errors.New("invalid SWITCHBOARD_CCAI_KEY and SWITCHBOARD_CCAI_SECRET: give both or neither")

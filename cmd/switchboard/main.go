@@ -138,7 +138,8 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		m.rdb = rdb
 	}
-	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents})
+	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents,
+		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout})
 	if err != nil {
 		return err
 	}

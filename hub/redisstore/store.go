@@ -64,6 +64,13 @@ type Options struct {
 	MaxSessionEvents int
 	// PruneBatch is how many expired index entries one call drops; default 500.
 	PruneBatch int
+	// MinReplicas, when above 0, makes a message's acknowledgement wait
+	// (Redis WAIT) until that many replicas hold it; fewer within
+	// ReplicaTimeout (default 1 s) is refused as unavailable, and the
+	// client's retry is acknowledged once they do. Default 0: acknowledged
+	// once the primary ran the script.
+	MinReplicas    int
+	ReplicaTimeout time.Duration
 }
 
 // Store is the Redis implementation of hub.SessionStore and hub.AgentStore.
@@ -92,6 +99,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.PruneBatch <= 0 {
 		opts.PruneBatch = 500
+	}
+	if opts.ReplicaTimeout <= 0 {
+		opts.ReplicaTimeout = time.Second
 	}
 	return &Store{rdb: rdb, opts: opts}, nil
 }
@@ -482,15 +492,66 @@ func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) 
 // AppendMessage implements hub.MessageStore.
 func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
 	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
-	res, err := messageScript.Run(ctx, s.rdb,
-		[]string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")},
-		s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
-		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind+":"+by.ID+":"+msg.ClientMsgID,
-	).Int64Slice()
+	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}
+	args := []any{s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
+		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID}
+	var res []int64
+	var err error
+	if s.opts.MinReplicas > 0 {
+		res, err = s.replicated(ctx, keys, args)
+	} else {
+		res, err = messageScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	}
 	if err != nil {
 		return 0, false, scriptError(err)
 	}
 	return res[0], res[1] == 1, nil
+}
+
+// replicated runs the message script and WAIT on one connection, in one
+// round trip, and answers only once MinReplicas replicas hold the message:
+// WAIT covers the connection's writes, and replication is in order, so the
+// script's own write (a retry's too: message.lua refreshes the idempotency
+// key, which it writes after the first message) vouches for the message.
+// Fewer replicas within ReplicaTimeout is hub.Unavailable: the client
+// retries with the same client_msg_id, and is acknowledged once they do.
+func (s *Store) replicated(ctx context.Context, keys []string, args []any) ([]int64, error) {
+	var pipe redis.Pipeliner
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, keys[0]) // WAIT names no key: run both on the slot's primary
+		if err != nil {
+			return nil, storeError(err)
+		}
+		pipe = node.Pipeline()
+	} else {
+		pipe = s.rdb.Pipeline()
+	}
+	for try := 0; ; try++ {
+		var run *redis.Cmd
+		if try == 0 {
+			run = messageScript.EvalSha(ctx, pipe, keys, args...)
+		} else {
+			run = messageScript.Eval(ctx, pipe, keys, args...)
+		}
+		wait := pipe.Do(ctx, "wait", s.opts.MinReplicas, s.opts.ReplicaTimeout.Milliseconds())
+		_, err := pipe.Exec(ctx)
+		if try == 0 && err != nil && strings.HasPrefix(run.Err().Error(), "NOSCRIPT") {
+			continue
+		}
+		if err := run.Err(); err != nil {
+			return nil, err
+		}
+		res, err := run.Int64Slice()
+		if err != nil {
+			return nil, err
+		}
+		if n, err := wait.Int64(); err != nil {
+			return nil, storeError(err)
+		} else if n < int64(s.opts.MinReplicas) {
+			return nil, hub.Unavailable(fmt.Errorf("redis: message %d held by %d of %d replicas after %v", res[0], n, s.opts.MinReplicas, s.opts.ReplicaTimeout))
+		}
+		return res, nil
+	}
 }
 
 // MarkRead implements hub.MessageStore.

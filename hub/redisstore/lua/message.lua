@@ -9,10 +9,14 @@
 -- The message gets the next number of the chat-history surface and queues
 -- a message.created webhook delivery.
 -- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
--- first seq, even after the session ended. Errors: SB:not_found, SB:ended,
+-- first seq, even after the session ended (and renews the key's TTL). Errors: SB:not_found, SB:ended,
 -- SB:forbidden, SB:full (the session holds its limit of events).
 local first = redis.call('HGET', KEYS[3], ARGV[10])
 if first then
+  -- A retry: its write (the key's TTL renewed) is what a WAIT after this
+  -- script waits for, and replication is in order, so the replicas that
+  -- hold it hold the first message too.
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
   return {tonumber(first), 1}
 end
 local id, state, err = open_for(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
