@@ -70,10 +70,12 @@ type Config struct {
 	// IdentitySecret verifies the customer ids a site's backend vouches for;
 	// "" (the default) refuses customer ids on the widget endpoint.
 	IdentitySecret string
-	// WS tunes the WebSocket endpoint. Only WS.AllowedOrigins, the host
-	// patterns of the sites that may embed the widget, is read from the
-	// environment (empty, the default, allows only the hub's own host);
-	// tests shorten the timings.
+	// WS tunes the WebSocket endpoint. Read from the environment:
+	// WS.AllowedOrigins, the host patterns of the sites that may embed the
+	// widget (empty, the default, allows only the hub's own host),
+	// WS.RatingWindow, and the caps on unauthenticated sockets
+	// (WS.MaxUnauthPerAddr, default 100, and WS.MaxUnauth, 10,000); tests
+	// shorten the timings.
 	WS api.WSOptions
 	// AgentTokenTTL and CustomerTokenTTL bound token lifetimes; defaults 12h and 24h.
 	AgentTokenTTL, CustomerTokenTTL time.Duration
@@ -94,6 +96,28 @@ type Config struct {
 	// Webhook tunes webhook delivery: how long a delivery is retried
 	// (MaxAge, default 24 h); tests shorten the backoff and the lease.
 	Webhook WebhookOptions
+
+	// HTTPReadHeaderTimeout bounds reading a request's headers, so that a
+	// client trickling them (slowloris) holds a connection 10 s at most;
+	// default 10 s (not read from the environment: tests shorten it).
+	HTTPReadHeaderTimeout time.Duration
+	// HTTPReadTimeout bounds reading a whole request, body included, from
+	// its first byte: a slow body is cut there. Bodies are 64 KiB at most,
+	// so the default, 30 s, asks 2 KB/s of a client. A WebSocket is not
+	// cut: the deadline is cleared when it is hijacked.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds an answer, from the end of its request's
+	// headers to its last byte, so that a client that stops reading does
+	// not hold the handler and its buffers for ever. Default 2 min: the
+	// KF5 surface streams whole transcripts, and a 20,000-message chat of
+	// ordinary messages (~250 bytes each in its JSON, 5 MB) takes 40 s at
+	// 1 Mbit/s; one of 4,000-character messages (80 MB) needs 6 Mbit/s.
+	// Raise it for exports over slower links. WebSockets are not cut.
+	HTTPWriteTimeout time.Duration
+	// HTTPMaxHeaderBytes bounds a request's headers (and its request
+	// line); larger ones get 431. Default 64 KiB, not read from the
+	// environment.
+	HTTPMaxHeaderBytes int
 }
 
 // setting is one configuration value: its flag, its variable, its default
@@ -214,6 +238,22 @@ var baseSettings = []setting{
 	}},
 	{"customer-token-ttl", "SWITCHBOARD_CUSTOMER_TOKEN_TTL", "24h", "lifetime of a customer's widget token", func(c *Config, v string) (err error) {
 		c.CustomerTokenTTL, err = durationIn(v, time.Minute, 30*24*time.Hour)
+		return err
+	}},
+	{"http-read-timeout", "SWITCHBOARD_HTTP_READ_TIMEOUT", "30s", "longest time to read a whole request, body included (slow clients are cut); WebSockets are not affected", func(c *Config, v string) (err error) {
+		c.HTTPReadTimeout, err = durationIn(v, time.Second, time.Hour)
+		return err
+	}},
+	{"http-write-timeout", "SWITCHBOARD_HTTP_WRITE_TIMEOUT", "2m", "longest time to write an answer (clients that stop reading are cut); raise it for large KF5 transcript exports over slow links; WebSockets are not affected", func(c *Config, v string) (err error) {
+		c.HTTPWriteTimeout, err = durationIn(v, time.Second, 24*time.Hour)
+		return err
+	}},
+	{"ws-max-unauth-per-addr", "SWITCHBOARD_WS_MAX_UNAUTH_PER_ADDR", "100", "most WebSockets one client address may have open before they authenticate (past it: 429); behind a load balancer, set SWITCHBOARD_TRUSTED_PROXIES or raise this", func(c *Config, v string) (err error) {
+		c.WS.MaxUnauthPerAddr, err = intIn(v, 1, 10_000_000)
+		return err
+	}},
+	{"ws-max-unauth", "SWITCHBOARD_WS_MAX_UNAUTH", "10000", "most WebSockets open before they authenticate on this instance in all (past it: 429)", func(c *Config, v string) (err error) {
+		c.WS.MaxUnauth, err = intIn(v, 1, 10_000_000)
 		return err
 	}},
 }
@@ -389,7 +429,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 
 // Usage writes the flags, their variables and defaults to w.
 func Usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: switchboard [flags]   |   switchboard healthcheck [-addr host:port]")
+	fmt.Fprintln(w, "Usage: switchboard [flags]   |   switchboard healthcheck [-addr host:port]   |   switchboard audit   |   switchboard usersig")
 	fmt.Fprintln(w, "Every flag can also be set by its environment variable; the flag wins.")
 	for _, s := range settings {
 		fmt.Fprintf(w, "  -%s  (%s, default %q)\n        %s\n", s.flag, s.env, s.def, s.usage)
