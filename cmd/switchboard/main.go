@@ -36,6 +36,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Args[2:], os.Getenv))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(auditCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "usersig" {
 		os.Exit(usersigCommand(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
 	}
@@ -225,8 +228,11 @@ func (m *Main) Open(ctx context.Context) error {
 	m.ln = ln
 	m.http = &http.Server{
 		Handler:           m.api,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cmp.Or(cfg.HTTPReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       cmp.Or(cfg.HTTPReadTimeout, 30*time.Second),
+		WriteTimeout:      cmp.Or(cfg.HTTPWriteTimeout, 2*time.Minute),
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    cmp.Or(cfg.HTTPMaxHeaderBytes, 64<<10),
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
 	m.wg.Add(2)
@@ -369,7 +375,11 @@ func (m *Main) PrintBanner(w io.Writer) {
 	if m.demoEmail != "" {
 		fmt.Fprintf(w, "  Demo agent:           %s / %s   (a supervisor: signs in to both)\n", m.demoEmail, m.demoPass)
 	}
-	fmt.Fprintf(w, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/customer-service/stats\n\n", m.adminKey, u)
+	key := m.adminKey
+	if m.Config.AdminKey != "" {
+		key = "$SWITCHBOARD_ADMIN_KEY" // configured: a secret the banner does not repeat
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer %s\" %s/customer-service/stats\n\n", key, u)
 }
 
 // Close shuts the instance down gracefully within Config.ShutdownTimeout:

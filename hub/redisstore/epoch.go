@@ -77,7 +77,11 @@ func (g *Guard) Changes() int64 { return g.changes.Load() }
 // new connection cn before anything else uses it. On Cluster, connections
 // to nodes that do not hold the store's slot have nothing to check.
 func (g *Guard) OnConnect(ctx context.Context, cn *redis.Conn) error {
-	err := g.check(ctx, cn, runID(ctx, cn), false)
+	run, mode := serverRun(ctx, cn)
+	if mode == "sentinel" {
+		return nil // go-redis' Sentinel client runs OnConnect on its sentinels' connections too
+	}
+	err := g.check(ctx, cn, run, false)
 	if err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ")) {
 		return nil
 	}
@@ -96,19 +100,23 @@ func (g *Guard) CheckRun(ctx context.Context, runID string) error {
 	return g.check(ctx, g.store.rdb, runID, false)
 }
 
-// runID reads the Redis server's run_id (new at every start of the
-// server); "" where INFO has no server section (miniredis).
-func runID(ctx context.Context, cn *redis.Conn) string {
+// serverRun reads the Redis server's run_id (new at every start of the
+// server) and its redis_mode (standalone, cluster, sentinel); both ""
+// where INFO has no server section (miniredis).
+func serverRun(ctx context.Context, cn *redis.Conn) (runID, mode string) {
 	info, err := cn.Info(ctx, "server").Result()
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for line := range strings.SplitSeq(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
-			return v
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "run_id:"); ok {
+			runID = v
+		} else if v, ok := strings.CutPrefix(line, "redis_mode:"); ok {
+			mode = v
 		}
 	}
-	return ""
+	return runID, mode
 }
 
 func (g *Guard) check(ctx context.Context, sc redis.Scripter, run string, force bool) error {
