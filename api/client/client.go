@@ -119,6 +119,8 @@ type Client struct {
 	nextID  int                             // guarded by mu
 	stats   Stats                           // guarded by mu
 	cur     int                             // guarded by mu: the index in urls of the URL last connected
+	live    bool                            // guarded by mu: the current connection is up (its reader runs)
+	upAt    time.Time                       // guarded by mu: when the current connection's hello came
 	closing bool                            // guarded by mu: Close or CloseNow was called: no automatic reconnect
 }
 
@@ -210,6 +212,28 @@ func (c *Client) Done() <-chan struct{} {
 	return c.done
 }
 
+// Connected reports whether a connection is up: authenticated, and not
+// ended since.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ConnectedAt returns when the current (or last) connection was
+// authenticated.
+func (c *Client) ConnectedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.upAt
+}
+
 // Err returns why the last connection ended (a *CloseError when the hub
 // closed it with a code), or nil while it is open.
 func (c *Client) Err() error {
@@ -286,7 +310,7 @@ func (c *Client) connect(ctx context.Context, url string, extra map[string]int64
 		return fail(fmt.Errorf("client: expected hello, got %s", data))
 	}
 	c.mu.Lock()
-	c.hello = hello
+	c.hello, c.live, c.upAt = hello, true, time.Now()
 	for _, sid := range hello.Sessions {
 		if _, ok := c.last[sid]; !ok {
 			c.last[sid] = resume[sid]
@@ -304,6 +328,7 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 		c.mu.Lock()
 		current := c.gen == gen
 		if current {
+			c.live = false
 			c.endErr = closeErr(err)
 			for id, ch := range c.pending {
 				close(ch)
@@ -447,6 +472,12 @@ func (c *Client) Do(ctx context.Context, cmd protocol.Command) (protocol.Reply, 
 func (c *Client) do(ctx context.Context, cmd protocol.Command) (protocol.Reply, int, error) {
 	c.mu.Lock()
 	gen := c.gen
+	if !c.live {
+		// Its reader has ended and answered every pending command: one
+		// registered now would wait for a reply that cannot come.
+		c.mu.Unlock()
+		return protocol.Reply{}, gen, ErrClosed
+	}
 	c.nextID++
 	cmd.ID = strconv.Itoa(c.nextID)
 	ch := make(chan json.RawMessage, 1)
