@@ -54,13 +54,17 @@ var auditClasses = []struct {
 	{func(p []string) bool { return len(p) == 3 && p[0] == "session" && p[2] == "events" }, auditClass{"session stream", "the events of an open session (at most SWITCHBOARD_SESSION_MAX_EVENTS); ended ones carry the retention TTL", checkOpenSession}},
 	{func(p []string) bool { return len(p) == 3 && p[0] == "session" && (p[2] == "cmids" || p[2] == "skip") }, auditClass{"session client_msg_ids, routing skips", "TTL", mustTTL}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "agent" }, auditClass{"agent", "agent accounts", checkAgent}},
-	{func(p []string) bool { return len(p) == 3 && p[0] == "agent" && slices.Contains([]string{"sessions", "conns", "ips"}, p[2]) }, auditClass{"agent sessions, connections", "agent accounts; connections scored by expiry and swept", checkAgent}},
+	{func(p []string) bool {
+		return len(p) == 3 && p[0] == "agent" && slices.Contains([]string{"sessions", "conns", "ips"}, p[2])
+	}, auditClass{"agent sessions, connections", "agent accounts; connections scored by expiry and swept", checkAgent}},
 	{func(p []string) bool {
 		return len(p) == 1 && slices.Contains([]string{"agents", "teams", "presence", "routable", "bots", "queue", "offers", "retire", "ratings", "hooks", "store", "chats"}, p[0]) ||
 			len(p) == 2 && slices.Contains([]string{"agents:email", "teams:number", "sessions:number", "messages:number", "customers:number", "sessions:last_created", "queue:version", "queue:stats"}, p[0]+":"+p[1])
 	}, auditClass{"singleton", "one key each; index members are checked below", checkIndex}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "idx" }, auditClass{"session index", "sessions kept (open, or ended within retention; the janitor retires the rest)", checkIndex}},
-	{func(p []string) bool { return len(p) == 2 && p[0] == "team" || len(p) == 3 && p[0] == "team" && p[2] == "agents" }, auditClass{"team", "teams", nil}},
+	{func(p []string) bool {
+		return len(p) == 2 && p[0] == "team" || len(p) == 3 && p[0] == "team" && p[2] == "agents"
+	}, auditClass{"team", "teams", nil}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "customer" }, auditClass{"customer", "customers with a kept session (retire deletes the last)", checkCustomer}},
 	{func(p []string) bool { return len(p) == 3 && p[0] == "customer" && p[2] == "open" }, auditClass{"customer open sessions", "open sessions", checkIndex}},
 	{func(p []string) bool { return len(p) == 3 && (p[0] == "visitor" || p[0] == "user") && p[2] == "chats" }, auditClass{"history index", "sessions kept; emptied and deleted by retire", checkIndex}},
