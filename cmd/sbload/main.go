@@ -75,6 +75,25 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "chaos-table" {
+		fs := flag.NewFlagSet("chaos-table", flag.ExitOnError)
+		dir := fs.String("dir", ".", "the folder of the chaos runs' JSON results")
+		fs.Parse(os.Args[2:])
+		if err := chaosTable(*dir, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "chaos-table:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		os.Exit(soakMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "chaos" {
+		os.Exit(chaosMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "hostile" {
+		os.Exit(hostileMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "report" {
 		fs := flag.NewFlagSet("report", flag.ExitOnError)
 		dir := fs.String("dir", ".", "the folder of scripts/bench.sh's results")
@@ -316,8 +335,16 @@ func (l *load) send(j job) {
 	cancel()
 	if err != nil {
 		if l.rec.sendErrs.Add(1) <= 5 {
-			logf("send on socket %d: %v", s.idx, err)
+			if s.sb != nil {
+				logf("send on socket %d: %v (connected %v to %s, stats %+v)", s.idx, err, s.sb.Connected(), s.sb.URL(), s.sb.Stats())
+			} else {
+				logf("send on socket %d: %v", s.idx, err)
+			}
 		}
+		if c.failed[j.dir] == nil {
+			c.failed[j.dir] = map[int64]struct{}{}
+		}
+		c.failed[j.dir][c.sent[j.dir]] = struct{}{}
 		return
 	}
 	c.acked[j.dir]++
@@ -327,7 +354,8 @@ func (l *load) send(j job) {
 // drive hands out messages at rate for d: message i goes to conversation
 // i mod n, from the customer on even rounds and from the agent on odd ones.
 func (l *load) drive(ctx context.Context, rate float64, d time.Duration) {
-	n := int64(len(l.rec.convs))
+	convs := l.rec.conversations()
+	n := int64(len(convs))
 	start := time.Now()
 	var i int64
 	for ctx.Err() == nil {
@@ -339,7 +367,7 @@ func (l *load) drive(ctx context.Context, rate float64, d time.Duration) {
 			k := l.next
 			l.next++
 			select {
-			case l.jobs <- job{c: l.rec.convs[k%n], dir: int((k / n) % 2)}:
+			case l.jobs <- job{c: convs[k%n], dir: int((k / n) % 2)}:
 				l.enqueued.Add(1)
 			case <-ctx.Done():
 				return

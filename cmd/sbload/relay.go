@@ -194,7 +194,7 @@ func (c *relayConn) close() {
 func setupRelay(ctx context.Context, addr string, n int, bind bool, rec *recorder) ([]*sock, error) {
 	convs := make([]*conversation, n)
 	socks := make([]*sock, 2*n)
-	rec.convs = convs
+	rec.setConversations(convs, nil)
 	for j := range convs {
 		convs[j] = &conversation{idx: j, sid: fmt.Sprintf("room%d", j)}
 	}

@@ -82,6 +82,21 @@ type sbTarget struct {
 	key  string
 	bind bool
 	api  *http.Client // admin calls (keep-alive, unbound)
+	// failover makes every socket reconnect by itself, trying the other
+	// hubs when its own is gone (the chaos runs kill hubs).
+	failover bool
+}
+
+// clientConfig is the client configuration of a socket on hub, from src.
+func (t *sbTarget) clientConfig(hub int, token string, src net.IP, buffer int) client.Config {
+	c := client.Config{URL: t.wsURL(hub), Token: token, HTTPClient: httpClient(src), EventBuffer: buffer}
+	if t.failover {
+		c.AutoReconnect = true
+		for i := 1; i < len(t.urls); i++ {
+			c.FallbackURLs = append(c.FallbackURLs, t.wsURL((hub+i)%len(t.urls)))
+		}
+	}
+	return c
 }
 
 func (t *sbTarget) wsURL(hub int) string {
@@ -162,18 +177,38 @@ func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i
 // accept their offers, and each customer then connects to an instance
 // other than its agent's.
 func setupSwitchboard(ctx context.Context, t *sbTarget, n, perAgent int, rec *recorder, logf func(string, ...any)) ([]*sock, error) {
-	nAgents := (n + perAgent - 1) / perAgent
-	run := strings.ToLower(fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffff))
-	type assignment struct {
-		sid   string
-		agent int
+	ag, err := setupAgents(ctx, t, (n+perAgent-1)/perAgent, perAgent, n, rec, logf)
+	if err != nil {
+		return nil, err
 	}
-	assigned := make(chan assignment, n)
-	agents := make([]*sock, nAgents)
-	start := time.Now()
+	customers, err := ag.conversations(ctx, t, n, 0, rec, logf)
+	if err != nil {
+		return ag.socks, err
+	}
+	return append(customers, ag.socks...), nil
+}
 
-	// Agents: created without a password and signed in by the admin API
-	// (bcrypt on thousands of logins would measure bcrypt).
+// agentPool is the signed-in agents of a load, and the sessions they
+// accept as they are routed to them.
+type agentPool struct {
+	socks    []*sock
+	assigned chan assignment
+}
+
+// assignment is a session an agent accepted.
+type assignment struct {
+	sid   string
+	agent int
+}
+
+// setupAgents creates nAgents agents of capacity perAgent (created without
+// a password and signed in by the admin API: bcrypt on thousands of logins
+// would measure bcrypt), connects them and makes them accept every offer.
+// Socket indexes start at base.
+func setupAgents(ctx context.Context, t *sbTarget, nAgents, perAgent, base int, rec *recorder, logf func(string, ...any)) (*agentPool, error) {
+	run := strings.ToLower(fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffff))
+	p := &agentPool{socks: make([]*sock, nAgents), assigned: make(chan assignment, nAgents*perAgent)}
+	start := time.Now()
 	err := parallel(ctx, nAgents, 32, func(ctx context.Context, a int) error {
 		hub := a % len(t.urls)
 		id := fmt.Sprintf("agent_sbl%s_%d", run, a)
@@ -186,40 +221,50 @@ func setupSwitchboard(ctx context.Context, t *sbTarget, n, perAgent int, rec *re
 		if err := call(ctx, t.api, "POST", t.urls[hub]+"/api/v1/agents/"+id+"/token", t.key, nil, &tok); err != nil {
 			return err
 		}
-		s := &sock{idx: n + a, hub: hub, side: 1, src: t.src(n + a)}
-		c, err := client.Dial(ctx, client.Config{URL: t.wsURL(hub), Token: tok.Token, HTTPClient: httpClient(s.src), EventBuffer: 256})
+		s := &sock{idx: base + a, hub: hub, side: 1, src: t.src(base + a)}
+		c, err := client.Dial(ctx, t.clientConfig(hub, tok.Token, s.src, 256))
 		if err != nil {
 			return fmt.Errorf("agent %d: %w", a, err)
 		}
 		s.sb = c
-		agents[a] = s
+		p.socks[a] = s
 		go agentLoop(s, id, rec, func(sid string) {
 			select {
-			case assigned <- assignment{sid, a}:
-			default: // after the setup: nobody counts any more
+			case p.assigned <- assignment{sid, a}:
+			default: // after a setup: nobody counts any more
 			}
 		})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return p, err
 	}
 	logf("%d agents signed in and Available in %.1fs", nAgents, time.Since(start).Seconds())
+	return p, nil
+}
 
+// conversations starts n chats (customer socket indexes from 0, their
+// messages numbered as conversations first..first+n-1 of rec.convs, which
+// it sets), waits until the agents accepted them all, and connects each
+// customer to an instance other than its agent's.
+func (p *agentPool) conversations(ctx context.Context, t *sbTarget, n, first int, rec *recorder, logf func(string, ...any)) ([]*sock, error) {
 	// Customers, each from its own address (the widget endpoint limits new
 	// chats per address).
-	start = time.Now()
+	start := time.Now()
 	convs := make([]*conversation, n)
 	tokens := make([]string, n)
 	bySID := sync.Map{}
-	err = parallel(ctx, n, 32, func(ctx context.Context, j int) error {
+	for len(p.assigned) > 0 { // acceptances left from before
+		<-p.assigned
+	}
+	err := parallel(ctx, n, 32, func(ctx context.Context, j int) error {
 		var out struct {
 			Session struct{ ID string }
 			Token   string
 		}
 		hc := httpClient(t.src(j))
 		defer hc.CloseIdleConnections()
-		body := map[string]any{"name": fmt.Sprintf("Load Customer %d", j), "title": "Load"}
+		body := map[string]any{"name": fmt.Sprintf("Load Customer %d", first+j), "title": "Load"}
 		if err := call(ctx, hc, "POST", t.urls[j%len(t.urls)]+"/api/v1/widget/sessions", "", body, &out); err != nil {
 			return fmt.Errorf("customer %d: %w", j, err)
 		}
@@ -234,16 +279,16 @@ func setupSwitchboard(ctx context.Context, t *sbTarget, n, perAgent int, rec *re
 	logf("%d chats started in %.1fs; waiting for routing and accepts", n, time.Since(start).Seconds())
 	for got := 0; got < n; got++ {
 		select {
-		case a := <-assigned:
+		case a := <-p.assigned:
 			j, ok := bySID.Load(a.sid)
 			if !ok {
-				got-- // not one of this run's chats
+				got-- // not one of these chats
 				continue
 			}
 			if convs[j.(int)].side[1] != nil {
 				return nil, fmt.Errorf("chat %s assigned twice", a.sid)
 			}
-			convs[j.(int)].side[1] = agents[a.agent]
+			convs[j.(int)].side[1] = p.socks[a.agent]
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(60 * time.Second):
@@ -251,16 +296,20 @@ func setupSwitchboard(ctx context.Context, t *sbTarget, n, perAgent int, rec *re
 		}
 	}
 	logf("%d chats routed and accepted in %.1fs", n, time.Since(start).Seconds())
+	bySIDs := make(map[string]*conversation, n)
+	for _, cv := range convs {
+		bySIDs[cv.sid] = cv
+	}
 
 	// The customers connect, each to an instance other than its agent's.
 	start = time.Now()
-	rec.convs = convs
+	rec.setConversations(convs, bySIDs)
 	customers := make([]*sock, n)
 	err = parallel(ctx, n, 64, func(ctx context.Context, j int) error {
 		cv := convs[j]
 		hub := (cv.side[1].hub + 1) % len(t.urls)
 		s := &sock{idx: j, hub: hub, side: 0, src: t.src(j)}
-		c, err := client.Dial(ctx, client.Config{URL: t.wsURL(hub), Token: tokens[j], HTTPClient: httpClient(s.src), EventBuffer: 64})
+		c, err := client.Dial(ctx, t.clientConfig(hub, tokens[j], s.src, 64))
 		if err != nil {
 			return fmt.Errorf("customer %d: %w", j, err)
 		}
@@ -274,14 +323,17 @@ func setupSwitchboard(ctx context.Context, t *sbTarget, n, perAgent int, rec *re
 		return nil, err
 	}
 	logf("%d customers connected in %.1fs", n, time.Since(start).Seconds())
-	return append(customers, agents...), nil
+	return customers, nil
 }
 
-// customerLoop hands the customer's messages to the recorder.
+// customerLoop hands the customer's messages and resyncs to the recorder.
 func customerLoop(s *sock, rec *recorder) {
 	for f := range s.sb.Events() {
-		if f.Type == "message.created" {
+		switch f.Type {
+		case "message.created":
 			rec.receive(f.Raw, 0)
+		case protocol.FrameResync:
+			rec.resync(f.SessionID, 0)
 		}
 	}
 }
@@ -297,6 +349,8 @@ func agentLoop(s *sock, id string, rec *recorder, assigned func(sid string)) {
 		switch f.Type {
 		case "message.created":
 			rec.receive(f.Raw, 1)
+		case protocol.FrameResync:
+			rec.resync(f.SessionID, 1)
 		case "session.state":
 			st.State, st.AgentID = "", ""
 			json.Unmarshal(f.Raw, &st)

@@ -66,6 +66,51 @@ type stream struct {
 	next    int64              // the next seq expected
 	missing map[int64]struct{} // seqs jumped over and not seen yet
 	got     int64              // distinct seqs received
+	// filled are seqs first seen in a reload (after a resync): their live
+	// copy, if it comes later, is no duplicate.
+	filled map[int64]struct{}
+	// resynced: a resync came, so the next live message may jump ahead
+	// (what it skipped comes in the reload): once, no disorder.
+	resynced bool
+}
+
+// fill records seq as seen in a reload of the history (after a resync),
+// which is neither a duplicate nor out of order; it reports whether seq
+// was new.
+func (s *stream) fill(seq int64) bool {
+	if s.next == 0 {
+		s.next = 1
+	}
+	switch {
+	case seq >= s.next:
+		if s.missing == nil {
+			s.missing = map[int64]struct{}{}
+		}
+		for k := s.next; k < seq; k++ {
+			s.missing[k] = struct{}{}
+		}
+		s.next = seq + 1
+	default:
+		if _, ok := s.missing[seq]; !ok {
+			return false
+		}
+		delete(s.missing, seq)
+	}
+	s.got++
+	if s.filled == nil {
+		s.filled = map[int64]struct{}{}
+	}
+	s.filled[seq] = struct{}{}
+	return true
+}
+
+// has reports whether seq was seen.
+func (s *stream) has(seq int64) bool {
+	if seq >= max(s.next, 1) {
+		return false
+	}
+	_, missing := s.missing[seq]
+	return !missing
 }
 
 // see records seq; it reports a duplicate or an out-of-order arrival.
@@ -86,12 +131,15 @@ func (s *stream) see(seq int64) (dup, ooo bool) {
 		}
 		s.next = seq + 1
 		s.got++
-		ooo = true
+		ooo = !s.resynced
+		s.resynced = false
 	default:
 		if _, ok := s.missing[seq]; ok {
 			delete(s.missing, seq)
 			s.got++
 			ooo = true
+		} else if _, ok := s.filled[seq]; ok {
+			delete(s.filled, seq) // the live copy of what a reload showed first
 		} else {
 			dup = true
 		}
@@ -110,6 +158,9 @@ type conversation struct {
 	sendMu [2]sync.Mutex
 	sent   [2]int64 // the last seq handed to a send
 	acked  [2]int64 // sends the hub (or relay) took
+	// failed are the seqs whose send never got an ok (the others up to
+	// sent were acknowledged).
+	failed [2]map[int64]struct{}
 
 	recvMu  sync.Mutex
 	streams [2][2]stream // guarded by recvMu: [direction][receiving side]
@@ -120,22 +171,58 @@ type conversation struct {
 // not timed).
 type recorder struct {
 	sent, sendErrs, delivered, dups, ooo, reconnects, reconnectErrs atomic.Int64
+	// resyncs counts resync frames; reloaded the messages first seen in the
+	// reloads that followed them.
+	resyncs, reloaded atomic.Int64
+	// onResync, if set, is called (from a socket's reader) with the
+	// conversation and receiving side of each resync frame.
+	onResync func(c *conversation, side int)
 
 	mu      sync.Mutex
 	window  []int64 // guarded by mu: latencies (ns) since the window began
 	second  []int64 // guarded by mu: latencies since the last progress line
 	recLat  []int64 // guarded by mu: reconnect (dial+auth+resume) durations
-	convs   []*conversation
 	started time.Time
+
+	// set holds the conversations under load, replaced whole between a
+	// soak's waves while the sockets' readers look them up.
+	set atomic.Pointer[convSet]
+}
+
+// convSet is the conversations under load: by their number in the
+// messages' text, and by session.
+type convSet struct {
+	convs []*conversation
+	bySID map[string]*conversation
+}
+
+// setConversations makes convs the conversations under load.
+func (r *recorder) setConversations(convs []*conversation, bySID map[string]*conversation) {
+	if bySID == nil {
+		bySID = make(map[string]*conversation, len(convs))
+		for _, c := range convs {
+			bySID[c.sid] = c
+		}
+	}
+	r.set.Store(&convSet{convs: convs, bySID: bySID})
+}
+
+// conversations returns the conversations under load.
+func (r *recorder) conversations() []*conversation {
+	if s := r.set.Load(); s != nil {
+		return s.convs
+	}
+	return nil
 }
 
 func (r *recorder) receive(raw []byte, side int) {
 	cv, dir, seq, nanos, ok := parseText(raw)
-	if !ok || cv < 0 || cv >= len(r.convs) || dir < 0 || dir > 1 {
+	convs := r.conversations()
+	if !ok || cv < 0 || cv >= len(convs) || dir < 0 || dir > 1 {
 		return
 	}
 	now := time.Now().UnixNano()
-	c := r.convs[cv]
+	c := convs[cv]
 	c.recvMu.Lock()
 	dup, ooo := c.streams[dir][side].see(seq)
 	c.recvMu.Unlock()
@@ -184,9 +271,44 @@ func (r *recorder) takeSecond() []int64 {
 	return s
 }
 
+// reload records a message of a history reload (after a resync) at side.
+func (r *recorder) reload(raw []byte, side int) {
+	cv, dir, seq, _, ok := parseText(raw)
+	convs := r.conversations()
+	if !ok || cv < 0 || cv >= len(convs) || dir < 0 || dir > 1 {
+		return
+	}
+	c := convs[cv]
+	c.recvMu.Lock()
+	fresh := c.streams[dir][side].fill(seq)
+	c.recvMu.Unlock()
+	if fresh {
+		r.reloaded.Add(1)
+	}
+}
+
+// resync handles a resync frame of session sid at side: the live
+// messages that follow may skip what a reload then shows.
+func (r *recorder) resync(sid string, side int) {
+	r.resyncs.Add(1)
+	set := r.set.Load()
+	if set == nil || set.bySID[sid] == nil {
+		return
+	}
+	c := set.bySID[sid]
+	c.recvMu.Lock()
+	for dir := range 2 {
+		c.streams[dir][side].resynced = true
+	}
+	c.recvMu.Unlock()
+	if r.onResync != nil {
+		r.onResync(c, side)
+	}
+}
+
 // lost counts the messages a sender had taken that a receiver lacks.
 func (r *recorder) lost() (lost, pending int64) {
-	for _, c := range r.convs {
+	for _, c := range r.conversations() {
 		for dir := range 2 {
 			c.sendMu[dir].Lock()
 			acked := c.acked[dir]
@@ -207,7 +329,7 @@ func (r *recorder) lost() (lost, pending int64) {
 // expected is how many deliveries the acknowledged sends should have made.
 func (r *recorder) expected() int64 {
 	var n int64
-	for _, c := range r.convs {
+	for _, c := range r.conversations() {
 		for dir := range 2 {
 			c.sendMu[dir].Lock()
 			n += 2 * c.acked[dir]

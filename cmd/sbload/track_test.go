@@ -26,8 +26,9 @@ func TestTextRoundTrip(t *testing.T) {
 
 // TestLostDuplicatedOutOfOrder: the recorder tells each fault apart.
 func TestLostDuplicatedOutOfOrder(t *testing.T) {
-	c := &conversation{}
-	rec := &recorder{convs: []*conversation{c}}
+	c := &conversation{sid: "cs_1"}
+	rec := &recorder{}
+	rec.setConversations([]*conversation{c}, nil)
 	msg := func(dir int, seq int64) []byte {
 		return []byte(makeText(0, dir, seq, time.Now(), 64))
 	}
@@ -53,5 +54,43 @@ func TestLostDuplicatedOutOfOrder(t *testing.T) {
 	p := percentiles([]int64{1e6, 2e6, 3e6, 4e6})
 	if p.P50 != 2 || p.Max != 4 || p.Count != 4 {
 		t.Errorf("percentiles %+v", p)
+	}
+}
+
+// TestResyncReload: after a resync, the live stream may jump ahead once
+// (not out of order); a reload fills what it skipped (not duplicates),
+// and the live copy of a message the reload showed first is no duplicate.
+func TestResyncReload(t *testing.T) {
+	c := &conversation{sid: "cs_1"}
+	rec := &recorder{}
+	rec.setConversations([]*conversation{c}, nil)
+	msg := func(seq int64) []byte { return []byte(makeText(0, 0, seq, time.Now(), 64)) }
+	c.acked[0] = 6
+	rec.receive(msg(1), 1)
+	rec.resync("cs_1", 1)
+	rec.receive(msg(4), 1) // the first live message after the resync
+	for _, seq := range []int64{2, 3, 4, 5} {
+		rec.reload(msg(seq), 1)
+	}
+	rec.receive(msg(5), 1) // live, after the reload showed it
+	rec.receive(msg(6), 1)
+	if d, o := rec.dups.Load(), rec.ooo.Load(); d != 0 || o != 0 {
+		t.Fatalf("duplicates %d, out of order %d, want 0 and 0", d, o)
+	}
+	if r := rec.reloaded.Load(); r != 3 {
+		t.Fatalf("reloaded %d, want 3 (2, 3 and 5)", r)
+	}
+	c.recvMu.Lock()
+	for seq := int64(1); seq <= 6; seq++ {
+		if !c.streams[0][1].has(seq) {
+			c.recvMu.Unlock()
+			t.Fatalf("seq %d not seen", seq)
+		}
+	}
+	c.recvMu.Unlock()
+	rec.receive(msg(3), 1) // the live copy of 3, which the reload showed first
+	rec.receive(msg(3), 1) // and a true repeat, which still counts
+	if d := rec.dups.Load(); d != 1 {
+		t.Fatalf("a repeat after the reload: duplicates %d, want 1", d)
 	}
 }
