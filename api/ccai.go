@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/hmac"
 	"encoding/json"
@@ -126,7 +125,7 @@ func (s *Server) readCCAIBody(w http.ResponseWriter, r *http.Request) (*ccaiBody
 	if err != nil {
 		return nil, "request body too large"
 	}
-	raw = bytes.TrimSpace(raw)
+	raw = trimJSONSpace(raw)
 	if len(raw) == 0 {
 		return nil, ""
 	}

@@ -49,7 +49,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, want fields) error {
 // objectMembers splits body, which must be one JSON object whose keys are
 // all in want and unique, into its raw member values.
 func objectMembers(body []byte, want fields) (map[string]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
+	body = trimJSONSpace(body)
 	if len(body) == 0 || body[0] != '{' || !utf8.Valid(body) {
 		return nil, hub.ErrInvalidBody
 	}
@@ -89,4 +89,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do then
+}
+
+// trimJSONSpace trims the white space JSON allows around a value (space,
+// tab, CR, LF), and only that: bytes.TrimSpace would also take form feeds,
+// vertical tabs and Unicode spaces, and so accept bodies that are not JSON.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }

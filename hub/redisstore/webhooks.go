@@ -67,18 +67,16 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`)
 )
 
-// streamID reports whether id has the form of a stream entry id, <ms>-<n>.
+// streamID reports whether id is a stream entry id, <ms>-<n>, both parts
+// 64-bit numbers (Redis refuses anything else with an error, not a miss).
 func streamID(id string) bool {
 	ms, n, ok := strings.Cut(id, "-")
-	if !ok || len(ms) == 0 || len(n) == 0 || len(id) > 41 {
+	if !ok {
 		return false
 	}
-	for _, c := range ms + n {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(n, 10, 64)
+	return err1 == nil && err2 == nil && !strings.HasPrefix(ms, "+") && !strings.HasPrefix(n, "+")
 }
 
 // ErrEndpointNotFound says there is no webhook endpoint with that id.
