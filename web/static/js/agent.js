@@ -140,16 +140,21 @@ conn.addEventListener("notice", (e) => {
 });
 
 conn.addEventListener("resync", (e) => {
-  // The hub could not replay this session: start its model afresh from
-  // where the hub resumes; older messages load through the history API.
+  // The hub could not replay this session from where this tab was (its
+  // store came back older, say): drop the model and rebuild it from the
+  // session's first event, which is everything the store holds.
   const old = sessions.get(e.detail.session_id);
   if (!old) return;
+  if (e.detail.reason === "session_gone") {
+    dropSession(old.id);
+    renderSoon();
+    return;
+  }
   const s = new SessionModel(old.id);
   s.info = old.info;
-  s.firstSeq = e.detail.last_seq + 1;
-  s.lastSeq = e.detail.last_seq;
   sessions.set(s.id, s);
-  if (e.detail.reason === "session_gone") dropSession(s.id);
+  if (selected === s.id) pane.show(s);
+  conn.replay(s.id).catch(() => conn.drop("replay after a resync"));
   renderSoon();
 });
 

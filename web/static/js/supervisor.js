@@ -138,6 +138,18 @@ conn.addEventListener("event", (e) => {
   if (pane.session === s) pane.render();
 });
 
+conn.addEventListener("resync", (e) => {
+  // A joined session the hub could not replay: rebuild it from its first event.
+  const sid = e.detail.session_id;
+  const old = models.get(sid);
+  if (!old) return;
+  const s = new SessionModel(sid);
+  s.info = old.info;
+  models.set(sid, s);
+  if (pane.session === old) pane.show(s);
+  if (e.detail.reason !== "session_gone") conn.replay(sid).catch(() => conn.drop("replay after a resync"));
+});
+
 let timer = null;
 function refreshSoon() {
   clearTimeout(timer);
