@@ -17,6 +17,13 @@ type metrics struct {
 	kicked      *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	resyncs     *prometheus.CounterVec
+	// catchUpRetries counts catch-ups put off while the store was unavailable.
+	catchUpRetries prometheus.Counter
+	// unauthenticated are the WebSockets holding an unauthenticated
+	// slot (api/unauth.go); unauthRefused counts the upgrades refused 429
+	// for want of one, by the cap that refused ("address" or "total").
+	unauthenticated prometheus.Gauge
+	unauthRefused   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -43,11 +50,24 @@ func newMetrics() *metrics {
 		resyncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_ws_resyncs_total", Help: "resync frames sent: a session a socket could not catch up on, by reason.",
 		}, []string{"reason"}),
+		unauthenticated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_ws_unauthenticated", Help: "WebSockets open on this instance that have not authenticated yet.",
+		}),
+		unauthRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_ws_unauthenticated_refused_total",
+			Help: "WebSocket upgrades refused (429) because too many unauthenticated sockets were open, from the client's address or in all, by cap.",
+		}, []string{"cap"}),
+		catchUpRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_ws_catchup_retries_total", Help: "Socket catch-ups put off because the store was unavailable (retried with backoff; the socket stays open).",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by status class.",
 		}, []string{"code"}),
 	}
-	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs,
+	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
+		m.unauthenticated, m.unauthRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.unauthRefused.WithLabelValues(unauthRefusedAddr) // shown at 0 before the first refusal
+	m.unauthRefused.WithLabelValues(unauthRefusedTotal)
 	return m
 }

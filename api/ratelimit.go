@@ -33,6 +33,12 @@ func newIPLimiter(limit rate.Limit, burst int) *ipLimiter {
 
 // allow reports whether ip may make one more request now.
 func (l *ipLimiter) allow(ip string) bool {
+	return l.limiter(ip).Allow()
+}
+
+// limiter returns the bucket of key (an address, or a principal), made on
+// first use; a caller may keep it (a socket keeps its principal's).
+func (l *ipLimiter) limiter(key string) *rate.Limiter {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -44,13 +50,13 @@ func (l *ipLimiter) allow(ip string) bool {
 		}
 		l.swept = now
 	}
-	b := l.buckets[ip]
+	b := l.buckets[key]
 	if b == nil {
 		b = &ipBucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.buckets[ip] = b
+		l.buckets[key] = b
 	}
 	b.seen = now
-	return b.lim.AllowN(now, 1)
+	return b.lim
 }
 
 // clientIP returns the address the request came from. Behind a proxy this

@@ -111,9 +111,14 @@ type Server struct {
 	logger           *slog.Logger
 	metrics          *metrics
 	widgetLimit      *ipLimiter
-	loginLimit       *ipLimiter
-	basicOK          basicCache
-	handler          http.Handler
+	// frameLimit holds each principal's frame budget, shared by its
+	// sockets on this instance, so that reconnecting does not refill it;
+	// authLimit bounds how often a principal authenticates a socket here.
+	frameLimit *ipLimiter
+	authLimit  *ipLimiter
+	loginLimit *ipLimiter
+	basicOK    basicCache
+	handler    http.Handler
 
 	// draining is set once shutdown begins: readiness fails and new
 	// WebSocket upgrades are refused from then on.
@@ -152,6 +157,8 @@ func NewServer(cfg Config) *Server {
 	}
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.ws.setDefaults()
+	s.frameLimit = newIPLimiter(s.ws.RateLimit, s.ws.RateBurst)
+	s.authLimit = newIPLimiter(s.ws.AuthRate, s.ws.AuthBurst)
 	s.queueWatch = newQueueWatch(s)
 	s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)
 	r := mux.NewRouter()

@@ -32,6 +32,14 @@ type WSOptions struct {
 	ReadLimit    int64         // 16 KiB: largest frame accepted
 	RateLimit    rate.Limit    // 20/s sustained frames per socket
 	RateBurst    int           // 40
+	// AuthRate and AuthBurst bound how often one principal (a customer,
+	// an agent) authenticates sockets on an instance: one every 2 s after
+	// a burst of 20 (a client backs off between reconnects; tabs, reloads
+	// and network changes stay well within it). Reconnecting replays a session, and a client that
+	// floods, is closed and reconnects in a loop would have the hub replay
+	// it again and again; past the bound the socket closes 4004.
+	AuthRate  rate.Limit
+	AuthBurst int
 	// RatingWindow is how long a customer's socket stays open after its
 	// session ended, for the rate command; it closes as soon as the
 	// customer rated. 0 closes it at once (rating then goes over REST).
@@ -41,6 +49,22 @@ type WSOptions struct {
 	// the hub's own host is always allowed. A request without Origin (not a
 	// browser) is allowed and still needs a token.
 	AllowedOrigins []string
+	// MaxUnauthPerAddr caps the sockets from one client address (behind
+	// trusted proxies, the client's own) that have not authenticated yet;
+	// past it an upgrade is refused 429 before any WebSocket exists.
+	// Default 100: a browser opens one at a time, and even a large NAT's
+	// reconnect storm holds each for milliseconds. Authenticated sockets
+	// are not capped per address.
+	MaxUnauthPerAddr int
+	// MaxUnauth caps the unauthenticated sockets of the instance in all,
+	// the same way, for attacks from many addresses; default 10,000
+	// (at ~26 KB a socket, 260 MB at worst).
+	MaxUnauth int
+
+	// unauth counts the unauthenticated sockets against the caps: set by
+	// setDefaults, so that each Server (whose copy of the options it is)
+	// has its own.
+	unauth *unauthLimiter
 }
 
 func (o *WSOptions) setDefaults() {
@@ -65,7 +89,24 @@ func (o *WSOptions) setDefaults() {
 	if o.RateBurst <= 0 {
 		o.RateBurst = 40
 	}
+	if o.AuthRate <= 0 {
+		o.AuthRate = 0.5
+	}
+	if o.AuthBurst <= 0 {
+		o.AuthBurst = 20
+	}
+	if o.MaxUnauthPerAddr <= 0 {
+		o.MaxUnauthPerAddr = 100
+	}
+	if o.MaxUnauth <= 0 {
+		o.MaxUnauth = 10_000
+	}
+	o.unauth = newUnauthLimiter(o.MaxUnauthPerAddr, o.MaxUnauth)
 }
+
+// errAuthRateLimited refuses a principal that authenticates sockets too
+// often (WSOptions.AuthRate, AuthBurst).
+var errAuthRateLimited = hub.Errorf(hub.ELIMIT, "too many connections; retry later")
 
 // errAlreadyAuthenticated answers a second auth frame.
 var errAlreadyAuthenticated = hub.Errorf(hub.EINVALID, "already authenticated")
@@ -83,23 +124,31 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.nativeError(w, r, hub.Errorf(hub.EINVALID, "offer the WebSocket subprotocol "+protocol.Subprotocol), 0)
 		return
 	}
+	ip := s.clientIP(r)
+	if !s.admitUnauth(w, r, ip) {
+		return
+	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
 		OriginPatterns:  s.ws.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.unauthRelease(ip)
 		return // Accept wrote the refusal (403 for a foreign Origin)
 	}
 	ws.SetReadLimit(s.ws.ReadLimit)
 	c := s.newConn(ws, r)
 	if c == nil {
+		s.unauthRelease(ip)
 		ws.Close(protocol.CloseShutdown, "shutting down")
 		return
 	}
+	s.ws.unauth.attach(c)
 	token, hasToken := bearer(r)
 	go func() {
 		defer s.dropConn(c)
+		defer s.unauthDone(c)
 		c.run(token, hasToken)
 		c.leaveDesk()
 		c.stopWriting()
@@ -122,6 +171,15 @@ type smallBuffers struct{ http.ResponseWriter }
 func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
+		return nil, nil, err
+	}
+	// The socket outlives the request: the server's read and write
+	// deadlines (ReadTimeout, WriteTimeout) must not end it, and
+	// coder/websocket sets none of its own (it bounds each call with a
+	// context). The Hijacker contract says a hijacked connection may keep
+	// them (Go 1.26 happens to clear them), so they are cleared here.
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		nc.Close()
 		return nil, nil, err
 	}
 	if brw.Writer.Buffered() > 0 {
@@ -245,6 +303,9 @@ type conn struct {
 	// Owned by the writer: closes a customer's socket when the rating
 	// window after its session's end runs out.
 	ratingTimer *time.Timer
+	// Owned by the writer: the wait before the next catch-up attempt while
+	// the store is unavailable (0: none failed since the last success).
+	retryDelay time.Duration
 }
 
 func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
@@ -313,7 +374,15 @@ func (c *conn) beginClose() bool {
 // peer's, and only then cancels the connection's context: cancelling a
 // read's context first would make coder/websocket close the socket itself
 // with another code.
+//
+// A client closed for abuse (a flood, frames outside the protocol) is not
+// waited for: it would be reading its flood for those 5 s. Its close frame
+// is written, then the connection cut.
 func (c *conn) finishClose(code websocket.StatusCode, reason string) {
+	if code == protocol.CloseRateLimited || code == protocol.CloseProtocolError {
+		cut := time.AfterFunc(250*time.Millisecond, func() { c.ws.CloseNow() })
+		defer cut.Stop()
+	}
 	c.ws.Close(code, reason)
 	c.cancel()
 }
@@ -341,6 +410,10 @@ func (c *conn) run(token string, hasToken bool) {
 	}
 	if err := c.authenticate(token, observe); err != nil {
 		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: authID, Error: errorBody(err)})
+		if errors.Is(err, errAuthRateLimited) {
+			c.close(protocol.CloseRateLimited, "too many connections")
+			return
+		}
 		if code := hub.ErrorCode(err); code == hub.EUNAVAILABLE || code == hub.EINTERNAL {
 			// The store could not say: not a verdict on the token.
 			c.close(protocol.CloseServerError, "store unavailable")
@@ -349,13 +422,16 @@ func (c *conn) run(token string, hasToken bool) {
 		c.close(protocol.CloseUnauthorized, "unauthorized")
 		return
 	}
+	c.srv.unauthDone(c)
 	c.srv.pings.add(c)
 	defer c.srv.pings.remove(c)
 	if err := c.hello(authID, authResume, authEpochs); err != nil {
 		c.close(protocol.CloseServerError, "store unavailable")
 		return
 	}
-	limiter := rate.NewLimiter(c.srv.ws.RateLimit, c.srv.ws.RateBurst)
+	// The frame budget is the principal's, not the socket's: a client
+	// that floods, is closed (4004) and reconnects does not start afresh.
+	limiter := c.srv.frameLimit.limiter(c.principal.Kind + ":" + c.principal.ID)
 	strikes := 0
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -431,6 +507,11 @@ func (c *conn) authenticate(token string, observe bool) error {
 	p, err := c.srv.principalFromToken(c.ctx, token)
 	if err != nil {
 		return err
+	}
+	if !c.srv.authLimit.allow(p.Kind + ":" + p.ID) {
+		// A loop of reconnects costs the hub a replay each: refused with the
+		// rate-limit close (reconnect, with a longer backoff).
+		return errAuthRateLimited
 	}
 	c.principal = p
 	if p.Kind == hub.PrincipalAgent && !(observe && p.Privileged()) {
@@ -750,12 +831,19 @@ func (c *conn) writer() {
 		c.queue[c.head] = item{}
 		c.head++
 		c.qmu.Unlock()
-		if err := c.handle(it); err != nil {
+		err := c.handle(it)
+		if err != nil && !errors.Is(err, errWrite) && hub.ErrorCode(err) == hub.EUNAVAILABLE && c.retryLater(it) {
+			continue // the store is away: the socket stays open and catches up when it is back
+		}
+		c.retryDelay = 0
+		if err != nil {
 			if c.ctx.Err() == nil {
 				code, reason := protocol.CloseServerError, "store unavailable"
 				if errors.Is(err, errWrite) {
 					code, reason = protocol.CloseSlowConsumer, "write timed out"
-					c.srv.metrics.kicked.WithLabelValues("write_timeout").Inc()
+					if !c.isClosed() { // a write cut by a close under way is no kick
+						c.srv.metrics.kicked.WithLabelValues("write_timeout").Inc()
+					}
 				}
 				c.close(code, reason)
 			}
@@ -765,6 +853,28 @@ func (c *conn) writer() {
 			return
 		}
 	}
+}
+
+// retryLater schedules another catch-up of what item it could not do
+// because the store was unavailable (a session's catch-up or resync, the
+// agent topic's refresh), after a backoff of 250 ms doubling to 5 s, and
+// reports whether it did: a Redis restart or failover keeps the socket
+// open rather than sending every client of the instance back at once.
+func (c *conn) retryLater(it item) bool {
+	topic := it.resync
+	switch {
+	case it.follow != "":
+		topic = hub.SessionTopic(it.follow)
+	case it.event != nil && strings.HasPrefix(it.event.Topic, "session:"):
+		topic = it.event.Topic
+	}
+	if topic == "" {
+		return false
+	}
+	c.retryDelay = min(max(2*c.retryDelay, 250*time.Millisecond), 5*time.Second)
+	time.AfterFunc(c.retryDelay, func() { c.enqueue(item{resync: topic}) })
+	c.srv.metrics.catchUpRetries.Inc()
+	return true
 }
 
 // stopWriting ends the queue once the reader is done: no writer starts

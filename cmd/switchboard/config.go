@@ -118,6 +118,10 @@ type Config struct {
 	// line); larger ones get 431. Default 64 KiB, not read from the
 	// environment.
 	HTTPMaxHeaderBytes int
+	// HTTPMaxConnsPerAddr caps the HTTP connections one peer address holds
+	// before they become WebSockets (api.PeerLimit; peers in
+	// TrustedProxies are not capped); default 256.
+	HTTPMaxConnsPerAddr int
 }
 
 // setting is one configuration value: its flag, its variable, its default
@@ -254,6 +258,10 @@ var baseSettings = []setting{
 	}},
 	{"ws-max-unauth", "SWITCHBOARD_WS_MAX_UNAUTH", "10000", "most WebSockets open before they authenticate on this instance in all (past it: 429)", func(c *Config, v string) (err error) {
 		c.WS.MaxUnauth, err = intIn(v, 1, 10_000_000)
+		return err
+	}},
+	{"http-max-conns-per-addr", "SWITCHBOARD_HTTP_MAX_CONNS_PER_ADDR", "256", "most HTTP connections one address (not a trusted proxy) holds open before they become WebSockets; more are closed as they are accepted", func(c *Config, v string) (err error) {
+		c.HTTPMaxConnsPerAddr, err = intIn(v, 1, 1_000_000)
 		return err
 	}},
 }

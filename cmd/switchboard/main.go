@@ -195,6 +195,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if cfg.IdentitySecret != "" {
 		identity = []byte(cfg.IdentitySecret)
 	}
+	peers := api.NewPeerLimit(cfg.HTTPMaxConnsPerAddr, cfg.TrustedProxies)
 	m.api = api.NewServer(api.Config{
 		Sessions:         sessions,
 		Agents:           store,
@@ -216,9 +217,12 @@ func (m *Main) Open(ctx context.Context) error {
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
 		Ping:             store.Ping,
-		Collectors:       guardMetrics(guard),
-		Web:              web.Handler(),
-		Logger:           m.Logger,
+		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_http_conns_refused_total",
+			Help: "Connections closed as they were accepted: their address held SWITCHBOARD_HTTP_MAX_CONNS_PER_ADDR open already.",
+		}, func() float64 { return float64(peers.Refused()) })),
+		Web:    web.Handler(),
+		Logger: m.Logger,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -228,6 +232,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.ln = ln
 	m.http = &http.Server{
 		Handler:           m.api,
+		ConnState:         peers.ConnState,
 		ReadHeaderTimeout: cmp.Or(cfg.HTTPReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       cmp.Or(cfg.HTTPReadTimeout, 30*time.Second),
 		WriteTimeout:      cmp.Or(cfg.HTTPWriteTimeout, 2*time.Minute),
@@ -238,7 +243,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := m.http.Serve(peers.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error("http server", "err", err)
 		}
 	}()
