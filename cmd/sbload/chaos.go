@@ -782,10 +782,20 @@ func (res *ChaosResult) print(w *os.File) {
 	fmt.Fprintln(w, verdict)
 }
 
-// chaosTable prints the Markdown table of the chaos results in dir
+// chaosTable prints the Markdown table of the chaos results in dir.
+func chaosTable(dir string, w *os.File) error {
+	var b strings.Builder
+	if err := chaosTableTo(dir, &b); err != nil {
+		return err
+	}
+	_, err := w.WriteString(b.String())
+	return err
+}
+
+// chaosTableTo writes the Markdown table of the chaos results in dir
 // (chaos-*.json, as `sbload chaos -out` writes them), in the order of
 // docs/reliability.md.
-func chaosTable(dir string, w *os.File) error {
+func chaosTableTo(dir string, w *strings.Builder) error {
 	order := []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
 		"sentinel-failover", "sentinel-rollback"}
 	var rows []ChaosResult

@@ -38,28 +38,31 @@ import (
 // worst (-pairs times, alternating; the medians are compared):
 //
 //   - unauth: -unauth sockets (5,000) opened at once from ONE address and
-//     held without authenticating, wave after wave: the hubs refuse all
-//     but their per-address cap with 429 and close the rest with 4003;
+//     held without authenticating: the hubs refuse all but their
+//     per-address cap with 429 and close the rest with 4003 (-unauth-every
+//     repeats the wave);
 //   - slowloris: -slowloris connections trickling a request's headers a
-//     byte at a time, reconnecting when the hub cuts them;
-//   - deaf: -deaf customers whose socket never reads while their session
-//     gets messages (from the customer's other socket), reconnecting when
-//     the hub ends it;
-//   - flood: -flood sockets writing frames flat out, reconnecting after
-//     -flood-pause when the hub closes them (4004).
+//     byte at a time, connecting again when the hub cuts them;
+//   - deaf: -deaf customers with a socket that never reads while their
+//     session gets messages (from the customer's other socket), connected
+//     anew every -deaf-cycle;
+//   - flood: -flood customers' sockets writing frames flat out, connecting
+//     again -flood-pause after the hub closed them (4004).
 //
 // The actors run in a child process (this binary again), so that their
 // garbage and goroutines do not stall the load's own clients, and so that
 // their CPU shows apart: on a small machine the attackers' CPU is taken
-// from the hubs'.
+// from the hubs'. -actor-hubs points them at another server instead, for a
+// control run: what the attack costs the machine, not the hubs.
 //
 // It reports the normal clients' p50 and p99 in both kinds of run and
 // their ratio, the hubs' RSS (before, at the peak of each kind of run,
 // after), where the machine's CPU went, and what the actors met; it exits
 // 1 when the hostile p99 is above -max-p99-ratio times the quiet one, a
 // hub's RSS grew more than -max-rss-growth, the hubs kept the actors'
-// sockets or goroutines after they left, or a message was lost,
-// duplicated or refused.
+// sockets or goroutines after they left, a message was lost, duplicated
+// or refused, or other processes kept the machine busy (the comparison is
+// then void).
 
 // hostileOptions are the hostile mode's command line.
 type hostileOptions struct {
@@ -77,9 +80,12 @@ type hostileOptions struct {
 	Settle        time.Duration `json:"-"`
 
 	Unauth         int           `json:"unauth"`
+	UnauthEvery    time.Duration `json:"-"`
 	Slowloris      int           `json:"slowloris"`
 	SlowInterval   time.Duration `json:"-"`
+	SlowSpread     time.Duration `json:"-"`
 	Deaf           int           `json:"deaf"`
+	DeafCycle      time.Duration `json:"-"`
 	DeafRate       float64       `json:"deaf_rate"`
 	DeafSize       int           `json:"deaf_message_bytes"`
 	Flood          int           `json:"flood"`
@@ -87,6 +93,7 @@ type hostileOptions struct {
 	FloodPause     time.Duration `json:"-"`
 	MaxP99Ratio    float64       `json:"max_p99_ratio"`
 	MaxRSSGrowthMB float64       `json:"max_rss_growth_mb"`
+	MaxOtherCores  float64       `json:"max_other_cores"`
 
 	key, out string
 	quiet    bool
@@ -109,9 +116,12 @@ func hostileMain(args []string) int {
 	fs.IntVar(&o.Workers, "workers", 256, "concurrent senders of the normal load")
 	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "pause after the setup and between the runs")
 	fs.IntVar(&o.Unauth, "unauth", 5000, "unauthenticated sockets opened at once from one address, per wave")
+	fs.DurationVar(&o.UnauthEvery, "unauth-every", 0, "another wave of unauthenticated sockets starts this often (once the last one's sockets are closed); 0: one wave per hostile run")
 	fs.IntVar(&o.Slowloris, "slowloris", 1000, "connections trickling their headers")
 	fs.DurationVar(&o.SlowInterval, "slowloris-interval", time.Second, "a slowloris connection writes one byte this often")
+	fs.DurationVar(&o.SlowSpread, "slowloris-spread", 10*time.Second, "the slowloris connections start spread over this (the hubs' header timeout: then they are cut, and reconnect, spread as well)")
 	fs.IntVar(&o.Deaf, "deaf", 10, "customers whose socket never reads")
+	fs.DurationVar(&o.DeafCycle, "deaf-cycle", 15*time.Second, "a deaf socket connects again this often (a socket that never reads cannot tell that the hub closed it)")
 	fs.Float64Var(&o.DeafRate, "deaf-rate", 5, "messages per second into each deaf customer's session")
 	fs.IntVar(&o.DeafSize, "deaf-size", 3900, "size of those messages")
 	fs.IntVar(&o.Flood, "flood", 10, "sockets flooding frames")
@@ -119,6 +129,7 @@ func hostileMain(args []string) int {
 	fs.DurationVar(&o.FloodPause, "flood-pause", time.Second, "a flooder reconnects this long after the hub closed it")
 	fs.Float64Var(&o.MaxP99Ratio, "max-p99-ratio", 1.5, "bound on the hostile runs' p99 over the quiet runs'")
 	fs.Float64Var(&o.MaxRSSGrowthMB, "max-rss-growth", 256, "bound on a hub's peak RSS in the hostile runs over its peak in the quiet ones, MB")
+	fs.Float64Var(&o.MaxOtherCores, "max-other-cores", 0.3, "a run during which other processes (not the hubs, this tool or its actors) kept more cores than this busy on average makes the comparison void")
 	fs.StringVar(&o.out, "out", "", "write the JSON report here")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&o.child, "actors-child", false, "(internal) run the actors for a parent sbload hostile")
@@ -246,7 +257,7 @@ type DeafResult struct {
 	Sent       int64 `json:"messages_sent"`
 	SendErrors int64 `json:"send_errors"`
 	Connects   int64 `json:"connects"`
-	Ended      int64 `json:"ended_by_hub"`
+	Ended      int64 `json:"writes_failed"`
 	Errors     int64 `json:"errors"`
 }
 
@@ -422,6 +433,10 @@ func (rep *HostileReport) judge() {
 		if r.Result.SentPerSecond < 0.95*o.Rate {
 			why("run %s sent %.0f/s, not %.0f/s", r.Result.Name, r.Result.SentPerSecond, o.Rate)
 		}
+		if r.OtherCores > o.MaxOtherCores {
+			why("during run %s other processes kept %.2f cores busy (bound %.2f): the machine was not ours, the comparison is void",
+				r.Result.Name, r.OtherCores, o.MaxOtherCores)
+		}
 	}
 	if rep.P99Ratio > o.MaxP99Ratio {
 		why("p99 %.2fms under attack is %.2fx the quiet %.2fms (bound %.2fx)", rep.HostileP99, rep.P99Ratio, rep.QuietP99, o.MaxP99Ratio)
@@ -475,7 +490,7 @@ func (rep *HostileReport) print(w io.Writer) {
 	fmt.Fprintf(w, "slowloris: %d connections, %d opened, %d cut by the hub (lived %.1fs on average, %.1fs at most), %d answered, %d errors\n",
 		s.Conns, s.Opened, s.Cut, s.MeanLifeS, s.MaxLifeS, s.Answered, s.Errors)
 	d := a.Deaf
-	fmt.Fprintf(w, "deaf: %d sessions, %d messages sent into them (%d refused), %d connects, %d ended by the hub, %d errors\n",
+	fmt.Fprintf(w, "deaf: %d sessions, %d messages sent into them (%d refused), %d connects (%d seen closed), %d errors\n",
 		d.Sessions, d.Sent, d.SendErrors, d.Connects, d.Ended, d.Errors)
 	f := a.Flood
 	fmt.Fprintf(w, "flood (%s frames): %d sockets, %d connects, %d frames written, %d closed 4004, %d otherwise, %d errors\n",
@@ -581,12 +596,14 @@ type actorProc struct {
 	out *bufio.Reader
 }
 
+// startActors starts the actors' process and waits until it is ready; it
+// is killed if ctx ends first.
 func startActors(ctx context.Context, o hostileOptions) (*actorProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, append(append([]string{"hostile"}, o.args...), "-actors-child")...)
+	cmd := exec.CommandContext(ctx, self, append(append([]string{"hostile"}, o.args...), "-actors-child")...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -817,7 +834,8 @@ func atomicMax(a *atomic.Int64, v int64) {
 
 // unauthWaves opens -unauth sockets at once from one address, spread over
 // the hubs, and holds those accepted without authenticating until the hub
-// closes them; then the next wave, until ctx ends.
+// closes them; then, with UnauthEvery, the next wave that long after the
+// last began, until ctx ends.
 func (h *hostiles) unauthWaves(ctx context.Context) {
 	src := actorAddr(actorUnauth, 0)
 	for ctx.Err() == nil {
@@ -859,8 +877,16 @@ func (h *hostiles) unauthWaves(ctx context.Context) {
 				}
 			}()
 		}
+		next := time.After(h.o.UnauthEvery)
 		close(start)
 		wg.Wait()
+		if h.o.UnauthEvery <= 0 {
+			return
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -870,8 +896,9 @@ func (h *hostiles) slowloris(ctx context.Context, i int) {
 	src := actorAddr(actorSlowloris, i%64)
 	u, _ := url.Parse(h.t.urls[i%len(h.t.urls)])
 	junk := []byte("abcdefghijklmnopqrstuvwxyz")
-	// Spread the first connections over an interval.
-	if !sleepCtx(ctx, time.Duration(i)*h.o.SlowInterval/time.Duration(max(1, h.o.Slowloris))) {
+	// The first connections start spread out, so that the cuts and the
+	// reconnections are too.
+	if !sleepCtx(ctx, time.Duration(i)*h.o.SlowSpread/time.Duration(max(1, h.o.Slowloris))) {
 		return
 	}
 	for ctx.Err() == nil {
@@ -913,8 +940,10 @@ func (h *hostiles) slowloris(ctx context.Context, i int) {
 
 // deafSocket keeps a socket of s's customer open that authenticates and
 // then never reads (its kernel receive buffer small, so that the hub's
-// writes back up soon); it writes a ping command a second, which is how it
-// notices that the hub ended it, and connects again.
+// writes back up soon). It cannot tell when the hub ends it (it would have
+// to read what is queued before the close), so it writes a ping command a
+// second, stops when a write fails, and otherwise connects anew every
+// DeafCycle; the hubs count the kicks.
 func (h *hostiles) deafSocket(ctx context.Context, s actorSession) {
 	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: s.tok})
 	ping, _ := json.Marshal(protocol.Command{Type: protocol.CmdPing, ID: "p"})
@@ -930,11 +959,11 @@ func (h *hostiles) deafSocket(ctx context.Context, s actorSession) {
 		}
 		h.deafN.connects.Add(1)
 		err = ws.writeText(auth)
-		for err == nil && sleepCtx(ctx, time.Second) {
+		for end := time.Now().Add(h.o.DeafCycle); err == nil && time.Now().Before(end) && sleepCtx(ctx, time.Second); {
 			err = ws.writeText(ping)
 		}
 		ws.close()
-		if ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil {
 			h.deafN.ended.Add(1)
 		}
 	}

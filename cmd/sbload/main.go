@@ -85,6 +85,9 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "reliability" {
+		os.Exit(reliabilityMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "soak" {
 		os.Exit(soakMain(os.Args[2:]))
 	}

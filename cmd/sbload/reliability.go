@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// reliabilityMain is `sbload reliability`: it writes the figures of a full
+// scripts/chaos.sh run (the JSON results in -dir) between the markers of
+// docs/reliability.md: <!-- chaos begin --> ... <!-- chaos end -->, and the
+// same for soak and hostile (that one as sbload hostile prints it).
+func reliabilityMain(args []string) int {
+	fs := flag.NewFlagSet("reliability", flag.ExitOnError)
+	dir := fs.String("dir", ".", "the folder of the results (chaos-*.json, soak.json, hostile.json)")
+	doc := fs.String("doc", "docs/reliability.md", "the page to update")
+	date := fs.String("date", "", "the day of the run")
+	kept := fs.String("results", "", "where the results are kept, for the page to say")
+	fs.Parse(args)
+	b, err := os.ReadFile(*doc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+		return 1
+	}
+	page := string(b)
+	note := fmt.Sprintf("_Measured %s by scripts/chaos.sh; the results are in %s._\n\n", *date, *kept)
+	sections := map[string]func(*strings.Builder) error{
+		"chaos": func(w *strings.Builder) error { return chaosTableTo(*dir, w) },
+		"soak":  func(w *strings.Builder) error { return soakTable(filepath.Join(*dir, "soak.json"), w) },
+		"hostile": func(w *strings.Builder) error {
+			b, err := os.ReadFile(filepath.Join(*dir, "hostile.json"))
+			if err != nil {
+				return err
+			}
+			var rep HostileReport
+			if err := json.Unmarshal(b, &rep); err != nil {
+				return err
+			}
+			w.WriteString("```\n")
+			rep.print(w)
+			w.WriteString("```\n")
+			return nil
+		},
+	}
+	for name, write := range sections {
+		var w strings.Builder
+		w.WriteString(note)
+		if err := write(&w); err != nil {
+			fmt.Fprintf(os.Stderr, "reliability: %s: %v\n", name, err)
+			return 1
+		}
+		re := regexp.MustCompile(`(?s)<!-- ` + name + ` begin -->.*?<!-- ` + name + ` end -->`)
+		if !re.MatchString(page) {
+			fmt.Fprintf(os.Stderr, "reliability: %s has no %s markers\n", *doc, name)
+			return 1
+		}
+		body := "<!-- " + name + " begin -->\n" + w.String() + "\n<!-- " + name + " end -->"
+		page = re.ReplaceAllLiteralString(page, body)
+	}
+	if err := os.WriteFile(*doc, []byte(page), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+		return 1
+	}
+	return 0
+}
+
+// soakTable writes the soak's figures as Markdown.
+func soakTable(file string, w *strings.Builder) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var r SoakResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	verdict := "pass"
+	if !r.Pass {
+		verdict = "**FAIL**: " + strings.Join(r.Why, "; ")
+	}
+	fmt.Fprintf(w, "%s; %.0f s, %d waves: %d messages, %d lost, %d duplicated, %d out of order, %d sends refused, %d reconnects; worst wave p99 %.1f ms. Verdict: %s.\n\n",
+		r.Load, r.Seconds, r.Waves, r.Sent, r.Lost, r.Duplicated, r.OutOfOrder, r.SendErrors, r.Reconnects, r.WorstP99, verdict)
+	fmt.Fprintln(w, "| quantity | mean | slope per hour | over the measured run | relative | bound |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, s := range r.Slopes {
+		scale, unit := 1.0, ""
+		if s.Unit == "bytes" {
+			scale, unit = 1e6, " MB"
+		}
+		fmt.Fprintf(w, "| %s | %.1f%s | %+.2f%s | %+.2f%s | %+.1f %% | %.1f%s |\n", s.Name, s.Mean/scale, unit,
+			s.PerHour/scale, unit, s.OverRun/scale, unit, 100*s.Relative, s.Bound/scale, unit)
+	}
+	fmt.Fprintf(w, "\nThe audit at the end: %d keys, %d violations.\n", r.AuditKeys, len(r.Violations))
+	return nil
+}
