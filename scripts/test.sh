@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/test.sh: Switchboard's whole test suite, the README's test command.
 #   1. go vet and gofmt
-#   2. every test with -race on the embedded miniredis, and a short fuzz run
-#      of the WebSocket frame decoder
+#   2. every test with -race on the embedded miniredis (and the tests that
+#      need their own redis-server processes: restarts, replicas, sentinels),
+#      and every fuzz target (the request decoders of every surface, the
+#      usersig verifier, the WebSocket frame decoder) for 5 s each
 #   3. usersig interoperability: a usersig made by Tencent's npm package
 #      tls-sig-api-v2 is accepted, and one from `switchboard usersig`
 #      verifies with it (node and npm, installed with apt-get when absent)
@@ -11,7 +13,10 @@
 #      spare loopback port without persistence, and stops at exit.
 #   5. the benchmarks, run once, and the load tool (cmd/sbload) briefly on
 #      two hubs as a correctness smoke test (0 lost, duplicated, out of order)
-#   6. the browser end-to-end tests (scripts/e2e: node --test and playwright-core
+#   6. the chaos suite, short (scripts/chaos.sh --short): every fault (a hub
+#      killed, Redis restarted, crashed, rolled back, a Sentinel failover
+#      and one to a lagging replica) under load, hostile clients, a soak
+#   7. the browser end-to-end tests (scripts/e2e: node --test and playwright-core
 #      driving Debian's /usr/bin/chromium, installed with apt-get when absent
 #      and root) against two hubs built from this tree, on that redis-server.
 # Exits non-zero on the first failure.
@@ -32,20 +37,20 @@ fi
 step "unit, store, API and multi-instance tests with -race on miniredis (embedded)"
 go test -race -count=1 ./...
 
-step "fuzzing the WebSocket frame decoder for 10 s"
-go test -run '^$' -fuzz FuzzDecodeCommand -fuzztime 10s ./api/protocol/
+step "fuzzing every request decoder and the frame decoder, 5 s each"
+scripts/fuzz.sh 5s
 
 step "usersig interoperability with the npm package tls-sig-api-v2 (node)"
 scripts/usersig-interop.sh
 
 # A real redis-server for the same suites.
-if ! command -v redis-server >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing redis-server (apt-get)"
+    step "installing redis-server and redis-sentinel (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel >/dev/null
   else
-    echo "redis-server is not installed and this is not root: install it (apt-get install redis-server)" >&2
+    echo "redis-server or redis-sentinel is not installed and this is not root: apt-get install redis-server redis-sentinel" >&2
     exit 1
   fi
 fi
@@ -92,6 +97,9 @@ SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
 
 step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"
 scripts/load-smoke.sh "redis://127.0.0.1:$port/0"
+
+step "chaos, short: every fault under load, hostile clients, a soak (scripts/chaos.sh --short)"
+scripts/chaos.sh --short
 
 # The browser end-to-end tests: Debian's Chromium, playwright-core from npm.
 if [ ! -x /usr/bin/chromium ]; then

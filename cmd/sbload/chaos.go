@@ -513,9 +513,11 @@ func (r *chaosRun) run(ctx context.Context) (*ChaosResult, error) {
 	go func() { defer bg.Done(); l.progress(runCtx, o.Fault) }()
 	go func() { defer bg.Done(); r.watch(runCtx) }()
 	var injectErr atomic.Value
+	injected := make(chan struct{}) // closed when the fault is in place (or failed)
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
+		defer close(injected)
 		select {
 		case <-time.After(o.Before):
 		case <-runCtx.Done():
@@ -526,13 +528,30 @@ func (r *chaosRun) run(ctx context.Context) (*ChaosResult, error) {
 		r.mu.Unlock()
 		r.mark("fault: " + o.Fault)
 		if r.f.inject != nil {
-			if err := r.f.inject(runCtx, r); err != nil {
+			if err := r.f.inject(ctx, r); err != nil {
 				injectErr.Store(err)
 				r.mark("fault failed: " + err.Error())
 			}
 		}
 	}()
-	l.drive(ctx, o.Rate, o.Before+o.After)
+	// The load runs Before+After, and at least After past the moment the
+	// fault is in place (a failover to a lagging replica takes seconds to
+	// set up): what follows a fault is what is measured.
+	l.drive(ctx, o.Rate, o.Before)
+	var doneAt time.Time
+	for start := time.Now(); ctx.Err() == nil && time.Since(start) < o.After+2*time.Minute; {
+		if doneAt.IsZero() {
+			select {
+			case <-injected:
+				doneAt = time.Now()
+			default:
+			}
+		}
+		if !doneAt.IsZero() && time.Since(doneAt) >= o.After {
+			break
+		}
+		l.drive(ctx, o.Rate, 100*time.Millisecond)
+	}
 	r.mark("load stopped")
 	for deadline := time.Now().Add(60 * time.Second); l.done.Load() < l.enqueued.Load() && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
@@ -632,7 +651,7 @@ func (r *chaosRun) result(ctx context.Context) (*ChaosResult, error) {
 	rec, o := r.l.rec, r.o
 	lat, _ := rec.takeWindow()
 	res := &ChaosResult{Fault: o.Fault, What: r.f.what,
-		Load:    fmt.Sprintf("%d hubs, %d conversations, %.0f msg/s, fault after %v of %v", o.Hubs, o.Conversations, o.Rate, o.Before, o.Before+o.After),
+		Load:    fmt.Sprintf("%d hubs, %d conversations, %.0f msg/s; the fault after %v, the load %v past it", o.Hubs, o.Conversations, o.Rate, o.Before, o.After),
 		Latency: percentiles(lat), Sent: rec.sent.Load() + rec.sendErrs.Load(), Acked: rec.sent.Load(),
 		Duplicated: rec.dups.Load(), OutOfOrder: rec.ooo.Load(), SendErrors: rec.sendErrs.Load(),
 		Resyncs: rec.resyncs.Load()}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# scripts/chaos.sh [--short]: Switchboard under faults, on loopback.
+#
+#   1. every fault of `sbload chaos` (its own redis-server, sentinels and
+#      hub processes built from this tree): a hub killed with SIGKILL,
+#      Redis restarted, crashed with AOF always and everysec, restarted
+#      from an older snapshot, a Sentinel failover (with
+#      SWITCHBOARD_REDIS_MIN_REPLICAS=1) and a failover to a replica whose
+#      replication was paused; each under a steady load, each checked:
+#      nothing acknowledged lost where the setup promises it, nothing ever
+#      silently skipped, duplicated or out of order, clients resumed and
+#      hubs ready within 5 s;
+#   2. the fuzz targets of every request decoder (scripts/fuzz.sh);
+#   3. hostile clients (sbload hostile: 5,000 unauthenticated sockets from
+#      one address, slowloris, sockets that never read, floods) against a
+#      quiet run of the same load;
+#   4. the soak (sbload soak: waves of conversations with reconnect storms;
+#      RSS, goroutines and Redis memory slopes; the key audit).
+#
+# The full run (about 45 minutes: the soak is 30) writes its figures
+# between the markers of docs/reliability.md and keeps the JSON results in
+# docs/bench/reliability-<date>/. --short (what scripts/test.sh runs, a
+# few minutes) runs each part but the fuzzing briefly, as a test (the
+# fuzzing is test.sh's own step): it checks the same bounds and writes
+# nothing. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+short=""
+if [ "${1:-}" = "--short" ]; then short=1; fi
+
+step() { printf '\n== %s\n' "$*"; }
+
+for bin in redis-server redis-sentinel; do
+  if ! command -v "$bin" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      step "installing $bin (apt-get)"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$bin" >/dev/null
+    else
+      echo "chaos: $bin is not installed and this is not root: apt-get install redis-server redis-sentinel" >&2
+      exit 1
+    fi
+  fi
+done
+
+work=$(mktemp -d)
+hub_pids=()
+redis_pid=""
+cleanup() {
+  for p in "${hub_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${hub_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/switchboard" ./cmd/switchboard
+go build -o "$work/sbload" ./cmd/sbload
+results="$work/results"
+mkdir -p "$results"
+
+if [ -n "$short" ]; then
+  load=(-conversations 40 -rate 100 -before 2s -after 4s -quiet)
+else
+  load=(-conversations 500 -rate 1000 -before 5s -after 15s -quiet)
+fi
+faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback)
+for f in "${faults[@]}"; do
+  step "chaos: $f"
+  "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"
+done
+
+if [ -z "$short" ]; then # scripts/test.sh runs them itself, 5 s each
+  step "fuzzing every request decoder"
+  scripts/fuzz.sh 60s
+fi
+
+# hostile and soak share one redis-server and two hubs (hostile) or their own (soak).
+spare_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+step "hostile clients"
+rport=$(spare_port)
+redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
+redis_pid=$!
+for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+key="sk_hostile_$RANDOM$RANDOM$RANDOM$RANDOM"
+secret="hostile-token-secret-$RANDOM$RANDOM$RANDOM$RANDOM" # one for both hubs
+urls=""
+for i in 1 2; do
+  ok=""
+  for _ in 1 2 3; do
+    p=$(spare_port)
+    SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$rport/0" SWITCHBOARD_KEY_PREFIX="{hostile}" SWITCHBOARD_DEMO=false \
+      SWITCHBOARD_LOG_LEVEL=warn SWITCHBOARD_ADMIN_KEY="$key" SWITCHBOARD_TOKEN_SECRET="$secret" \
+      SWITCHBOARD_ADDR="127.0.0.1:$p" "$work/switchboard" >"$work/hub$i.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+      if listening "$p"; then ok=1; break; fi
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -n "$ok" ]; then hub_pids+=("$pid"); break; fi
+  done
+  [ -n "$ok" ] || { echo "chaos: hub $i did not start:"; cat "$work/hub$i.log"; exit 1; }
+  urls="${urls:+$urls,}http://127.0.0.1:$p"
+done
+hostile_failed=""
+if [ -n "$short" ]; then
+  # A correctness run: every actor, the memory and socket bounds, nothing
+  # lost; at this size on a shared machine the p99 ratio is not measured.
+  "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 100 -rate 200 -duration 8s -unauth 1000 \
+    -slowloris 200 -max-p99-ratio 1000 -max-other-cores 2 -out "$results/hostile.json" -quiet
+else
+  "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 500 -rate 500 -duration 20s -pairs 3 \
+    -out "$results/hostile.json" -quiet || hostile_failed=1 # recorded in docs/reliability.md
+fi
+for p in "${hub_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+hub_pids=()
+kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
+
+step "soak"
+if [ -n "$short" ]; then
+  soak=(-duration 40s -wave 12s -conversations 60 -rate 150 -retention 1m -sample 2s)
+else
+  soak=(-duration 30m -wave 3m -conversations 500 -rate 500 -retention 2m -sample 10s)
+fi
+"$work/sbload" soak -switchboard "$work/switchboard" "${soak[@]}" -out "$results/soak.json" -quiet
+
+if [ -n "$short" ]; then
+  step "chaos (short): every fault, hostile clients and the soak passed"
+  exit 0
+fi
+
+# The full run: its figures go into docs/reliability.md and docs/bench/.
+day=$(date -u +%Y-%m-%d)
+keep="docs/bench/reliability-$day"
+mkdir -p "$keep"
+cp "$results"/*.json "$keep/"
+"$work/sbload" reliability -dir "$results" -doc docs/reliability.md -date "$day" -results "$keep"
+step "docs/reliability.md updated; results in $keep"
+if [ -n "$hostile_failed" ]; then
+  echo "chaos: the hostile-clients run broke its bounds (see docs/reliability.md)" >&2
+  exit 1
+fi
