@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -541,7 +540,7 @@ func (e *fzEnv) serve(t *testing.T, req fzRequest) (fzAnswer, bool) {
 		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Fatalf("%s %s: Content-Type %q, want application/json; answer %s", req.method, target, ct, a)
 		}
-		v, err := fzDecode(raw)
+		v, err := decodeJSON(raw)
 		if err != nil {
 			t.Fatalf("%s %s: answer is not one JSON value (%v): %s", req.method, target, err, a)
 		}
@@ -555,20 +554,6 @@ func (e *fzEnv) serve(t *testing.T, req fzRequest) (fzAnswer, bool) {
 	}
 	e.state, e.dirty = after, changed
 	return a, true
-}
-
-// fzDecode decodes exactly one JSON value, numbers as json.Number.
-func fzDecode(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON value")
-	}
-	return v, nil
 }
 
 // fzKeys returns the sorted keys of an object.

@@ -45,11 +45,10 @@ for bin in redis-server redis-sentinel; do
 done
 
 work=$(mktemp -d)
-hub_pids=()
+. scripts/hubs.sh
 redis_pid=""
 cleanup() {
-  for p in "${hub_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${hub_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_hubs
   if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -75,43 +74,25 @@ if [ -z "$short" ]; then # scripts/test.sh runs them itself, 5 s each
   scripts/fuzz.sh 60s
 fi
 
-# hostile and soak share one redis-server and two hubs (hostile) or their own (soak).
+step "hostile clients"
 spare_port() {
   local p
   for _ in $(seq 100); do
     p=$(( 20000 + RANDOM % 12000 ))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    if ! listening "$p"; then echo "$p"; return 0; fi
   done
   return 1
 }
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-step "hostile clients"
 rport=$(spare_port)
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
 redis_pid=$!
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 key="sk_hostile_$RANDOM$RANDOM$RANDOM$RANDOM"
-secret="hostile-token-secret-$RANDOM$RANDOM$RANDOM$RANDOM" # one for both hubs
-urls=""
-for i in 1 2; do
-  ok=""
-  for _ in 1 2 3; do
-    p=$(spare_port)
-    SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$rport/0" SWITCHBOARD_KEY_PREFIX="{hostile}" SWITCHBOARD_DEMO=false \
-      SWITCHBOARD_LOG_LEVEL=warn SWITCHBOARD_ADMIN_KEY="$key" SWITCHBOARD_TOKEN_SECRET="$secret" \
-      SWITCHBOARD_ADDR="127.0.0.1:$p" "$work/switchboard" >"$work/hub$i.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 100); do
-      if listening "$p"; then ok=1; break; fi
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if [ -n "$ok" ]; then hub_pids+=("$pid"); break; fi
-  done
-  [ -n "$ok" ] || { echo "chaos: hub $i did not start:"; cat "$work/hub$i.log"; exit 1; }
-  urls="${urls:+$urls,}http://127.0.0.1:$p"
-done
+export SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$rport/0" SWITCHBOARD_KEY_PREFIX="{hostile}" SWITCHBOARD_DEMO=false \
+  SWITCHBOARD_LOG_LEVEL=warn SWITCHBOARD_ADMIN_KEY="$key" SWITCHBOARD_TOKEN_SECRET="hostile-token-secret-$RANDOM$RANDOM$RANDOM$RANDOM"
+start_hubs "$work/switchboard" 2 "$work"
+unset SWITCHBOARD_REDIS_URL SWITCHBOARD_KEY_PREFIX SWITCHBOARD_DEMO SWITCHBOARD_LOG_LEVEL SWITCHBOARD_ADMIN_KEY SWITCHBOARD_TOKEN_SECRET
+urls=$HUB_URLS
 hostile_failed=""
 if [ -n "$short" ]; then
   # A correctness run: every actor, the memory and socket bounds, nothing
@@ -122,8 +103,7 @@ else
   "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 500 -rate 500 -duration 20s -pairs 3 \
     -out "$results/hostile.json" -quiet || hostile_failed=1 # recorded in docs/reliability.md
 fi
-for p in "${hub_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-hub_pids=()
+stop_hubs
 kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""
 
 step "soak"

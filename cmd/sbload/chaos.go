@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -313,22 +314,7 @@ func chaosMain(args []string) int {
 	}
 	raiseFileLimit(uint64(4*o.Conversations + 4096))
 	res, err := runChaos(context.Background(), o, f)
-	if res != nil {
-		res.print(os.Stdout)
-		if o.out != "" {
-			b, _ := json.MarshalIndent(res, "", "  ")
-			os.WriteFile(o.out, append(b, '\n'), 0o644)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sbload chaos:", err)
-		return 1
-	}
-	if !res.Pass {
-		fmt.Fprintln(os.Stderr, "sbload chaos: FAIL:", strings.Join(res.Why, "; "))
-		return 1
-	}
-	return 0
+	return finish("chaos", res, err, o.out)
 }
 
 func faultNames() []string {
@@ -341,21 +327,11 @@ func faultNames() []string {
 }
 
 func runChaos(ctx context.Context, o chaosOptions, f fault) (res *ChaosResult, err error) {
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "sbchaos-"+o.Fault+"-"); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err == nil && res != nil && res.Pass {
-				os.RemoveAll(dir)
-			} else {
-				logf("chaos: logs and data kept in %s", dir)
-			}
-		}()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, keep, err := runDir(o.dir, "sbchaos-"+o.Fault+"-")
+	if err != nil {
 		return nil, err
 	}
+	defer func() { keep(err != nil || res == nil || !res.Pass) }()
 	rs, err := f.redis(dir)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -783,7 +759,7 @@ func (r *chaosRun) result(ctx context.Context) (*ChaosResult, error) {
 	return res, nil
 }
 
-func (res *ChaosResult) print(w *os.File) {
+func (res *ChaosResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== chaos %s: %s ==\n%s\n", res.Fault, res.What, res.Load)
 	for _, m := range res.Marks {
 		fmt.Fprintf(w, "  %s\n", m)

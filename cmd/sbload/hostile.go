@@ -151,24 +151,7 @@ func hostileMain(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := runHostile(ctx, o)
-	if rep != nil {
-		rep.print(os.Stdout)
-		if o.out != "" {
-			b, _ := json.MarshalIndent(rep, "", "  ")
-			if werr := os.WriteFile(o.out, append(b, '\n'), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "sbload hostile:", werr)
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sbload hostile:", err)
-		return 1
-	}
-	if !rep.Pass {
-		fmt.Fprintln(os.Stderr, "sbload hostile: FAIL:", strings.Join(rep.Why, "; "))
-		return 1
-	}
-	return 0
+	return finish("hostile", rep, err, o.out)
 }
 
 // HostileReport is what a hostile run found; -out writes it as JSON.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -163,4 +166,58 @@ func (h *hubProc) metric(ctx context.Context, name string) float64 {
 		sum += v
 	}
 	return sum
+}
+
+// verdict is what a run's report says of itself: printed, and whether it
+// passed and why not.
+type verdict interface {
+	print(w io.Writer)
+	passed() (bool, []string)
+}
+
+func (r *ChaosResult) passed() (bool, []string)   { return r.Pass, r.Why }
+func (r *SoakResult) passed() (bool, []string)    { return r.Pass, r.Why }
+func (r *HostileReport) passed() (bool, []string) { return r.Pass, r.Why }
+
+// finish prints a run's report (and writes it as JSON to out), and returns
+// the exit status: 1 on an error or a broken bound.
+func finish(name string, rep verdict, err error, out string) int {
+	if rep != nil && !reflect.ValueOf(rep).IsNil() {
+		rep.print(os.Stdout)
+		if out != "" {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			if werr := os.WriteFile(out, append(b, '\n'), 0o644); werr != nil {
+				fmt.Fprintln(os.Stderr, "sbload "+name+":", werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sbload "+name+":", err)
+		return 1
+	}
+	if ok, why := rep.passed(); !ok {
+		fmt.Fprintln(os.Stderr, "sbload "+name+": FAIL:", strings.Join(why, "; "))
+		return 1
+	}
+	return 0
+}
+
+// runDir returns the folder of a run's logs and data: dir, or a new
+// temporary one (named after prefix) that keep removes unless the run
+// failed, saying where it is kept.
+func runDir(dir, prefix string) (string, func(failed bool), error) {
+	if dir != "" {
+		return dir, func(bool) {}, os.MkdirAll(dir, 0o755)
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func(failed bool) {
+		if failed {
+			logf("logs and data kept in %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }

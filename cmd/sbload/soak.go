@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -110,38 +110,15 @@ func soakMain(args []string) int {
 	}
 	raiseFileLimit(uint64(4*o.Conversations + 4096))
 	res, err := runSoak(context.Background(), o)
-	if res != nil {
-		res.print(os.Stdout)
-		if o.out != "" {
-			b, _ := json.MarshalIndent(res, "", "  ")
-			os.WriteFile(o.out, append(b, '\n'), 0o644)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sbload soak:", err)
-		return 1
-	}
-	if !res.Pass {
-		fmt.Fprintln(os.Stderr, "sbload soak: FAIL:", strings.Join(res.Why, "; "))
-		return 1
-	}
-	return 0
+	return finish("soak", res, err, o.out)
 }
 
 func runSoak(ctx context.Context, o soakOptions) (res *SoakResult, err error) {
-	dir := o.dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "sbsoak-"); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err == nil && res != nil && res.Pass {
-				os.RemoveAll(dir)
-			} else {
-				logf("soak: logs kept in %s", dir)
-			}
-		}()
+	dir, keep, err := runDir(o.dir, "sbsoak-")
+	if err != nil {
+		return nil, err
 	}
+	defer func() { keep(err != nil || res == nil || !res.Pass) }()
 	rs, err := redisPlain(dir)
 	if err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -369,7 +346,7 @@ func slope(name, unit string, ss []SoakSample, f func(SoakSample) float64, rel, 
 	return out
 }
 
-func (res *SoakResult) print(w *os.File) {
+func (res *SoakResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== soak: %s ==\n%.0fs, %d waves; sent %d, lost %d, duplicated %d, out of order %d, send errors %d, %d reconnects; worst wave p99 %.2fms\n",
 		res.Load, res.Seconds, res.Waves, res.Sent, res.Lost, res.Duplicated, res.OutOfOrder, res.SendErrors, res.Reconnects, res.WorstP99)
 	for _, s := range res.Slopes {
