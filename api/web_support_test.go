@@ -1097,6 +1097,14 @@ func TestObservingSupervisorIsNotOffered(t *testing.T) {
 	if h := watch.read(); h.Type != protocol.FrameHello {
 		t.Fatalf("observer: expected hello, got %s", h.Raw)
 	}
+	// Notices are not replayed: the session is created once the observer's
+	// instance listens to the supervisors' channel (a loaded machine may
+	// take a while to subscribe after hello).
+	supCh := e.r.Prefix + ":ch:" + hub.SupervisorsTopic
+	waitFor(t, 10*time.Second, "the supervisors' channel subscribed", func() bool {
+		n, err := e.r.Client.PubSubNumSub(context.Background(), supCh).Result()
+		return err == nil && n[supCh] >= 1
+	})
 	sid, _ := e.customer(e.hubs[1], "Maria")
 	watch.readUntil(func(f rawFrame) bool { return f.Type == hub.EventSessionChanged && f.SessionID == sid })
 	watch.readUntil(func(f rawFrame) bool {
