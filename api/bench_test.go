@@ -110,7 +110,7 @@ func benchReceivers(b *testing.B, url, token, sid string, n int, got, want *atom
 func BenchmarkFanoutSockets(b *testing.B) {
 	for _, n := range []int{1, 10, 1000} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			e := newRTEnv(b, 1, rtOptions{ws: api.WSOptions{RateLimit: rate.Inf, RateBurst: 1 << 20}})
+			e := newRTEnv(b, 1, rtOptions{ws: api.WSOptions{RateLimit: rate.Inf, RateBurst: 1 << 20, AuthBurst: 1 << 20}}) // one customer, n tabs
 			in := e.hubs[0]
 			ctx := context.Background()
 			sid, token := e.customer(in, "Dana Whitfield")
