@@ -163,11 +163,8 @@ func (c *Client) dialAny(ctx context.Context) error {
 	var first error
 	for i := range c.urls {
 		k := (start + i) % len(c.urls)
-		err := c.connect(ctx, c.urls[k], nil)
+		err := c.connect(ctx, k)
 		if err == nil {
-			c.mu.Lock()
-			c.cur = k
-			c.mu.Unlock()
 			return nil
 		}
 		if first == nil {
@@ -242,9 +239,10 @@ func (c *Client) Err() error {
 	return c.endErr
 }
 
-// connect dials url and authenticates, resuming every session followed so
-// far (plus extra), and waits for hello.
-func (c *Client) connect(ctx context.Context, url string, extra map[string]int64) error {
+// connect dials urls[k] and authenticates, resuming every session followed
+// so far, and waits for hello.
+func (c *Client) connect(ctx context.Context, k int) error {
+	url := c.urls[k]
 	hdr := http.Header{}
 	if c.cfg.Origin != "" {
 		hdr.Set("Origin", c.cfg.Origin)
@@ -257,17 +255,12 @@ func (c *Client) connect(ctx context.Context, url string, extra map[string]int64
 	}
 	ws.SetReadLimit(1 << 20)
 	c.mu.Lock()
-	resume := make(map[string]int64, len(c.last)+len(extra))
+	resume := make(map[string]int64, len(c.last))
 	epochs := make(map[string]string, len(c.epochs))
 	for sid, seq := range c.last {
 		resume[sid] = seq
 		if e := c.epochs[sid]; e != "" {
 			epochs[sid] = e
-		}
-	}
-	for sid, seq := range extra {
-		if _, ok := resume[sid]; !ok {
-			resume[sid] = seq
 		}
 	}
 	if c.gen > 0 {
@@ -310,7 +303,9 @@ func (c *Client) connect(ctx context.Context, url string, extra map[string]int64
 		return fail(fmt.Errorf("client: expected hello, got %s", data))
 	}
 	c.mu.Lock()
-	c.hello, c.live, c.upAt = hello, true, time.Now()
+	// cur is set before the reader hands over the first frame, so that
+	// URL names the connection the frames come from.
+	c.hello, c.live, c.upAt, c.cur = hello, true, time.Now(), k
 	for _, sid := range hello.Sessions {
 		if _, ok := c.last[sid]; !ok {
 			c.last[sid] = resume[sid]
