@@ -834,6 +834,10 @@ func TestGraceRequeuesOnce(t *testing.T) {
 		t.Fatalf("accept: %+v", rep)
 	}
 	dwWait(t, rc, "member.joined", dwOfType(hub.EventMemberJoined, sid))
+	// In chat, the customer's place is no longer recomputed on each queue change.
+	waitFor(t, 10*time.Second, "the customer dropped from the queue watch", func() bool {
+		return metric(t, e.hubs[1], "switchboard_queue_watched_customers") == 0
+	})
 
 	ag.Close()
 	dwWaitAgent(e, e.hubs[1], "a1", "not online", func(a dwAgentView) bool { return !a.Online })
@@ -900,6 +904,21 @@ func TestGraceRequeuesOnce(t *testing.T) {
 	rc.waitSeq(t, 10*time.Second, sid, stream[len(stream)-1].Seq)
 	if r := count(dwFrames(rc), isRequeue); r != 1 {
 		t.Fatalf("the customer's socket got %d requeues, want 1", r)
+	}
+	// Back in the queue, the customer is told its place again.
+	rc.waitUntil(t, 10*time.Second, "a queue position after the requeue", func(fs []client.Frame) bool {
+		requeued := false
+		for _, f := range fs {
+			d := dwParse(f.Raw)
+			requeued = requeued || isRequeue(d)
+			if requeued && d.Type == hub.EventQueuePosition && d.Position == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if n := metric(t, e.hubs[1], "switchboard_queue_watched_customers"); n != 1 {
+		t.Fatalf("%v customers watched, want the requeued one", n)
 	}
 
 	// The next agent gets it; a1 never was offered it again.

@@ -14,9 +14,12 @@ type metrics struct {
 	delivered   prometheus.Counter
 	dropped     prometheus.Counter
 	queueLength prometheus.Gauge
-	kicked      *prometheus.CounterVec
-	requests    *prometheus.CounterVec
-	resyncs     *prometheus.CounterVec
+	// queueWatched counts the customers whose queue position this
+	// instance recomputes on every queue change: the waiting ones.
+	queueWatched prometheus.Gauge
+	kicked       *prometheus.CounterVec
+	requests     *prometheus.CounterVec
+	resyncs      *prometheus.CounterVec
 	// catchUpRetries counts catch-ups put off while the store was unavailable.
 	catchUpRetries prometheus.Counter
 	// unauthenticated are the WebSockets holding an unauthenticated
@@ -41,6 +44,9 @@ func newMetrics() *metrics {
 		queueLength: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_queue_length", Help: "Sessions waiting in the queue, as this instance last read it.",
 		}),
+		queueWatched: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_queue_watched_customers", Help: "Connected customers this instance tells their queue position: those whose session waits.",
+		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_ws_ephemeral_dropped_total", Help: "Ephemeral events (typing, queue positions) dropped because a send queue was half full.",
 		}),
@@ -64,7 +70,7 @@ func newMetrics() *metrics {
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by status class.",
 		}, []string{"code"}),
 	}
-	m.registry.MustRegister(m.queueLength, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
+	m.registry.MustRegister(m.queueLength, m.queueWatched, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
 		m.unauthenticated, m.unauthRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unauthRefused.WithLabelValues(unauthRefusedAddr) // shown at 0 before the first refusal

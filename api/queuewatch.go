@@ -18,6 +18,13 @@ import (
 // the positions one snapshot gives are 1..n without duplicates. Changes
 // that arrive while a recomputation runs coalesce into the next one.
 //
+// Only waiting customers are watched: a customer is added when its socket
+// authenticates and whenever its session goes (back) to the queue, and
+// dropped by the first recomputation that finds it out of the queue. The
+// script's cost follows the queue, not every customer connected: with
+// all of them, each queue change or customer connect ran a script over
+// thousands of sessions in chat, which held Redis for milliseconds.
+//
 // Deliver and Resync run on the bus reader and never block; push runs on
 // the run goroutine.
 type queueWatch struct {
@@ -25,11 +32,20 @@ type queueWatch struct {
 	wake chan struct{} // capacity 1
 
 	mu          sync.Mutex
-	customers   map[*conn]string   // guarded by mu: waiting customers' connections and their session
+	customers   map[*conn]watched  // guarded by mu: waiting customers' connections and their session
+	gen         uint64             // guarded by mu: the last watched.gen given
 	supervisors map[*conn]struct{} // guarded by mu
 
 	// sent is owned by the run goroutine: what each customer was last told.
 	sent map[*conn]queuePosition
+}
+
+// watched is one customer's entry: gen tells a recomputation whether the
+// entry it read is still the one in the map, so that it never drops a
+// customer whose session went back to the queue meanwhile.
+type watched struct {
+	sid string
+	gen uint64
 }
 
 // queuePosition is the queue.position event a customer receives (ephemeral).
@@ -54,7 +70,7 @@ type queueStats struct {
 
 func newQueueWatch(s *Server) *queueWatch {
 	return &queueWatch{srv: s, wake: make(chan struct{}, 1),
-		customers: map[*conn]string{}, supervisors: map[*conn]struct{}{}, sent: map[*conn]queuePosition{}}
+		customers: map[*conn]watched{}, supervisors: map[*conn]struct{}{}, sent: map[*conn]queuePosition{}}
 }
 
 func (q *queueWatch) poke() {
@@ -76,9 +92,12 @@ func (q *queueWatch) Resync(string) {
 	q.poke()
 }
 
+// addCustomer watches c, whose session may be waiting: at authentication,
+// and when the session goes (back) to the queue.
 func (q *queueWatch) addCustomer(c *conn, sessionID string) {
 	q.mu.Lock()
-	q.customers[c] = sessionID
+	q.gen++
+	q.customers[c] = watched{sid: sessionID, gen: q.gen}
 	q.mu.Unlock()
 	q.poke()
 }
@@ -115,9 +134,15 @@ func (q *queueWatch) push(ctx context.Context) error {
 	q.mu.Lock()
 	conns := make([]*conn, 0, len(q.customers))
 	sids := make([]string, 0, len(q.customers))
-	for c, sid := range q.customers {
+	gens := make([]uint64, 0, len(q.customers))
+	for c, w := range q.customers {
+		if c.isClosed() {
+			delete(q.customers, c) // added by a late event after it left
+			continue
+		}
 		conns = append(conns, c)
-		sids = append(sids, sid)
+		sids = append(sids, w.sid)
+		gens = append(gens, w.gen)
 	}
 	sups := make([]*conn, 0, len(q.supervisors))
 	for c := range q.supervisors {
@@ -141,6 +166,14 @@ func (q *queueWatch) push(ctx context.Context) error {
 			delete(q.sent, c)
 		}
 	}
+	q.mu.Lock()
+	for i, c := range conns {
+		if info.Positions[i] == 0 && q.customers[c].gen == gens[i] {
+			delete(q.customers, c) // out of the queue: watched again if it goes back
+		}
+	}
+	q.srv.metrics.queueWatched.Set(float64(len(q.customers)))
+	q.mu.Unlock()
 	for i, c := range conns {
 		pos := info.Positions[i]
 		if pos == 0 {

@@ -804,10 +804,22 @@ func (c *conn) push(it item, ephemeral bool) {
 }
 
 // Deliver implements hub.Subscriber. Called by the bus reader; never blocks.
-func (c *conn) Deliver(d *hub.Delivery) { c.push(item{event: d}, d.Ephemeral()) }
+func (c *conn) Deliver(d *hub.Delivery) {
+	if d.Type == hub.EventSessionState && d.State == hub.StateQueuing && c.principal.Kind == hub.PrincipalCustomer {
+		c.srv.queueWatch.addCustomer(c, d.SessionID) // back in the queue: positions again
+	}
+	c.push(item{event: d}, d.Ephemeral())
+}
 
-// Resync implements hub.Subscriber.
-func (c *conn) Resync(topic string) { c.enqueue(item{resync: topic}) }
+// Resync implements hub.Subscriber. A customer's session may have gone
+// back to the queue unseen: it is watched again (and dropped at the next
+// recomputation if not waiting).
+func (c *conn) Resync(topic string) {
+	if sid, ok := strings.CutPrefix(topic, "session:"); ok && c.principal.Kind == hub.PrincipalCustomer {
+		c.srv.queueWatch.addCustomer(c, sid)
+	}
+	c.enqueue(item{resync: topic})
+}
 
 // writer is the only goroutine that writes to the socket: it drains the
 // queue and ends when it is empty (push starts the next one).
