@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -293,10 +294,12 @@ func TestFloodClosed(t *testing.T) {
 }
 
 // TestFloodBudgetSurvivesReconnect: the frame budget is the principal's, so
-// a flooder closed with 4004 that reconnects at once has none left: its
-// first command is refused (limit), not run.
+// a flooder closed with 4004 that reconnects has none left: its first
+// command is refused (limit), not run. (Frames come back slowly here, and
+// authentications fast, so that the reconnect, which waits for one, is
+// done before a frame is.)
 func TestFloodBudgetSurvivesReconnect(t *testing.T) {
-	e := newRTEnv(t, 1, rtOptions{})
+	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{RateLimit: 0.2, RateBurst: 40, AuthRate: 20}})
 	in := e.hubs[0]
 	_, floodTok := e.customer(in, "Flood")
 	flood, _ := rawAuth(t, in, floodTok, nil)
@@ -309,7 +312,17 @@ func TestFloodBudgetSurvivesReconnect(t *testing.T) {
 		}
 	}
 	flood.wantClose(protocol.CloseRateLimited)
-	again, _ := rawAuth(t, in, floodTok, nil)
+	var again *rawConn
+	waitFor(t, 10*time.Second, "an authentication given back", func() bool {
+		c := rawDial(t, in)
+		c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: floodTok})
+		if f := c.read(); f.Type == protocol.FrameHello {
+			again = c
+			return true
+		}
+		c.ws.CloseNow()
+		return false
+	})
 	again.send(protocol.Command{Type: protocol.CmdPing, ID: "p2"})
 	f := again.readUntil(func(f rawFrame) bool { return f.ID == "p2" })
 	if f.OK || f.Error == nil || f.Error.Code != hub.ELIMIT {
@@ -335,6 +348,74 @@ func TestReconnectLoopClosed(t *testing.T) {
 	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: tok})
 	if f := c.read(); f.Type != protocol.FrameError || f.Error.Code != hub.ELIMIT {
 		t.Fatalf("the fourth auth: %s, want a limit error", f.Raw)
+	}
+	c.wantClose(protocol.CloseRateLimited)
+	_, other := e.customer(in, "Other")
+	if _, hello := rawAuth(t, in, other, nil); hello.Type != protocol.FrameHello {
+		t.Fatalf("another customer: %s", hello.Raw)
+	}
+}
+
+// TestCustomerSendBudget: past its message budget a customer's send is
+// refused with a limit error and nothing is stored; the same socket stays
+// open, and the agent's sends are not bounded by it.
+func TestCustomerSendBudget(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{CustomerSendRate: 0.1, CustomerSendBurst: 3}})
+	in := e.hubs[0]
+	agentTok := e.quickAgent("sb1")
+	sid, custTok := e.customer(in, "Ann")
+	e.assign(in, sid, "sb1")
+	cust, agent := e.dial(in, custTok), e.dial(in, agentTok)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		if _, err := cust.SendID(ctx, sid, fmt.Sprintf("m%d", i), "hello"); err != nil {
+			t.Fatalf("send %d within the burst: %v", i, err)
+		}
+	}
+	// Do, not Send: the client's Send waits and retries a limit refusal.
+	_, err := cust.Do(ctx, protocol.Command{Type: protocol.CmdSend, SessionID: sid, ClientMsgID: "m3", Text: "one too many"})
+	var re *client.ReplyError
+	if !errors.As(err, &re) || re.Code != hub.ELIMIT {
+		t.Fatalf("the fourth send: %v, want a limit refusal", err)
+	}
+	for i := range 5 {
+		if _, err := agent.Send(ctx, sid, fmt.Sprintf("reply %d", i)); err != nil {
+			t.Fatalf("agent send %d: %v", i, err)
+		}
+	}
+	customerMsgs := 0
+	for _, f := range dwStream(e, in, sid) {
+		if f.Type == hub.EventMessage && f.From.Role == hub.PrincipalCustomer {
+			customerMsgs++
+		}
+	}
+	if customerMsgs != 3 {
+		t.Fatalf("the stream holds %d customer messages, want 3 (the refused one not stored)", customerMsgs)
+	}
+}
+
+// TestFloodCostsReconnects: a flooder closed with 4004 has used up its
+// authentications: reconnecting at once is refused (limit, then 4004)
+// before any replay; another customer is not affected.
+func TestFloodCostsReconnects(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{}) // the defaults: 20 authentications, then one every 2 s
+	in := e.hubs[0]
+	_, floodTok := e.customer(in, "Flood")
+	flood, _ := rawAuth(t, in, floodTok, nil)
+	ping, _ := json.Marshal(protocol.Command{Type: protocol.CmdPing, ID: "p"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 1000 {
+		if flood.ws.Write(ctx, websocket.MessageText, ping) != nil {
+			break
+		}
+	}
+	flood.wantClose(protocol.CloseRateLimited)
+	c := rawDial(t, in)
+	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: floodTok})
+	if f := c.read(); f.Type != protocol.FrameError || f.Error.Code != hub.ELIMIT {
+		t.Fatalf("the flooder's reconnect: %s, want a limit error", f.Raw)
 	}
 	c.wantClose(protocol.CloseRateLimited)
 	_, other := e.customer(in, "Other")

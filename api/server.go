@@ -116,6 +116,7 @@ type Server struct {
 	// authLimit bounds how often a principal authenticates a socket here.
 	frameLimit *ipLimiter
 	authLimit  *ipLimiter
+	sendLimit  *ipLimiter // each customer's message budget; nil: none
 	loginLimit *ipLimiter
 	basicOK    basicCache
 	handler    http.Handler
@@ -158,6 +159,9 @@ func NewServer(cfg Config) *Server {
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.ws.setDefaults()
 	s.frameLimit = newIPLimiter(s.ws.RateLimit, s.ws.RateBurst)
+	if s.ws.CustomerSendRate > 0 {
+		s.sendLimit = newIPLimiter(s.ws.CustomerSendRate, s.ws.CustomerSendBurst)
+	}
 	s.authLimit = newIPLimiter(s.ws.AuthRate, s.ws.AuthBurst)
 	s.queueWatch = newQueueWatch(s)
 	s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)

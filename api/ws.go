@@ -40,6 +40,17 @@ type WSOptions struct {
 	// it again and again; past the bound the socket closes 4004.
 	AuthRate  rate.Limit
 	AuthBurst int
+	// CustomerSendRate bounds the messages one customer sends (all its
+	// sockets on an instance), in a burst of CustomerSendBurst (default
+	// twice the rate); past it a send is refused with a limit error and
+	// nothing is stored. People type a few messages a second at most; a
+	// script that floods its chat within the frame budget would otherwise
+	// add its whole budget to the store, to the agent's screen and to every
+	// replay of the session. 0 (the default here; cmd/switchboard sets 5)
+	// leaves sends bounded by the frame budget only. Agents are staff and
+	// are not bounded by it.
+	CustomerSendRate  rate.Limit
+	CustomerSendBurst int
 	// RatingWindow is how long a customer's socket stays open after its
 	// session ended, for the rate command; it closes as soon as the
 	// customer rated. 0 closes it at once (rating then goes over REST).
@@ -95,6 +106,9 @@ func (o *WSOptions) setDefaults() {
 	if o.AuthBurst <= 0 {
 		o.AuthBurst = 20
 	}
+	if o.CustomerSendRate > 0 && o.CustomerSendBurst <= 0 {
+		o.CustomerSendBurst = max(1, int(2*o.CustomerSendRate))
+	}
 	if o.MaxUnauthPerAddr <= 0 {
 		o.MaxUnauthPerAddr = 100
 	}
@@ -107,6 +121,11 @@ func (o *WSOptions) setDefaults() {
 // errAuthRateLimited refuses a principal that authenticates sockets too
 // often (WSOptions.AuthRate, AuthBurst).
 var errAuthRateLimited = hub.Errorf(hub.ELIMIT, "too many connections; retry later")
+
+// errSendRateLimited refuses a customer's message past
+// WSOptions.CustomerSendRate: nothing is stored, and the same
+// client_msg_id may be sent again later.
+var errSendRateLimited = hub.Errorf(hub.ELIMIT, "rate limited: message not sent; retry later")
 
 // errAlreadyAuthenticated answers a second auth frame.
 var errAlreadyAuthenticated = hub.Errorf(hub.EINVALID, "already authenticated")
@@ -431,7 +450,8 @@ func (c *conn) run(token string, hasToken bool) {
 	}
 	// The frame budget is the principal's, not the socket's: a client
 	// that floods, is closed (4004) and reconnects does not start afresh.
-	limiter := c.srv.frameLimit.limiter(c.principal.Kind + ":" + c.principal.ID)
+	key := c.principal.Kind + ":" + c.principal.ID
+	limiter := c.srv.frameLimit.limiter(key)
 	strikes := 0
 	for {
 		typ, data, err := c.ws.Read(c.ctx)
@@ -453,6 +473,11 @@ func (c *conn) run(token string, hasToken bool) {
 			// Refused unread, with the command's id so that the client's
 			// request ends now; a client that keeps pushing is closed.
 			if strikes++; strikes > c.srv.ws.RateBurst {
+				// Each reconnect costs a replay of the principal's sessions:
+				// a flooder has used up its authentications too, and the
+				// next waits for AuthRate to give one back.
+				auth := c.srv.authLimit.limiter(key)
+				auth.AllowN(time.Now(), int(auth.Tokens()))
 				c.close(protocol.CloseRateLimited, "too many frames")
 				return
 			}
@@ -630,6 +655,10 @@ func (c *conn) command(cmd *protocol.Command) {
 			}
 		}
 	case protocol.CmdSend:
+		if p.Kind == hub.PrincipalCustomer && c.srv.sendLimit != nil && !c.srv.sendLimit.limiter(p.ID).Allow() {
+			err = errSendRateLimited
+			break
+		}
 		reply.Seq, reply.Duplicate, err = svc.SendMessage(ctx, p, cmd.SessionID, cmd.ClientMsgID, cmd.Text)
 	case protocol.CmdTyping:
 		if err = svc.Typing(ctx, p, cmd.SessionID, *cmd.On); err == nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"golang.org/x/time/rate"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -254,6 +256,11 @@ var baseSettings = []setting{
 	}},
 	{"ws-max-unauth-per-addr", "SWITCHBOARD_WS_MAX_UNAUTH_PER_ADDR", "100", "most WebSockets one client address may have open before they authenticate (past it: 429); behind a load balancer, set SWITCHBOARD_TRUSTED_PROXIES or raise this", func(c *Config, v string) (err error) {
 		c.WS.MaxUnauthPerAddr, err = intIn(v, 1, 10_000_000)
+		return err
+	}},
+	{"ws-customer-send-rate", "SWITCHBOARD_WS_CUSTOMER_SEND_RATE", "5", "messages a second one customer may send, in bursts of twice as many (past it a send is refused, nothing stored); 0: no bound but the frame budget", func(c *Config, v string) error {
+		n, err := intIn(v, 0, 1_000_000)
+		c.WS.CustomerSendRate = rate.Limit(n)
 		return err
 	}},
 	{"ws-max-unauth", "SWITCHBOARD_WS_MAX_UNAUTH", "10000", "most WebSockets open before they authenticate on this instance in all (past it: 429)", func(c *Config, v string) (err error) {

@@ -34,7 +34,8 @@ func TestLongChatTranscriptIsWhole(t *testing.T) {
 	c.Demo = "false"
 	c.Desk.OfferTimeout = 0
 	c.Webhook = hookOpts()
-	c.WS.RateLimit, c.WS.RateBurst = 1e6, 1e6 // the per-socket limit is not what this measures
+	c.WS.RateLimit, c.WS.RateBurst = 1e6, 1e6 // the per-principal limits are not what this measures
+	c.WS.CustomerSendRate = 0
 	m := openMain(t, c)
 	recv := newHookRecv(t, "whsec_long-chat-0123456789", nil)
 	createHook(t, m, recv.URL, recv.secret, []string{"session.ended"})
