@@ -68,6 +68,15 @@ for f in "${faults[@]}"; do
   step "chaos: $f"
   "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"
 done
+# What SWITCHBOARD_REDIS_MIN_REPLICAS costs: the same Sentinel setup, no
+# fault, without and with the wait (short: with it only, to keep it alive).
+replicas=(0 1)
+if [ -n "$short" ]; then replicas=(1); fi
+for n in "${replicas[@]}"; do
+  step "chaos: sentinel, SWITCHBOARD_REDIS_MIN_REPLICAS=$n"
+  "$work/sbload" chaos -fault sentinel -min-replicas "$n" -switchboard "$work/switchboard" "${load[@]}" \
+    -out "$results/chaos-sentinel-r$n.json"
+done
 
 if [ -z "$short" ]; then # scripts/test.sh runs them itself, 5 s each
   step "fuzzing every request decoder"

@@ -41,6 +41,8 @@ var faults = map[string]fault{
 		redis: redisRDB, inject: rollbackRedis, mayLoseStore: true, wantResync: true},
 	"sentinel-failover": {storeFault: true, what: "SENTINEL FAILOVER of a primary with one replica, SWITCHBOARD_REDIS_MIN_REPLICAS=1",
 		redis: redisSentinel, inject: sentinelFailover, minReplicas: 1},
+	"sentinel": {what: "no fault; Redis under Sentinel (a primary, a replica): the cost of SWITCHBOARD_REDIS_MIN_REPLICAS",
+		redis: redisSentinel},
 	"sentinel-rollback": {storeFault: true, what: "Sentinel failover to a replica whose replication was paused",
 		redis: redisSentinel, inject: sentinelRollback, mayLoseStore: true, wantResync: true},
 }
@@ -230,6 +232,11 @@ type ChaosResult struct {
 	Sent    int64    `json:"sent"`
 	Acked   int64    `json:"acknowledged"`
 	Latency Percentiles
+	// AckLatency is each send's time to its acknowledgement (the sender's
+	// wait, which SWITCHBOARD_REDIS_MIN_REPLICAS lengthens); MinReplicas
+	// is the hubs' setting.
+	AckLatency  Percentiles `json:"ack_latency"`
+	MinReplicas int         `json:"min_replicas"`
 	// Lost: acknowledged, and not shown to the other party, live or in the
 	// reload after a resync. StoreLost: acknowledged, and not in the
 	// store's history at the end (a fault that rolls Redis back may lose
@@ -360,7 +367,7 @@ func runChaos(ctx context.Context, o chaosOptions, f fault) (res *ChaosResult, e
 	r.t.bind = allLoopback(urls)
 	lo := options{Mode: "chaos", Hubs: urls, Conversations: o.Conversations, PerAgent: 1, Rate: o.Rate, Size: o.Size,
 		Workers: o.Workers, quiet: o.quiet}
-	r.l = &load{o: lo, rec: &recorder{started: time.Now()}, jobs: make(chan job, 4096)}
+	r.l = &load{o: lo, rec: &recorder{started: time.Now(), trackAcks: true}, jobs: make(chan job, 4096)}
 	logf("chaos %s: %d hubs, %d conversations, %.0f msg/s, fault after %v, %v after it", o.Fault, o.Hubs, o.Conversations, o.Rate, o.Before, o.After)
 	socks, err := setupSwitchboard(ctx, r.t, o.Conversations, 1, r.l.rec, logf)
 	r.l.socks = socks
@@ -628,7 +635,7 @@ func (r *chaosRun) result(ctx context.Context) (*ChaosResult, error) {
 	lat, _ := rec.takeWindow()
 	res := &ChaosResult{Fault: o.Fault, What: r.f.what,
 		Load:    fmt.Sprintf("%d hubs, %d conversations, %.0f msg/s; the fault after %v, the load %v past it", o.Hubs, o.Conversations, o.Rate, o.Before, o.After),
-		Latency: percentiles(lat), Sent: rec.sent.Load() + rec.sendErrs.Load(), Acked: rec.sent.Load(),
+		Latency: percentiles(lat), AckLatency: percentiles(rec.takeAcks()), MinReplicas: o.MinReplicas, Sent: rec.sent.Load() + rec.sendErrs.Load(), Acked: rec.sent.Load(),
 		Duplicated: rec.dups.Load(), OutOfOrder: rec.ooo.Load(), SendErrors: rec.sendErrs.Load(),
 		Resyncs: rec.resyncs.Load()}
 	// The store's history of every conversation: what was kept, and what
@@ -770,6 +777,8 @@ func (res *ChaosResult) print(w io.Writer) {
 		res.Resyncs, res.HubResyncs, res.Reloaded, res.HubDataLost, res.HubEpochChanges)
 	fmt.Fprintf(w, "clients resumed %.2fs, hubs ready %.2fs, load recovered %.2fs after the fault; latency p50 %.2fms p99 %.2fms max %.0fms\n",
 		res.ResumedS, res.ReadyS, res.RecoveredS, res.Latency.P50, res.Latency.P99, res.Latency.Max)
+	fmt.Fprintf(w, "acknowledgements (SWITCHBOARD_REDIS_MIN_REPLICAS=%d): p50 %.2fms p99 %.2fms max %.0fms\n",
+		res.MinReplicas, res.AckLatency.P50, res.AckLatency.P99, res.AckLatency.Max)
 	verdict := "PASS"
 	if !res.Pass {
 		verdict = "FAIL: " + strings.Join(res.Why, "; ")

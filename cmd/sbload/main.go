@@ -332,10 +332,14 @@ func (l *load) send(j job) {
 	c.sent[j.dir]++
 	text := makeText(c.idx, j.dir, c.sent[j.dir], time.Now(), l.o.Size)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	start := time.Now()
 	s.mu.Lock()
 	err := s.send(ctx, c.sid, text)
 	s.mu.Unlock()
 	cancel()
+	if err == nil {
+		l.rec.acked(time.Since(start))
+	}
 	if err != nil {
 		if l.rec.sendErrs.Add(1) <= 5 {
 			if s.sb != nil {

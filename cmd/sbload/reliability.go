@@ -7,13 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // reliabilityMain is `sbload reliability`: it writes the figures of a full
 // scripts/chaos.sh run (the JSON results in -dir) between the markers of
 // docs/reliability.md: <!-- chaos begin --> ... <!-- chaos end -->, and the
-// same for soak and hostile (that one as sbload hostile prints it).
+// same for soak, hostile (that one as sbload hostile prints it) and
+// replicas (the cost of SWITCHBOARD_REDIS_MIN_REPLICAS).
 func reliabilityMain(args []string) int {
 	fs := flag.NewFlagSet("reliability", flag.ExitOnError)
 	dir := fs.String("dir", ".", "the folder of the results (chaos-*.json, soak.json, hostile.json)")
@@ -29,8 +31,9 @@ func reliabilityMain(args []string) int {
 	page := string(b)
 	note := fmt.Sprintf("_Measured %s by scripts/chaos.sh; the results are in %s._\n\n", *date, *kept)
 	sections := map[string]func(*strings.Builder) error{
-		"chaos": func(w *strings.Builder) error { return chaosTableTo(*dir, w) },
-		"soak":  func(w *strings.Builder) error { return soakTable(filepath.Join(*dir, "soak.json"), w) },
+		"chaos":    func(w *strings.Builder) error { return chaosTableTo(*dir, w) },
+		"replicas": func(w *strings.Builder) error { return replicasTable(*dir, w) },
+		"soak":     func(w *strings.Builder) error { return soakTable(filepath.Join(*dir, "soak.json"), w) },
 		"hostile": func(w *strings.Builder) error {
 			b, err := os.ReadFile(filepath.Join(*dir, "hostile.json"))
 			if err != nil {
@@ -95,5 +98,38 @@ func soakTable(file string, w *strings.Builder) error {
 			s.PerHour/scale, unit, s.OverRun/scale, unit, 100*s.Relative, s.Bound/scale, unit)
 	}
 	fmt.Fprintf(w, "\nThe audit at the end: %d keys, %d violations.\n", r.AuditKeys, len(r.Violations))
+	return nil
+}
+
+// replicasTable writes the cost of SWITCHBOARD_REDIS_MIN_REPLICAS: the
+// runs of the sentinel setup without a fault (chaos-sentinel-r*.json), one
+// row per setting, and the ratios of their acknowledgement and delivery
+// latencies to the first row's.
+func replicasTable(dir string, w *strings.Builder) error {
+	files, _ := filepath.Glob(filepath.Join(dir, "chaos-sentinel-r*.json"))
+	slices.Sort(files)
+	var rows []ChaosResult
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r ChaosResult
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("no chaos-sentinel-r*.json in %s", dir)
+	}
+	fmt.Fprintf(w, "Load: %s (no fault).\n\n", rows[0].Load)
+	fmt.Fprintf(w, "| `SWITCHBOARD_REDIS_MIN_REPLICAS` | acknowledged | ack p50 | ack p99 | delivery p50 | delivery p99 | ack p50 / p99 vs. %d | lost |\n", rows[0].MinReplicas)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %d | %d | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2fx / %.2fx | %d |\n",
+			r.MinReplicas, r.Acked, r.AckLatency.P50, r.AckLatency.P99, r.Latency.P50, r.Latency.P99,
+			r.AckLatency.P50/rows[0].AckLatency.P50, r.AckLatency.P99/rows[0].AckLatency.P99, r.Lost)
+	}
 	return nil
 }

@@ -178,11 +178,16 @@ type recorder struct {
 	// conversation and receiving side of each resync frame.
 	onResync func(c *conversation, side int)
 
-	mu      sync.Mutex
-	window  []int64 // guarded by mu: latencies (ns) since the window began
-	second  []int64 // guarded by mu: latencies since the last progress line
-	recLat  []int64 // guarded by mu: reconnect (dial+auth+resume) durations
-	started time.Time
+	mu     sync.Mutex
+	window []int64 // guarded by mu: latencies (ns) since the window began
+	second []int64 // guarded by mu: latencies since the last progress line
+	recLat []int64 // guarded by mu: reconnect (dial+auth+resume) durations
+	acks   []int64 // guarded by mu: send-to-acknowledgement times (ns), when trackAcks
+	// trackAcks is set before the load starts (chaos): sends record how
+	// long their acknowledgement took, which SWITCHBOARD_REDIS_MIN_REPLICAS
+	// lengthens while the delivery does not wait for it.
+	trackAcks bool
+	started   time.Time
 
 	// set holds the conversations under load, replaced whole between a
 	// soak's waves while the sockets' readers look them up.
@@ -261,6 +266,25 @@ func (r *recorder) takeWindow() (lat, reconnects []int64) {
 	lat, reconnects = r.window, r.recLat
 	r.window, r.recLat = nil, nil
 	return
+}
+
+// acked records one send's time to its acknowledgement, if tracked.
+func (r *recorder) acked(d time.Duration) {
+	if !r.trackAcks {
+		return
+	}
+	r.mu.Lock()
+	r.acks = append(r.acks, int64(d))
+	r.mu.Unlock()
+}
+
+// takeAcks returns the acknowledgement times recorded so far.
+func (r *recorder) takeAcks() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.acks
+	r.acks = nil
+	return a
 }
 
 func (r *recorder) takeSecond() []int64 {
