@@ -275,8 +275,22 @@ func TestFloodClosed(t *testing.T) {
 	in := e.hubs[0]
 	_, floodTok := e.customer(in, "Flood")
 	sid, custTok := e.customer(in, "Ann")
-	flood, _ := rawAuth(t, in, floodTok, nil)
 	calm := e.dial(in, custTok)
+	floodUntilClosed(t, in, floodTok)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := calm.Send(ctx, sid, "hello"); err != nil {
+		t.Fatalf("the other socket, after the flood: %v", err)
+	}
+}
+
+// floodUntilClosed authenticates a socket with tok and writes pings flat
+// out until the hub closes it, which must be with 4004. (The refusals
+// queued before the close may be dropped with the socket's queue: the
+// close code is what the client is sure to see.)
+func floodUntilClosed(t *testing.T, in *rtInstance, tok string) {
+	t.Helper()
+	flood, _ := rawAuth(t, in, tok, nil)
 	ping, _ := json.Marshal(protocol.Command{Type: protocol.CmdPing, ID: "p"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -285,12 +299,7 @@ func TestFloodClosed(t *testing.T) {
 			break
 		}
 	}
-	// The refusals queued before the close may be dropped with the
-	// socket's queue: the close code is what the client is sure to see.
 	flood.wantClose(protocol.CloseRateLimited)
-	if _, err := calm.Send(ctx, sid, "hello"); err != nil {
-		t.Fatalf("the other socket, after the flood: %v", err)
-	}
 }
 
 // TestFloodBudgetSurvivesReconnect: the frame budget is the principal's, so
@@ -302,16 +311,7 @@ func TestFloodBudgetSurvivesReconnect(t *testing.T) {
 	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{RateLimit: 0.2, RateBurst: 40, AuthRate: 20}})
 	in := e.hubs[0]
 	_, floodTok := e.customer(in, "Flood")
-	flood, _ := rawAuth(t, in, floodTok, nil)
-	ping, _ := json.Marshal(protocol.Command{Type: protocol.CmdPing, ID: "p"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for range 1000 {
-		if flood.ws.Write(ctx, websocket.MessageText, ping) != nil {
-			break
-		}
-	}
-	flood.wantClose(protocol.CloseRateLimited)
+	floodUntilClosed(t, in, floodTok)
 	var again *rawConn
 	waitFor(t, 10*time.Second, "an authentication given back", func() bool {
 		c := rawDial(t, in)
@@ -344,16 +344,7 @@ func TestReconnectLoopClosed(t *testing.T) {
 		}
 		c.ws.CloseNow()
 	}
-	c := rawDial(t, in)
-	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: tok})
-	if f := c.read(); f.Type != protocol.FrameError || f.Error.Code != hub.ELIMIT {
-		t.Fatalf("the fourth auth: %s, want a limit error", f.Raw)
-	}
-	c.wantClose(protocol.CloseRateLimited)
-	_, other := e.customer(in, "Other")
-	if _, hello := rawAuth(t, in, other, nil); hello.Type != protocol.FrameHello {
-		t.Fatalf("another customer: %s", hello.Raw)
-	}
+	wantAuthRefused(t, e, in, tok, "the fourth auth")
 }
 
 // TestCustomerSendBudget: past its message budget a customer's send is
@@ -402,20 +393,18 @@ func TestFloodCostsReconnects(t *testing.T) {
 	e := newRTEnv(t, 1, rtOptions{}) // the defaults: 20 authentications, then one every 2 s
 	in := e.hubs[0]
 	_, floodTok := e.customer(in, "Flood")
-	flood, _ := rawAuth(t, in, floodTok, nil)
-	ping, _ := json.Marshal(protocol.Command{Type: protocol.CmdPing, ID: "p"})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for range 1000 {
-		if flood.ws.Write(ctx, websocket.MessageText, ping) != nil {
-			break
-		}
-	}
-	flood.wantClose(protocol.CloseRateLimited)
+	floodUntilClosed(t, in, floodTok)
+	wantAuthRefused(t, e, in, floodTok, "the flooder's reconnect")
+}
+
+// wantAuthRefused checks that authenticating with tok is refused (a limit
+// error, then 4004) and that another customer's is not.
+func wantAuthRefused(t *testing.T, e *rtEnv, in *rtInstance, tok, what string) {
+	t.Helper()
 	c := rawDial(t, in)
-	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: floodTok})
+	c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: tok})
 	if f := c.read(); f.Type != protocol.FrameError || f.Error.Code != hub.ELIMIT {
-		t.Fatalf("the flooder's reconnect: %s, want a limit error", f.Raw)
+		t.Fatalf("%s: %s, want a limit error", what, f.Raw)
 	}
 	c.wantClose(protocol.CloseRateLimited)
 	_, other := e.customer(in, "Other")

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -796,23 +798,39 @@ func chaosTable(dir string, w *os.File) error {
 	return err
 }
 
+// readChaosResults reads the results in files (as `sbload chaos -out`
+// writes them), in order, skipping those that are not there.
+func readChaosResults(files []string) ([]ChaosResult, error) {
+	var rows []ChaosResult
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		var r ChaosResult
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
 // chaosTableTo writes the Markdown table of the chaos results in dir
 // (chaos-*.json, as `sbload chaos -out` writes them), in the order of
 // docs/reliability.md.
 func chaosTableTo(dir string, w *strings.Builder) error {
 	order := []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
 		"sentinel-failover", "sentinel-rollback"}
-	var rows []ChaosResult
+	var files []string
 	for _, f := range order {
-		b, err := os.ReadFile(filepath.Join(dir, "chaos-"+f+".json"))
-		if err != nil {
-			continue
-		}
-		var r ChaosResult
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		rows = append(rows, r)
+		files = append(files, filepath.Join(dir, "chaos-"+f+".json"))
+	}
+	rows, err := readChaosResults(files)
+	if err != nil {
+		return err
 	}
 	if len(rows) == 0 {
 		return fmt.Errorf("no chaos-*.json in %s", dir)

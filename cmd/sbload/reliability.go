@@ -108,17 +108,9 @@ func soakTable(file string, w *strings.Builder) error {
 func replicasTable(dir string, w *strings.Builder) error {
 	files, _ := filepath.Glob(filepath.Join(dir, "chaos-sentinel-r*.json"))
 	slices.Sort(files)
-	var rows []ChaosResult
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		var r ChaosResult
-		if err := json.Unmarshal(b, &r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		rows = append(rows, r)
+	rows, err := readChaosResults(files)
+	if err != nil {
+		return err
 	}
 	if len(rows) == 0 {
 		return fmt.Errorf("no chaos-sentinel-r*.json in %s", dir)
