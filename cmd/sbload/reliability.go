@@ -102,18 +102,18 @@ func soakTable(file string, w *strings.Builder) error {
 }
 
 // replicasTable writes the cost of SWITCHBOARD_REDIS_MIN_REPLICAS: the
-// runs of the sentinel setup without a fault (chaos-sentinel-r*.json), one
+// runs of the sentinel setup without a fault (chaos-sentinel-r<N>.json), one
 // row per setting, and the ratios of their acknowledgement and delivery
 // latencies to the first row's.
 func replicasTable(dir string, w *strings.Builder) error {
-	files, _ := filepath.Glob(filepath.Join(dir, "chaos-sentinel-r*.json"))
+	files, _ := filepath.Glob(filepath.Join(dir, "chaos-sentinel-r[0-9]*.json"))
 	slices.Sort(files)
 	rows, err := readChaosResults(files)
 	if err != nil {
 		return err
 	}
 	if len(rows) == 0 {
-		return fmt.Errorf("no chaos-sentinel-r*.json in %s", dir)
+		return fmt.Errorf("no chaos-sentinel-r<N>.json in %s", dir)
 	}
 	fmt.Fprintf(w, "Load: %s (no fault).\n\n", rows[0].Load)
 	fmt.Fprintf(w, "| `SWITCHBOARD_REDIS_MIN_REPLICAS` | acknowledged | ack p50 | ack p99 | delivery p50 | delivery p99 | ack p50 / p99 vs. %d | lost |\n", rows[0].MinReplicas)
