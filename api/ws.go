@@ -284,9 +284,12 @@ type conn struct {
 
 	// principal is set once by the reader at auth, before the writer and
 	// any subscription start; read-only afterwards. presenceID is the id of
-	// an agent's connection in the desk's presence, set with it.
+	// an agent's connection in the desk's presence, set with it; queueSID
+	// is the session of a customer's socket whose queue position it is
+	// told (its only session), set at hello before any subscription.
 	principal  hub.Principal
 	presenceID string
+	queueSID   string
 
 	// Owned by the writer goroutine (one at a time: each starts only after
 	// the last one ended, under qmu): the last seq written per followed
@@ -607,7 +610,8 @@ func (c *conn) hello(id string, resume map[string]int64, epochs map[string]strin
 	c.send(hello) // first: nothing else is queued before it
 	switch {
 	case p.Kind == hub.PrincipalCustomer && len(sessions) == 1:
-		c.srv.queueWatch.addCustomer(c, sessions[0])
+		c.queueSID = sessions[0]
+		c.srv.queueWatch.addCustomer(c, c.queueSID)
 	case p.Kind == hub.PrincipalAgent && p.Privileged():
 		c.enqueue(item{supervisor: true})
 		c.srv.queueWatch.addSupervisor(c)
@@ -834,8 +838,8 @@ func (c *conn) push(it item, ephemeral bool) {
 
 // Deliver implements hub.Subscriber. Called by the bus reader; never blocks.
 func (c *conn) Deliver(d *hub.Delivery) {
-	if d.Type == hub.EventSessionState && d.State == hub.StateQueuing && c.principal.Kind == hub.PrincipalCustomer {
-		c.srv.queueWatch.addCustomer(c, d.SessionID) // back in the queue: positions again
+	if d.Type == hub.EventSessionState && d.State == hub.StateQueuing && d.SessionID == c.queueSID && c.queueSID != "" {
+		c.srv.queueWatch.addCustomer(c, c.queueSID) // back in the queue: positions again
 	}
 	c.push(item{event: d}, d.Ephemeral())
 }
@@ -844,8 +848,8 @@ func (c *conn) Deliver(d *hub.Delivery) {
 // back to the queue unseen: it is watched again (and dropped at the next
 // recomputation if not waiting).
 func (c *conn) Resync(topic string) {
-	if sid, ok := strings.CutPrefix(topic, "session:"); ok && c.principal.Kind == hub.PrincipalCustomer {
-		c.srv.queueWatch.addCustomer(c, sid)
+	if c.queueSID != "" && topic == hub.SessionTopic(c.queueSID) {
+		c.srv.queueWatch.addCustomer(c, c.queueSID)
 	}
 	c.enqueue(item{resync: topic})
 }

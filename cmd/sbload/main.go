@@ -337,9 +337,7 @@ func (l *load) send(j job) {
 	err := s.send(ctx, c.sid, text)
 	s.mu.Unlock()
 	cancel()
-	if err == nil {
-		l.rec.acked(time.Since(start))
-	}
+	took := time.Since(start)
 	if err != nil {
 		if l.rec.sendErrs.Add(1) <= 5 {
 			if s.sb != nil {
@@ -356,6 +354,7 @@ func (l *load) send(j job) {
 	}
 	c.acked[j.dir]++
 	l.rec.sent.Add(1)
+	l.rec.acked(took)
 }
 
 // drive hands out messages at rate for d: message i goes to conversation

@@ -20,13 +20,17 @@ func TestReplicasTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The fault of the same prefix is not a setting.
+	if err := os.WriteFile(filepath.Join(dir, "chaos-sentinel-rollback.json"), []byte(`{"fault":"sentinel-rollback","acknowledged":7}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var w strings.Builder
 	if err := replicasTable(dir, &w); err != nil {
 		t.Fatal(err)
 	}
 	out := w.String()
 	i0, i1 := strings.Index(out, "| 0 | 100 | 0.40 ms | 0.80 ms"), strings.Index(out, "| 1 | 100 | 0.60 ms | 2.00 ms")
-	if i0 < 0 || i1 < i0 || !strings.Contains(out, "1.50x / 2.50x") {
+	if i0 < 0 || i1 < i0 || !strings.Contains(out, "1.50x / 2.50x") || strings.Count(out, "\n| ") != 3 {
 		t.Fatalf("table:\n%s", out)
 	}
 	if err := replicasTable(t.TempDir(), &w); err == nil {
