@@ -1,7 +1,8 @@
 // A Redis that comes back older: the store "rolls back" under an open chat
 // (the session's last two messages and what followed are gone, its seq is
 // back, and the store has a new epoch, as after a restart from an older
-// snapshot), then the agent writes again, reusing seqs the pages have seen.
+// snapshot), then both write again, reusing seqs the pages have seen; the
+// agent's draft survives the rebuild.
 // Both pages must notice (resync) and show exactly what the store holds:
 // the messages before the rollback and the new ones, never the rolled-back
 // ones, and nothing skipped as "already seen".
@@ -63,14 +64,22 @@ env.test("a store rolled back under an open chat: both pages resync and show wha
   const hist = await env.cluster.must("GET", `/api/v1/sessions/${sid}/messages?after=0&limit=200`);
   const at = hist.events.find((e) => e.type === "message.created" && e.message.text === lost[0]);
   assert.ok(at, `lost[0] in the history: ${JSON.stringify(hist.events.map((e) => e.type))}`);
+  // Bo is writing when it happens: the rebuilt chat keeps his draft.
+  await desk.composer.fill("one moment please");
   rollBack(sid, at.seq - 1);
+  // Rita writes first, reusing a seq both pages have seen: they resync.
+  const asks = "hello?";
+  await w.send(asks);
+  await desk.expectMsg(asks, "customer", { timeout: 20_000 });
+  await expectCount(desk.msg(lost[1]), 0, { timeout: 15_000, what: "the desktop to drop the rolled-back messages" });
+  assert.equal(await desk.composer.inputValue(), "one moment please", "Bo's draft after the resync");
 
   // Bo writes again: seqs the pages have seen, in a new epoch.
   const fresh = ["sorry, where were we?", "your parcel arrives tomorrow"];
   for (const t of fresh) await desk.send(t);
   for (const t of fresh) await w.expectMsg(t, "agent", { timeout: 20_000 });
   for (const t of fresh) await desk.expectMsg(t, "agent", { timeout: 20_000 });
-  const want = [...kept, ...fresh];
+  const want = [...kept, asks, ...fresh];
   for (const [who, page] of [["the widget", w], ["the desktop", desk]]) {
     for (const t of lost) await expectCount(page.msg(t), 0, { timeout: 15_000, what: `${who} to drop the rolled-back ${JSON.stringify(t)}` });
     await until(`${who} to show exactly what the store holds`, async () => {

@@ -168,11 +168,15 @@ export class ChatPane {
   }
 
   show(session) {
-    if (this.session !== session) {
+    // Another session clears the composer; the same one rebuilt (after a
+    // resync) keeps what the agent was writing.
+    if (this.session?.id !== session?.id) {
       this.conn.stopTyping();
+      this.input.value = "";
+    }
+    if (this.session !== session) {
       this.session = session;
       this.older = [];
-      this.input.value = "";
     }
     this.render();
   }
