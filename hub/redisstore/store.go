@@ -78,6 +78,9 @@ type Options struct {
 type Store struct {
 	rdb  redis.UniversalClient
 	opts Options
+	// basePrefix is the deployment's prefix when this Store is a
+	// tenant's (ForTenant); "" when it is the deployment's own.
+	basePrefix string
 }
 
 var (

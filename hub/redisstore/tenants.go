@@ -1,0 +1,228 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// TenantPrefix returns the key prefix of tenant id in a deployment whose
+// prefix is base: the tenant's id goes inside base's hash tag, so that
+// "{sb}" gives "{sb:acme}". Every key of one tenant then shares one Cluster
+// slot (its scripts stay atomic) while different tenants hash to
+// different slots and so to different shards. The default tenant keeps
+// base itself: what a deployment stored before it had tenants is the
+// default tenant's, with no migration (docs/tenants.md).
+func TenantPrefix(base, id string) string {
+	if id == hub.DefaultTenant || id == "" {
+		return base
+	}
+	open := strings.IndexByte(base, '{')
+	end := open + strings.IndexByte(base[open:], '}')
+	return base[:end] + ":" + id + base[end:]
+}
+
+// ForTenant returns a Store over the same Redis client and options whose
+// keys and channels are those of tenant id. It costs one small struct: a
+// deployment with a thousand tenants holds a thousand of them, no
+// connections or goroutines.
+func (s *Store) ForTenant(id string) *Store {
+	opts := s.opts
+	opts.Prefix = TenantPrefix(s.base(), id)
+	return &Store{rdb: s.rdb, opts: opts, basePrefix: s.base()}
+}
+
+// base returns the deployment's prefix, the one the operator registry
+// lives under.
+func (s *Store) base() string {
+	if s.basePrefix != "" {
+		return s.basePrefix
+	}
+	return s.opts.Prefix
+}
+
+// Tenants is the operator registry of tenants, kept under the deployment's
+// prefix in two hashes: tenants (id → the tenant as JSON) and tenant-keys
+// (the SHA-256 of an admin key → tenant id). Both share the deployment's
+// hash tag, so a change of both is one MULTI, on Cluster too.
+type Tenants struct {
+	rdb    redis.UniversalClient
+	tenant string // key of the tenants hash
+	keys   string // key of the tenant-keys hash
+}
+
+var _ hub.TenantStore = (*Tenants)(nil)
+
+// Tenants returns the operator registry of the deployment s belongs to.
+func (s *Store) Tenants() *Tenants {
+	base := s.base()
+	return &Tenants{rdb: s.rdb, tenant: base + ":tenants", keys: base + ":tenant-keys"}
+}
+
+// CreateTenant stores t unless its id is taken.
+func (r *Tenants) CreateTenant(ctx context.Context, t *hub.Tenant) error {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return r.update(ctx, func(tx *redis.Tx) (func(redis.Pipeliner) error, error) {
+		n, err := tx.HExists(ctx, r.tenant, t.ID).Result()
+		if err != nil {
+			return nil, err
+		}
+		if n {
+			return nil, hub.ErrTenantExists
+		}
+		return func(p redis.Pipeliner) error {
+			p.HSet(ctx, r.tenant, t.ID, data)
+			p.HSet(ctx, r.keys, t.AdminKeyHash, t.ID)
+			return nil
+		}, nil
+	})
+}
+
+// Tenant returns tenant id.
+func (r *Tenants) Tenant(ctx context.Context, id string) (*hub.Tenant, error) {
+	data, err := r.rdb.HGet(ctx, r.tenant, id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, hub.ErrTenantNotFound
+	} else if err != nil {
+		return nil, storeError(err)
+	}
+	return decodeTenant(data)
+}
+
+// Tenants lists every registered tenant by id. The registry is read by the
+// operator and by an instance's tenant cache, not on a message's path.
+func (r *Tenants) Tenants(ctx context.Context) ([]*hub.Tenant, error) {
+	all, err := r.rdb.HGetAll(ctx, r.tenant).Result()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	out := make([]*hub.Tenant, 0, len(all))
+	for _, data := range all {
+		t, err := decodeTenant([]byte(data))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	sortTenants(out)
+	return out, nil
+}
+
+// UpdateTenant applies u to tenant id.
+func (r *Tenants) UpdateTenant(ctx context.Context, id string, u hub.TenantUpdate, now time.Time) (*hub.Tenant, error) {
+	return r.change(ctx, id, func(t *hub.Tenant) func(redis.Pipeliner) {
+		if u.Name != nil {
+			t.Name = *u.Name
+		}
+		if u.Disabled != nil {
+			t.Disabled = *u.Disabled
+		}
+		if u.Settings != nil {
+			t.Settings = *u.Settings
+		}
+		t.UpdatedAt = now
+		return nil
+	})
+}
+
+// RotateTenantKey replaces tenant id's admin key hash with keyHash.
+func (r *Tenants) RotateTenantKey(ctx context.Context, id, keyHash string, now time.Time) (*hub.Tenant, error) {
+	return r.change(ctx, id, func(t *hub.Tenant) func(redis.Pipeliner) {
+		old := t.AdminKeyHash
+		t.AdminKeyHash, t.UpdatedAt = keyHash, now
+		return func(p redis.Pipeliner) {
+			p.HDel(ctx, r.keys, old)
+			p.HSet(ctx, r.keys, keyHash, id)
+		}
+	})
+}
+
+// TenantByKey returns the tenant whose admin key hashes to keyHash.
+func (r *Tenants) TenantByKey(ctx context.Context, keyHash string) (string, error) {
+	id, err := r.rdb.HGet(ctx, r.keys, keyHash).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", hub.ErrTenantNotFound
+	} else if err != nil {
+		return "", storeError(err)
+	}
+	return id, nil
+}
+
+// change reads tenant id, lets edit change it (and queue more writes), and
+// writes it back in one MULTI that fails, and is retried, if another
+// instance changed the tenant meanwhile.
+func (r *Tenants) change(ctx context.Context, id string, edit func(*hub.Tenant) func(redis.Pipeliner)) (*hub.Tenant, error) {
+	var out *hub.Tenant
+	err := r.update(ctx, func(tx *redis.Tx) (func(redis.Pipeliner) error, error) {
+		data, err := tx.HGet(ctx, r.tenant, id).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, hub.ErrTenantNotFound
+		} else if err != nil {
+			return nil, err
+		}
+		t, err := decodeTenant(data)
+		if err != nil {
+			return nil, err
+		}
+		more := edit(t)
+		data, err = json.Marshal(t)
+		if err != nil {
+			return nil, err
+		}
+		out = t
+		return func(p redis.Pipeliner) error {
+			p.HSet(ctx, r.tenant, id, data)
+			if more != nil {
+				more(p)
+			}
+			return nil
+		}, nil
+	})
+	return out, err
+}
+
+// update runs read under WATCH of both hashes and the writes it returns in
+// MULTI, a few times over if another instance wrote between.
+func (r *Tenants) update(ctx context.Context, read func(*redis.Tx) (func(redis.Pipeliner) error, error)) error {
+	for try := 0; try < 5; try++ {
+		err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			write, err := read(tx)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, write)
+			return err
+		}, r.tenant, r.keys)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		var he *hub.Error
+		if errors.As(err, &he) {
+			return err
+		}
+		return storeError(err)
+	}
+	return hub.Unavailable(errors.New("tenant registry: too many concurrent changes"))
+}
+
+func sortTenants(ts []*hub.Tenant) {
+	slices.SortFunc(ts, func(a, b *hub.Tenant) int { return strings.Compare(a.ID, b.ID) })
+}
+
+func decodeTenant(data []byte) (*hub.Tenant, error) {
+	var t hub.Tenant
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}

@@ -1,0 +1,152 @@
+package redisstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/redisstore"
+)
+
+func TestTenantPrefix(t *testing.T) {
+	for _, c := range []struct{ base, id, want string }{
+		{"{sb}", "acme", "{sb:acme}"},
+		{"{sb}", hub.DefaultTenant, "{sb}"},
+		{"prod:{sb}:x", "acme", "prod:{sb:acme}:x"},
+		{"{hostile}", "b2", "{hostile:b2}"},
+	} {
+		got := redisstore.TenantPrefix(c.base, c.id)
+		if got != c.want {
+			t.Errorf("TenantPrefix(%q, %q) = %q, want %q", c.base, c.id, got, c.want)
+		}
+		if err := redisstore.ValidatePrefix(got); err != nil {
+			t.Errorf("TenantPrefix(%q, %q) = %q: %v", c.base, c.id, got, err)
+		}
+	}
+}
+
+// hashSlot is Redis Cluster's key slot (CRC16/XMODEM of the hash tag, mod
+// 16384), written out here so that the test checks the layout against the
+// Cluster specification rather than against the code under test.
+func hashSlot(key string) int {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
+			key = key[open+1 : open+1+end]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for b := 0; b < 8; b++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}
+
+// TestTenantKeysShareOneSlotEach writes a session, a message and an agent in
+// three tenants and reads every key back: each tenant's keys are in one
+// slot, the tenants' slots differ, and no tenant sees another's sessions.
+func TestTenantKeysShareOneSlotEach(t *testing.T) {
+	if got := hashSlot("123456789"); got != 0x31C3 {
+		t.Fatalf("hashSlot self-check: %#x, want 0x31c3 (the Cluster specification's example)", got)
+	}
+	f := newFixture(t, hub.Policy{})
+	ctx := context.Background()
+	slots := map[string]int{}
+	ids := map[string]string{}
+	for _, tenant := range []string{hub.DefaultTenant, "acme", "globex"} {
+		st := f.store.ForTenant(tenant)
+		svc := hub.NewService(st, hub.Policy{AgentCapacity: 2, Retention: 3600e9}, f.clock)
+		s, err := svc.CreateSession(ctx, hub.SessionCreate{Title: tenant, CustomerName: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[tenant] = s.ID
+		if err := st.PutAgent(ctx, &hub.Agent{ID: "agent_1", Name: "One", Email: "one@" + tenant + ".test", Capacity: 1}); err != nil {
+			t.Fatal(err)
+		}
+		prefix := redisstore.TenantPrefix(f.r.Prefix, tenant)
+		keys, err := f.r.Client.Keys(ctx, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, k := range keys {
+			if !strings.HasPrefix(k, prefix+":") {
+				continue
+			}
+			n++
+			if slot, ok := slots[tenant]; ok && slot != hashSlot(k) {
+				t.Errorf("tenant %s: key %s in slot %d, its other keys in %d", tenant, k, hashSlot(k), slot)
+			}
+			slots[tenant] = hashSlot(k)
+		}
+		if n == 0 {
+			t.Fatalf("tenant %s wrote no key under %s: %v", tenant, prefix, keys)
+		}
+	}
+	if slots["acme"] == slots["globex"] || slots["acme"] == slots[hub.DefaultTenant] {
+		t.Errorf("tenants share a slot: %v", slots)
+	}
+	for tenant, id := range ids {
+		for _, other := range []string{hub.DefaultTenant, "acme", "globex"} {
+			_, err := f.store.ForTenant(other).Session(ctx, id)
+			if other == tenant && err != nil {
+				t.Errorf("tenant %s cannot read its session: %v", tenant, err)
+			}
+			if other != tenant && err == nil {
+				t.Errorf("tenant %s reads tenant %s's session %s", other, tenant, id)
+			}
+		}
+	}
+}
+
+func TestTenantRegistry(t *testing.T) {
+	f := newFixture(t, hub.Policy{})
+	ctx := context.Background()
+	reg := f.store.ForTenant("acme").Tenants() // the registry is the deployment's, from any tenant's store
+	key := hub.NewTenantKey()
+	acme := &hub.Tenant{ID: "acme", Name: "Acme", AdminKeyHash: hub.HashKey(key), CreatedAt: t0, UpdatedAt: t0,
+		Settings: hub.TenantSettings{MaxOpenSessions: 5}}
+	if err := reg.CreateTenant(ctx, acme); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, reg.CreateTenant(ctx, &hub.Tenant{ID: "acme", AdminKeyHash: hub.HashKey("other")}), hub.ErrTenantExists)
+	if err := reg.CreateTenant(ctx, &hub.Tenant{ID: "beta", AdminKeyHash: hub.HashKey(hub.NewTenantKey())}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := reg.Tenants(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != "acme" || list[1].ID != "beta" {
+		t.Fatalf("Tenants = %v, %v; want acme, beta", list, err)
+	}
+	if id, err := reg.TenantByKey(ctx, hub.HashKey(key)); err != nil || id != "acme" {
+		t.Fatalf("TenantByKey = %q, %v", id, err)
+	}
+
+	off := true
+	got, err := reg.UpdateTenant(ctx, "acme", hub.TenantUpdate{Disabled: &off}, t0.Add(1e9))
+	if err != nil || !got.Disabled || got.Settings.MaxOpenSessions != 5 || got.Name != "Acme" {
+		t.Fatalf("UpdateTenant = %+v, %v", got, err)
+	}
+	if got, err := reg.Tenant(ctx, "acme"); err != nil || !got.Disabled || !got.UpdatedAt.Equal(t0.Add(1e9)) {
+		t.Fatalf("Tenant after update = %+v, %v", got, err)
+	}
+	_, err = reg.UpdateTenant(ctx, "nobody", hub.TenantUpdate{Disabled: &off}, t0)
+	wantErr(t, err, hub.ErrTenantNotFound)
+
+	key2 := hub.NewTenantKey()
+	if _, err := reg.RotateTenantKey(ctx, "acme", hub.HashKey(key2), t0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = reg.TenantByKey(ctx, hub.HashKey(key))
+	wantErr(t, err, hub.ErrTenantNotFound)
+	if id, err := reg.TenantByKey(ctx, hub.HashKey(key2)); err != nil || id != "acme" {
+		t.Fatalf("TenantByKey(new key) = %q, %v", id, err)
+	}
+}

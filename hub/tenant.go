@@ -1,0 +1,160 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultTenant is the id of the contact center that holds everything when
+// no tenant is configured: a single-tenant deployment is one whose only
+// tenant is this one. Its keys keep the deployment's key prefix unchanged
+// (docs/tenants.md), so data written before tenants existed is its data.
+const DefaultTenant = "default"
+
+// tenantIDPattern is what a tenant id looks like: a DNS label of 2 to 32
+// characters, lower case, since it is also the tenant's host name under
+// SWITCHBOARD_TENANT_DOMAIN (acme.chat.example.com).
+var tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,30}[a-z0-9]$`)
+
+// ValidTenantID reports whether id can name a tenant.
+func ValidTenantID(id string) bool { return tenantIDPattern.MatchString(id) }
+
+// reservedTenantIDs cannot be created: the default tenant exists already,
+// and the others are host names a deployment commonly serves itself on.
+var reservedTenantIDs = []string{DefaultTenant, "www", "api", "admin", "operator", "static", "cdn"}
+
+// Tenant is one contact center of a deployment, as the operator registry
+// keeps it.
+type Tenant struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Disabled tenants are refused on every surface (403 in the surface's
+	// format) and their sockets are closed.
+	Disabled bool `json:"disabled"`
+	// AdminKeyHash is the SHA-256 of the tenant's admin key, hex. The key
+	// itself is shown once, when made; it is 32 random base62 characters,
+	// so a fast hash is enough and lets a request find its tenant by key.
+	AdminKeyHash string         `json:"admin_key_hash"`
+	Settings     TenantSettings `json:"settings"`
+	CreatedAt    time.Time      `json:"created_at"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+}
+
+// TenantSettings are what an operator sets per tenant. A zero field means
+// the deployment's configured default.
+type TenantSettings struct {
+	// AllowedOrigins are the web origins whose pages may embed the widget
+	// and call the APIs from a browser.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// Statuses are the agent statuses this tenant's agents may pick
+	// besides Available and Offline.
+	Statuses []string `json:"statuses,omitempty"`
+	// AgentCapacity is the capacity of an agent first seen through an
+	// admin assign.
+	AgentCapacity int `json:"agent_capacity,omitempty"`
+	// MaxOpenSessions caps this tenant's open sessions; past it, creating
+	// one is refused with "max sessions reached".
+	MaxOpenSessions int `json:"max_open_sessions,omitempty"`
+	// RetentionDays is how long ended sessions are kept.
+	RetentionDays int `json:"retention_days,omitempty"`
+}
+
+// Validate checks the settings' ranges.
+func (s TenantSettings) Validate() error {
+	switch {
+	case s.AgentCapacity < 0 || s.AgentCapacity > 1000:
+		return Errorf(EINVALID, "agent_capacity must be between 1 and 1000")
+	case s.MaxOpenSessions < 0:
+		return Errorf(EINVALID, "max_open_sessions must not be negative")
+	case s.RetentionDays < 0 || s.RetentionDays > 3650:
+		return Errorf(EINVALID, "retention_days must be between 1 and 3650")
+	case len(s.AllowedOrigins) > 100:
+		return Errorf(EINVALID, "at most 100 allowed_origins")
+	case len(s.Statuses) > 50:
+		return Errorf(EINVALID, "at most 50 statuses")
+	}
+	for _, o := range s.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.String() != o {
+			return Errorf(EINVALID, "allowed_origins: %q is not an origin such as https://shop.example.com", o)
+		}
+	}
+	for _, st := range s.Statuses {
+		if st == "" || len(st) > 64 || strings.ContainsAny(st, "\r\n\t") {
+			return Errorf(EINVALID, "statuses: %q must be 1 to 64 characters on one line", st)
+		}
+	}
+	return nil
+}
+
+// TenantCreate is what creating a tenant takes.
+type TenantCreate struct {
+	ID       string
+	Name     string
+	Settings TenantSettings
+}
+
+// Validate checks a new tenant.
+func (c TenantCreate) Validate() error {
+	if !ValidTenantID(c.ID) {
+		return Errorf(EINVALID, "id must be 2 to 32 characters of a-z, 0-9 and -, starting and ending with a letter or digit")
+	}
+	if slices.Contains(reservedTenantIDs, c.ID) {
+		return Errorf(ECONFLICT, "tenant id %q is reserved", c.ID)
+	}
+	if len(c.Name) > 200 {
+		return Errorf(EINVALID, "name must be at most 200 characters")
+	}
+	return c.Settings.Validate()
+}
+
+// TenantUpdate changes a tenant; nil fields stay as they are.
+type TenantUpdate struct {
+	Name     *string
+	Disabled *bool
+	Settings *TenantSettings
+}
+
+// ErrTenantNotFound and ErrTenantExists are the registry's refusals.
+var (
+	ErrTenantNotFound = &Error{Code: ENOTFOUND, Message: "tenant not found"}
+	ErrTenantExists   = &Error{Code: ECONFLICT, Message: "tenant exists"}
+	// ErrTenantDisabled refuses every request of a disabled tenant.
+	ErrTenantDisabled = &Error{Code: EFORBIDDEN, Message: "tenant disabled"}
+	// ErrDefaultTenant refuses changes the default tenant cannot take: it
+	// is configured by the deployment (SWITCHBOARD_ADMIN_KEY and friends).
+	ErrDefaultTenant = &Error{Code: ECONFLICT, Message: "the default tenant is configured by the deployment, not through the operator API"}
+)
+
+// TenantStore is the operator registry of tenants.
+type TenantStore interface {
+	// CreateTenant stores a new tenant whose admin key hashes to keyHash.
+	CreateTenant(ctx context.Context, t *Tenant) error
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// Tenants lists every registered tenant, by id.
+	Tenants(ctx context.Context) ([]*Tenant, error)
+	// UpdateTenant applies u and returns the result.
+	UpdateTenant(ctx context.Context, id string, u TenantUpdate, now time.Time) (*Tenant, error)
+	// RotateTenantKey replaces the tenant's admin key hash: the old key
+	// stops working at once.
+	RotateTenantKey(ctx context.Context, id, keyHash string, now time.Time) (*Tenant, error)
+	// TenantByKey returns the id of the tenant whose admin key hashes to
+	// keyHash, ErrTenantNotFound for none.
+	TenantByKey(ctx context.Context, keyHash string) (string, error)
+}
+
+// HashKey returns the hash a tenant's admin key is kept and looked up by.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewTenantKey returns a fresh admin key for a tenant, in the form of the
+// deployment's generated admin key.
+func NewTenantKey() string { return "sk_" + NewSecret(32) }
