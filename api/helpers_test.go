@@ -26,6 +26,9 @@ import (
 // adminKey is the back-office key every test server is configured with.
 const adminKey = "sb-test-admin-key-4f1c9a"
 
+// operatorKey is the test deployment's operator API key.
+const operatorKey = "sb-test-operator-key-77d0e2"
+
 // t0 is the seed document's example creation time. The clock starts there,
 // but in a zone east of UTC and off the whole second, so that the tests see
 // whether the server renders times in UTC truncated to the second.
@@ -100,6 +103,7 @@ func newEnv(t testing.TB, policy hub.Policy, n int) *env {
 			Agents:   store, Teams: store, Desk: hub.NewDesk(store, hub.DeskPolicy{}, e.clock.Now, nil),
 			Chats: hub.NewHistory(store, e.clock.Now), Webhooks: store,
 			AdminKey: adminKey,
+			Operator: api.OperatorConfig{Key: operatorKey, Tenants: store.Tenants()},
 			Ping:     store.Ping,
 		})
 		ts := httptest.NewServer(srv)

@@ -76,6 +76,8 @@ type Config struct {
 	Ping func(context.Context) error
 	// Collectors are more metrics for /metrics (the store guard's); optional.
 	Collectors []prometheus.Collector
+	// Operator enables the operator API; its zero value leaves it off.
+	Operator OperatorConfig
 	// Web serves the pages under "/"; nil serves none.
 	Web http.Handler
 	// Logger receives request logs; nil discards them.
@@ -103,6 +105,8 @@ type Server struct {
 	queueWatch       *queueWatch
 	tokens           *hub.Tokens
 	adminKey         []byte
+	operatorKey      []byte // "" turns the operator API off
+	tenants          hub.TenantStore
 	identitySecret   []byte
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
@@ -137,7 +141,7 @@ func NewServer(cfg Config) *Server {
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf, tencent: cfg.Tencent, ccai: cfg.CCAI,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
-		adminKey: []byte(cfg.AdminKey), identitySecret: cfg.IdentitySecret,
+		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger, metrics: newMetrics(),
 		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
@@ -173,6 +177,7 @@ func NewServer(cfg Config) *Server {
 	r.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	r.HandleFunc("/ws", s.serveWS)
 	s.routeCustomerService(r)
+	s.routeOperator(r) // before routeNative, whose /api/v1 subrouter would answer its paths 404
 	s.routeNative(r)
 	s.routeDesk(r)
 	s.routeTencent(r)

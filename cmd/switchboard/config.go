@@ -42,6 +42,10 @@ type Config struct {
 	// AdminKey authorizes the back-office APIs; "" (the default) generates a
 	// random key at each start and prints it.
 	AdminKey string
+	// OperatorKey authorizes the operator API (/api/v1/operator: the
+	// registry of tenants); "" (the default) turns that API off. It must
+	// differ from AdminKey: a tenant's administrator is not the operator.
+	OperatorKey string
 	// MaxOpenSessions caps the open sessions of the contact center; 0 (the
 	// default) means no cap.
 	MaxOpenSessions int
@@ -169,6 +173,13 @@ var baseSettings = []setting{
 			return errors.New("must be at least 16 characters with no spaces")
 		}
 		c.AdminKey = v
+		return nil
+	}},
+	{"operator-key", "SWITCHBOARD_OPERATOR_KEY", "", "operator API key (Bearer) for /api/v1/operator (tenants); empty turns that API off", func(c *Config, v string) error {
+		if v != "" && (len(v) < 16 || strings.ContainsAny(v, " \t\r\n")) {
+			return errors.New("must be at least 16 characters with no spaces")
+		}
+		c.OperatorKey = v
 		return nil
 	}},
 	{"max-open-sessions", "SWITCHBOARD_MAX_OPEN_SESSIONS", "0", "most sessions open at once; 0 for no limit", func(c *Config, v string) (err error) {
@@ -435,6 +446,9 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.MinReplicas > 0 && c.RedisURL == "" {
 		return Config{}, errors.New("invalid SWITCHBOARD_REDIS_MIN_REPLICAS: the embedded Redis has no replicas; set SWITCHBOARD_REDIS_URL")
+	}
+	if c.OperatorKey != "" && c.OperatorKey == c.AdminKey {
+		return Config{}, errors.New("invalid SWITCHBOARD_OPERATOR_KEY: it must differ from SWITCHBOARD_ADMIN_KEY")
 	}
 	if (c.CCAI.Key == "") != (c.CCAI.Secret == "") {
 		return Config{}, errors.New("invalid SWITCHBOARD_CCAI_KEY and SWITCHBOARD_CCAI_SECRET: give both or neither")

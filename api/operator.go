@@ -1,0 +1,205 @@
+package api
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+// OperatorConfig enables the operator API (/api/v1/operator): the
+// deployment's registry of tenants, behind a key of its own that no
+// tenant holds. docs/api.md describes it.
+type OperatorConfig struct {
+	// Key authorizes the operator API (Bearer); "" turns the API off (its
+	// paths answer 404).
+	Key     string
+	Tenants hub.TenantStore
+}
+
+// The operator API's tenant, as it shows it. The admin key is in the
+// answers of create and rotate only, once: the registry keeps its hash.
+type operatorTenant struct {
+	ID        string             `json:"id"`
+	Name      string             `json:"name"`
+	Default   bool               `json:"default"`
+	Disabled  bool               `json:"disabled"`
+	Settings  hub.TenantSettings `json:"settings"`
+	CreatedAt *string            `json:"created_at"`
+	UpdatedAt *string            `json:"updated_at"`
+	AdminKey  string             `json:"admin_key,omitempty"`
+}
+
+func toOperatorTenant(t *hub.Tenant) operatorTenant {
+	return operatorTenant{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Settings: t.Settings,
+		CreatedAt: nativeTime(t.CreatedAt), UpdatedAt: nativeTime(t.UpdatedAt)}
+}
+
+// defaultOperatorTenant is the default tenant in the operator's list: it
+// is configured by the deployment's settings, not kept in the registry.
+var defaultOperatorTenant = operatorTenant{ID: hub.DefaultTenant, Name: "Default", Default: true}
+
+func (s *Server) routeOperator(r *mux.Router) {
+	op := r.PathPrefix("/api/v1/operator").Subrouter()
+	op.Handle("/tenants", s.methods(methods{http.MethodGet: s.operator(s.listTenants), http.MethodPost: s.operator(s.createTenant)}))
+	op.Handle("/tenants/{id}", s.methods(methods{http.MethodGet: s.operator(s.getTenant), http.MethodPatch: s.operator(s.updateTenant)}))
+	op.Handle("/tenants/{id}/keys/rotate", s.methods(methods{http.MethodPost: s.operator(s.rotateTenantKey)}))
+	op.PathPrefix("/").HandlerFunc(s.operator(s.notFound))
+}
+
+// operator admits requests bearing the operator key. With no key
+// configured the API does not exist: 404, as for any unknown path.
+func (s *Server) operator(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.operatorKey) == 0 {
+			s.notFound(w, r)
+			return
+		}
+		key, ok := bearer(r)
+		if !ok || !hmac.Equal([]byte(key), s.operatorKey) {
+			s.nativeErr(w, r, hub.ErrUnauthorized)
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.tenants.Tenants(r.Context())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := []operatorTenant{defaultOperatorTenant}
+	for _, t := range ts {
+		out = append(out, toOperatorTenant(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out})
+}
+
+func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if id == hub.DefaultTenant {
+		writeJSON(w, http.StatusOK, defaultOperatorTenant)
+		return
+	}
+	t, err := s.tenants.Tenant(r.Context(), id)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toOperatorTenant(t))
+}
+
+// decodeSettings reads a settings object strictly: an unknown or
+// misspelt setting is refused rather than silently ignored.
+func decodeSettings(raw *json.RawMessage) (*hub.TenantSettings, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var st hub.TenantSettings
+	dec := json.NewDecoder(bytes.NewReader(*raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, hub.Errorf(hub.EINVALID, "settings: %s", "not an object of known settings")
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
+	var (
+		id, name *string
+		settings *json.RawMessage
+	)
+	if err := decodeJSON(w, r, fields{"id": &id, "name": &name, "settings": &settings}); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	c := hub.TenantCreate{}
+	if id != nil {
+		c.ID = *id
+	}
+	if name != nil {
+		c.Name = *name
+	}
+	st, err := decodeSettings(settings)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if st != nil {
+		c.Settings = *st
+	}
+	if err := c.Validate(); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	key := hub.NewTenantKey()
+	now := time.Now().UTC()
+	t := &hub.Tenant{ID: c.ID, Name: c.Name, Settings: c.Settings, AdminKeyHash: hub.HashKey(key), CreatedAt: now, UpdatedAt: now}
+	if err := s.tenants.CreateTenant(r.Context(), t); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := toOperatorTenant(t)
+	out.AdminKey = key
+	w.Header().Set("Location", "/api/v1/operator/tenants/"+t.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if id == hub.DefaultTenant {
+		s.nativeErr(w, r, hub.ErrDefaultTenant)
+		return
+	}
+	var (
+		name     *string
+		disabled *bool
+		settings *json.RawMessage
+	)
+	if err := decodeJSON(w, r, fields{"name": &name, "disabled": &disabled, "settings": &settings}); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if name != nil && len(*name) > 200 {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "name must be at most 200 characters"))
+		return
+	}
+	st, err := decodeSettings(settings)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	t, err := s.tenants.UpdateTenant(r.Context(), id, hub.TenantUpdate{Name: name, Disabled: disabled, Settings: st}, time.Now().UTC())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toOperatorTenant(t))
+}
+
+func (s *Server) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if id == hub.DefaultTenant {
+		s.nativeErr(w, r, hub.ErrDefaultTenant)
+		return
+	}
+	key := hub.NewTenantKey()
+	t, err := s.tenants.RotateTenantKey(r.Context(), id, hub.HashKey(key), time.Now().UTC())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	out := toOperatorTenant(t)
+	out.AdminKey = key
+	writeJSON(w, http.StatusOK, out)
+}
