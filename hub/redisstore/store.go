@@ -120,6 +120,9 @@ func ValidatePrefix(prefix string) error {
 	if end <= 1 {
 		return fmt.Errorf("key prefix %q has no non-empty Cluster hash tag such as {sb}", prefix)
 	}
+	if strings.Contains(prefix, ":ch:") {
+		return fmt.Errorf("key prefix %q contains :ch:, which separates a channel's prefix from its topic", prefix)
+	}
 	if strings.ContainsAny(prefix, " \t\r\n") {
 		return fmt.Errorf("key prefix %q contains whitespace", prefix)
 	}
