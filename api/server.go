@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
@@ -64,6 +65,9 @@ type Config struct {
 	Tokens *hub.Tokens
 	// AdminKey authorizes the back-office surfaces (Bearer).
 	AdminKey string
+	// AdminKeyHash, instead of AdminKey, is the SHA-256 (hub.HashKey) of
+	// the admin key: a tenant's, of which the registry keeps only the hash.
+	AdminKeyHash string
 	// IdentitySecret verifies the customer ids a site vouches for; nil
 	// refuses every customer_id on the widget endpoint.
 	IdentitySecret []byte
@@ -105,7 +109,8 @@ type Server struct {
 	queueWatch       *queueWatch
 	tokens           *hub.Tokens
 	adminKey         []byte
-	operatorKey      []byte // "" turns the operator API off
+	adminKeyHash     atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
+	operatorKey      []byte                 // "" turns the operator API off
 	tenants          hub.TenantStore
 	identitySecret   []byte
 	agentTokenTTL    time.Duration
@@ -159,6 +164,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if s.customerTokenTTL <= 0 {
 		s.customerTokenTTL = 24 * time.Hour
+	}
+	if cfg.AdminKeyHash != "" {
+		s.SetAdminKeyHash(cfg.AdminKeyHash)
 	}
 	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.ws.setDefaults()
@@ -337,8 +345,49 @@ func (s *Server) requireAdminKey(render func(http.ResponseWriter, *http.Request,
 	}
 }
 
-// isAdminKey compares key with the admin key in constant time.
-func (s *Server) isAdminKey(key string) bool { return hmac.Equal([]byte(key), s.adminKey) }
+// isAdminKey compares key with the admin key (or its hash) in constant time.
+func (s *Server) isAdminKey(key string) bool {
+	if h := s.adminKeyHash.Load(); h != nil {
+		return hmac.Equal([]byte(hub.HashKey(key)), []byte(*h))
+	}
+	return len(s.adminKey) > 0 && hmac.Equal([]byte(key), s.adminKey)
+}
+
+// RenderError answers err in the format of the surface r's path belongs
+// to, for a request refused before any surface saw it (TenantRouter: an
+// unknown or disabled tenant).
+func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	p := r.URL.Path
+	switch {
+	case p == "/customer-service" || strings.HasPrefix(p, "/customer-service/"):
+		s.csError(w, r, err)
+	case strings.HasPrefix(p, "/api/"):
+		s.nativeErr(w, r, err)
+	case strings.HasPrefix(p, "/apps/api/"):
+		s.ccaiError(w, s.errorStatus(w, r, err), hub.ErrorMessage(err))
+	case strings.HasPrefix(p, "/v4/"):
+		s.tencentFail(w, tencentInvalid, hub.ErrorMessage(err)+".")
+	case strings.HasPrefix(p, "/apiv2/"):
+		s.kf5Error(w, r, err)
+	default:
+		http.Error(w, hub.ErrorMessage(err), s.errorStatus(w, r, err))
+	}
+}
+
+// SetAdminKeyHash makes the admin key the one whose hub.HashKey is hash
+// (a tenant's key was rotated).
+func (s *Server) SetAdminKeyHash(hash string) { s.adminKeyHash.Store(&hash) }
+
+// Enable undoes Disable: the tenant was enabled again.
+func (s *Server) Enable() { s.draining.Store(false) }
+
+// Disable serves a tenant that was disabled: readiness and upgrades are
+// refused as in Drain, and every socket is closed with the tenant-disabled
+// code, which clients do not reconnect after.
+func (s *Server) Disable(ctx context.Context) error {
+	s.Drain()
+	return s.closeAllWith(ctx, protocol.CloseTenantDisabled, "tenant disabled")
+}
 
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) (string, bool) {

@@ -1242,6 +1242,12 @@ func (c *conn) leaveAll() {
 // closeAll closes every socket with the shutdown code, at most 64 at a
 // time, and waits for their handlers to return or ctx to end.
 func (s *Server) closeAll(ctx context.Context) error {
+	return s.closeAllWith(ctx, protocol.CloseShutdown, "server shutting down")
+}
+
+// closeAllWith closes every socket with code and reason, waiting for their
+// handlers until ctx ends.
+func (s *Server) closeAllWith(ctx context.Context, code websocket.StatusCode, reason string) error {
 	s.connMu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -1257,7 +1263,7 @@ func (s *Server) closeAll(ctx context.Context) error {
 		}
 		go func() {
 			defer func() { <-sem }()
-			c.closeNow(protocol.CloseShutdown, "server shutting down")
+			c.closeNow(code, reason)
 		}()
 	}
 	done := make(chan struct{})

@@ -134,9 +134,11 @@ var (
 
 // TenantStore is the operator registry of tenants.
 type TenantStore interface {
-	// CreateTenant stores a new tenant whose admin key hashes to keyHash.
+	// CreateTenant stores t unless its id is taken (ErrTenantExists).
 	CreateTenant(ctx context.Context, t *Tenant) error
 	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// TenantsByID returns those of ids that exist, in one round trip.
+	TenantsByID(ctx context.Context, ids []string) (map[string]*Tenant, error)
 	// Tenants lists every registered tenant, by id.
 	Tenants(ctx context.Context) ([]*Tenant, error)
 	// UpdateTenant applies u and returns the result.

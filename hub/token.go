@@ -25,6 +25,11 @@ type Claims struct {
 	Name      string `json:"n,omitempty"`
 	SessionID string `json:"sid,omitempty"`
 	Expires   int64  `json:"exp"`
+	// Tenant names the tenant whose Tokens signed the token ("" for the
+	// default tenant). It says where to verify a token that arrives with
+	// nothing else naming its tenant; the signature, made with that
+	// tenant's own key, is what binds it.
+	Tenant string `json:"t,omitempty"`
 }
 
 // Tokens signs and verifies tokens with one HMAC-SHA256 secret shared by
@@ -33,6 +38,7 @@ type Claims struct {
 // by nobody who lacks the secret to forge it.
 type Tokens struct {
 	secret []byte
+	tenant string // "" for the default tenant
 }
 
 // NewTokens returns a Tokens with secret, which must hold at least 32 bytes.
@@ -51,8 +57,45 @@ func (t *Tokens) mac(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Sign returns the token for c.
+// ForTenant returns the Tokens of tenant id: they sign with a key derived
+// from the deployment's secret and the id (HMAC-SHA256(secret, "tenant:"+id)),
+// so that a token of one tenant never verifies on another. The default
+// tenant keeps the deployment's secret, and so every token issued before
+// tenants existed.
+func (t *Tokens) ForTenant(id string) *Tokens {
+	if id == DefaultTenant || id == "" {
+		return &Tokens{secret: t.secret}
+	}
+	m := hmac.New(sha256.New, t.secret)
+	m.Write([]byte("tenant:" + id))
+	return &Tokens{secret: m.Sum(nil), tenant: id}
+}
+
+// PeekTenant returns the tenant a token names, without verifying it: only
+// to choose which tenant's Tokens verify it ("" for the default tenant, or
+// a token that is not one).
+func PeekTenant(token string) string {
+	rest, ok := strings.CutPrefix(token, "v1.")
+	i := strings.IndexByte(rest, '.')
+	if !ok || i < 0 || i > 2048 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest[:i])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Tenant string `json:"t"`
+	}
+	if json.Unmarshal(b, &c) != nil || !ValidTenantID(c.Tenant) {
+		return ""
+	}
+	return c.Tenant
+}
+
+// Sign returns the token for c, naming the Tokens' tenant.
 func (t *Tokens) Sign(c Claims) string {
+	c.Tenant = t.tenant
 	b, _ := json.Marshal(c) // only strings and an int
 	payload := "v1." + base64.RawURLEncoding.EncodeToString(b)
 	return payload + "." + t.mac(payload)
@@ -73,7 +116,7 @@ func (t *Tokens) Verify(token string, now time.Time) (Claims, error) {
 		return Claims{}, errBadToken
 	}
 	var c Claims
-	if err := json.Unmarshal(b, &c); err != nil || c.Subject == "" ||
+	if err := json.Unmarshal(b, &c); err != nil || c.Subject == "" || c.Tenant != t.tenant ||
 		(c.Role != PrincipalAgent && c.Role != PrincipalCustomer) || now.Unix() >= c.Expires {
 		return Claims{}, errBadToken
 	}

@@ -20,16 +20,17 @@ const Subprotocol = "switchboard.v1"
 // Close codes. 4000-4499: the client should reconnect (with backoff) and
 // resume; 4500-4999: it must not reconnect with the same credentials.
 const (
-	CloseShutdown      websocket.StatusCode = 4000 // the instance is shutting down
-	CloseSlowConsumer  websocket.StatusCode = 4001 // the client did not read fast enough
-	CloseServerError   websocket.StatusCode = 4002 // the hub lost its store; try again
-	CloseAuthTimeout   websocket.StatusCode = 4003 // no auth frame in time
-	CloseRateLimited   websocket.StatusCode = 4004 // too many frames; slow down
-	ClosePongTimeout   websocket.StatusCode = 4005 // a ping went unanswered; the network may be gone
-	CloseUnauthorized  websocket.StatusCode = 4500 // bad, expired or revoked credentials
-	CloseSessionEnded  websocket.StatusCode = 4501 // the customer's session ended
-	CloseAgentDisabled websocket.StatusCode = 4502 // the agent account was disabled
-	CloseProtocolError websocket.StatusCode = 4503 // a frame that is not text, or not the protocol
+	CloseShutdown       websocket.StatusCode = 4000 // the instance is shutting down
+	CloseSlowConsumer   websocket.StatusCode = 4001 // the client did not read fast enough
+	CloseServerError    websocket.StatusCode = 4002 // the hub lost its store; try again
+	CloseAuthTimeout    websocket.StatusCode = 4003 // no auth frame in time
+	CloseRateLimited    websocket.StatusCode = 4004 // too many frames; slow down
+	ClosePongTimeout    websocket.StatusCode = 4005 // a ping went unanswered; the network may be gone
+	CloseUnauthorized   websocket.StatusCode = 4500 // bad, expired or revoked credentials
+	CloseSessionEnded   websocket.StatusCode = 4501 // the customer's session ended
+	CloseAgentDisabled  websocket.StatusCode = 4502 // the agent account was disabled
+	CloseProtocolError  websocket.StatusCode = 4503 // a frame that is not text, or not the protocol
+	CloseTenantDisabled websocket.StatusCode = 4504 // the operator disabled this contact center
 )
 
 // Reconnectable reports whether a client should reconnect after code.

@@ -46,6 +46,9 @@ type Config struct {
 	// registry of tenants); "" (the default) turns that API off. It must
 	// differ from AdminKey: a tenant's administrator is not the operator.
 	OperatorKey string
+	// TenantDomain, when set, serves tenant acme on acme.<TenantDomain>
+	// (docs/tenants.md); "" finds tenants by parameter and credential only.
+	TenantDomain string
 	// MaxOpenSessions caps the open sessions of the contact center; 0 (the
 	// default) means no cap.
 	MaxOpenSessions int
@@ -180,6 +183,14 @@ var baseSettings = []setting{
 			return errors.New("must be at least 16 characters with no spaces")
 		}
 		c.OperatorKey = v
+		return nil
+	}},
+	{"tenant-domain", "SWITCHBOARD_TENANT_DOMAIN", "", "serve tenant acme on acme.<this domain>, e.g. chat.example.com; empty finds tenants by parameter and credential only", func(c *Config, v string) error {
+		v = strings.Trim(strings.ToLower(v), ".")
+		if v != "" && (strings.ContainsAny(v, " \t\r\n/:@") || !strings.Contains(v, ".") && v != "localhost") {
+			return errors.New("must be a domain name such as chat.example.com")
+		}
+		c.TenantDomain = v
 		return nil
 	}},
 	{"max-open-sessions", "SWITCHBOARD_MAX_OPEN_SESSIONS", "0", "most sessions open at once; 0 for no limit", func(c *Config, v string) (err error) {

@@ -92,7 +92,10 @@ type Main struct {
 	store     *redisstore.Store
 	bus       *redisstore.Bus
 	fanout    *hub.Fanout
-	api       *api.Server
+	api       *api.Server // the default tenant's
+	router    *api.TenantRouter
+	tokens    *hub.Tokens
+	tenants   tenantStacks
 	ln        net.Listener
 	http      *http.Server
 	pprof     *http.Server // nil unless Config.PprofAddr
@@ -101,6 +104,7 @@ type Main struct {
 	demoEmail string
 	demoPass  string
 
+	background     context.Context // ends at Close: the background goroutines' context
 	stopBackground context.CancelFunc
 	wg             sync.WaitGroup // the server, janitor, bus and fan-out goroutines
 	closeOnce      sync.Once
@@ -183,8 +187,9 @@ func (m *Main) Open(ctx context.Context) error {
 		AgentCapacity:   cfg.AgentCapacity,
 		Retention:       cfg.Retention,
 	}, nil)
+	m.tokens = tokens
 	background, stopBackground := context.WithCancel(context.Background())
-	m.stopBackground = stopBackground
+	m.background, m.stopBackground = background, stopBackground
 	m.bus = store.NewBus(background)
 	m.fanout = hub.NewFanout(m.bus, m.Logger)
 	m.wg.Add(2)
@@ -226,13 +231,17 @@ func (m *Main) Open(ctx context.Context) error {
 		Logger:   m.Logger,
 	})
 
+	m.router = api.NewTenantRouter(api.TenantRouterConfig{
+		Default: m.api, Domain: cfg.TenantDomain, Registry: store.Tenants(), Build: m.buildTenant,
+	})
+
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	m.ln = ln
 	m.http = &http.Server{
-		Handler:           m.api,
+		Handler:           m.router,
 		ConnState:         peers.ConnState,
 		ReadHeaderTimeout: cmp.Or(cfg.HTTPReadHeaderTimeout, 10*time.Second),
 		ReadTimeout:       cmp.Or(cfg.HTTPReadTimeout, 30*time.Second),
@@ -263,6 +272,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.wg.Add(3)
 	go func() { defer m.wg.Done(); m.Desk.Run(background) }()
 	go func() { defer m.wg.Done(); m.api.Run(background) }()
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); m.router.Run(background) }()
 	go func() { defer m.wg.Done(); m.Webhooks.Run(background) }()
 	if cfg.PprofAddr != "" {
 		if err := m.servePprof(cfg.PprofAddr); err != nil {
@@ -299,7 +310,8 @@ func (m *Main) servePprof(addr string) error {
 	return nil
 }
 
-// runJanitor drops expired ended sessions from the indexes every interval.
+// runJanitor drops expired ended sessions from the indexes every interval,
+// in the default tenant and in each tenant this instance serves.
 // Reads prune a batch too; this keeps the indexes small when nobody reads.
 // Every instance runs one; the work is idempotent.
 func (m *Main) runJanitor(ctx context.Context, every time.Duration) {
@@ -310,10 +322,12 @@ func (m *Main) runJanitor(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if n, err := m.store.Prune(ctx, now); err != nil && ctx.Err() == nil {
-				m.Logger.Warn("janitor: prune failed", "err", err)
-			} else if n > 0 {
-				m.Logger.Info("janitor: pruned expired sessions", "count", n)
+			for _, st := range append([]*redisstore.Store{m.store}, m.tenants.all()...) {
+				if n, err := st.Prune(ctx, now); err != nil && ctx.Err() == nil {
+					m.Logger.Warn("janitor: prune failed", "prefix", st.Prefix(), "err", err)
+				} else if n > 0 {
+					m.Logger.Info("janitor: pruned expired sessions", "prefix", st.Prefix(), "count", n)
+				}
 			}
 		}
 	}
@@ -402,8 +416,14 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if m.api != nil {
-			if err := m.api.Shutdown(ctx); err != nil {
-				m.closeErr = fmt.Errorf("closing websockets: %w", err)
+			servers := []*api.Server{m.api}
+			if m.router != nil {
+				servers = append(servers, m.router.Servers()...)
+			}
+			for _, srv := range servers {
+				if err := srv.Shutdown(ctx); err != nil {
+					m.closeErr = fmt.Errorf("closing websockets: %w", err)
+				}
 			}
 		}
 		if m.http != nil {

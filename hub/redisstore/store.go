@@ -109,6 +109,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	return &Store{rdb: rdb, opts: opts}, nil
 }
 
+// Prefix returns the prefix of the Store's keys.
+func (s *Store) Prefix() string { return s.opts.Prefix }
+
 // ValidatePrefix checks that prefix holds a non-empty Cluster hash tag
 // ("{...}") and no whitespace.
 func ValidatePrefix(prefix string) error {

@@ -99,6 +99,30 @@ func (r *Tenants) Tenant(ctx context.Context, id string) (*hub.Tenant, error) {
 	return decodeTenant(data)
 }
 
+// TenantsByID returns those of ids that exist (one HMGET).
+func (r *Tenants) TenantsByID(ctx context.Context, ids []string) (map[string]*hub.Tenant, error) {
+	out := make(map[string]*hub.Tenant, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	vals, err := r.rdb.HMGet(ctx, r.tenant, ids...).Result()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	for _, v := range vals {
+		data, ok := v.(string)
+		if !ok {
+			continue
+		}
+		t, err := decodeTenant([]byte(data))
+		if err != nil {
+			return nil, err
+		}
+		out[t.ID] = t
+	}
+	return out, nil
+}
+
 // Tenants lists every registered tenant by id. The registry is read by the
 // operator and by an instance's tenant cache, not on a message's path.
 func (r *Tenants) Tenants(ctx context.Context) ([]*hub.Tenant, error) {

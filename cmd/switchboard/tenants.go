@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/api"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/webhook"
+	"github.com/switchboardhq/switchboard/web"
+)
+
+// tenantStacks are the tenants this instance serves besides the default
+// one, each built on its first request (api.TenantRouter calls build).
+type tenantStacks struct {
+	mu     sync.Mutex
+	stores []*redisstore.Store // guarded by mu: for the janitor
+}
+
+func (ts *tenantStacks) add(s *redisstore.Store) {
+	ts.mu.Lock()
+	ts.stores = append(ts.stores, s)
+	ts.mu.Unlock()
+}
+
+func (ts *tenantStacks) all() []*redisstore.Store {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return append([]*redisstore.Store(nil), ts.stores...)
+}
+
+// tenantPolicy is the deployment's policy with tenant t's settings over it.
+func tenantPolicy(cfg Config, t *hub.Tenant) hub.Policy {
+	p := hub.Policy{MaxOpenSessions: cfg.MaxOpenSessions, AgentCapacity: cfg.AgentCapacity, Retention: cfg.Retention}
+	if t.Settings.MaxOpenSessions > 0 {
+		p.MaxOpenSessions = t.Settings.MaxOpenSessions
+	}
+	if t.Settings.AgentCapacity > 0 {
+		p.AgentCapacity = t.Settings.AgentCapacity
+	}
+	if t.Settings.RetentionDays > 0 {
+		p.Retention = time.Duration(t.Settings.RetentionDays) * 24 * time.Hour
+	}
+	return p
+}
+
+// buildTenant starts the serving stack of tenant t on this instance: its
+// store (its own hash tag), service, desk, fan-out on the instance's one
+// PubSub connection, webhook sender and api.Server. Its goroutines stop
+// with the instance.
+//
+// Each served tenant runs its own desk, queue watch, pinger and webhook
+// sender goroutines: a tenant costs this instance a few idle goroutines
+// and its desk's ticks. Sharing those loops across tenants is the next step
+// (docs/tenants.md).
+func (m *Main) buildTenant(_ context.Context, t *hub.Tenant) (*api.Server, error) {
+	cfg := m.Config
+	store := m.store.ForTenant(t.ID)
+	logger := m.Logger.With("tenant", t.ID)
+	view := m.bus.Tenant(store)
+	fanout := hub.NewFanout(view, logger)
+	view.Handle(fanout)
+	desk := hub.NewDesk(store, cfg.Desk, nil, logger)
+	srv := api.NewServer(api.Config{
+		Sessions:         hub.NewService(store, tenantPolicy(cfg, t), nil),
+		Agents:           store,
+		History:          store,
+		Chats:            hub.NewHistory(store, nil),
+		Location:         cfg.Location,
+		Webhooks:         store,
+		Fanout:           fanout,
+		Desk:             desk,
+		Teams:            store,
+		OpenSessionOf:    store.OpenSessionOf,
+		TrustedProxies:   cfg.TrustedProxies,
+		Tokens:           m.tokens.ForTenant(t.ID),
+		AdminKeyHash:     t.AdminKeyHash,
+		AgentTokenTTL:    cfg.AgentTokenTTL,
+		CustomerTokenTTL: cfg.CustomerTokenTTL,
+		WS:               cfg.WS,
+		Ping:             store.Ping,
+		Web:              web.Handler(),
+		Logger:           logger,
+	})
+	owner, _ := os.Hostname()
+	sender := &webhook.Sender{
+		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: logger,
+		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
+		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: cfg.Webhook.Poll,
+	}
+	m.tenants.add(store)
+	m.wg.Add(4)
+	go func() { defer m.wg.Done(); fanout.Run(m.background) }()
+	go func() { defer m.wg.Done(); desk.Run(m.background) }()
+	go func() { defer m.wg.Done(); srv.Run(m.background) }()
+	go func() { defer m.wg.Done(); sender.Run(m.background) }()
+	logger.Info("serving tenant")
+	return srv, nil
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/api/protocol"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
+)
+
+// tenantCall makes one request with a Host header (none when "") and a
+// Bearer credential (none when ""), and returns the status and the JSON body.
+func tenantCall(t *testing.T, method, url, host, auth, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if host != "" {
+		req.Host = host
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return res.StatusCode, out
+}
+
+// TestTenantsEndToEnd runs two tenants beside the default one on two
+// instances sharing one Redis: each tenant's key, host and tokens reach its
+// own contact center only, a quota stops one tenant and not the others,
+// and disabling a tenant refuses its APIs in their own formats and closes
+// its sockets on the other instance.
+func TestTenantsEndToEnd(t *testing.T) {
+	r := redistest.New(t)
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
+	c.OperatorKey, c.TenantDomain = "test-operator-key-0123456789", "chat.test"
+	a, b := openMain(t, c), openMain(t, c)
+
+	keys := map[string]string{}
+	for _, id := range []string{"acme", "globex"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey,
+			`{"id":"`+id+`","settings":{"max_open_sessions":2}}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+		keys[id] = body["admin_key"].(string)
+	}
+	keys["default"] = c.AdminKey
+
+	// Each tenant creates a session with its key alone (no host), on A.
+	sessions := map[string]string{}
+	for _, id := range []string{"acme", "globex", "default"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/customer-service/sessions", "", keys[id], `{"title":"`+id+`","customer_name":"Ann"}`)
+		if st != http.StatusOK && st != http.StatusCreated {
+			t.Fatalf("%s: create a session: %d %v", id, st, body)
+		}
+		sessions[id] = body["data"].(map[string]any)["id"].(string)
+	}
+	// On B, each key reads its own tenant's session and nobody else's.
+	for owner, sid := range sessions {
+		for who, key := range keys {
+			st, body := tenantCall(t, "GET", b.URL()+"/customer-service/sessions/"+sid, "", key, "")
+			if who == owner && st != http.StatusOK {
+				t.Errorf("%s cannot read its session %s: %d %v", who, sid, st, body)
+			}
+			if who != owner && (st != http.StatusNotFound || body["message"] != "session not found") {
+				t.Errorf("%s reads %s's session %s: %d %v", who, owner, sid, st, body)
+			}
+		}
+	}
+
+	// By host: the tenant's own key works there, another tenant's key and
+	// the deployment's admin key are refused, in the surface's format.
+	host := "acme.chat.test"
+	if st, body := tenantCall(t, "GET", b.URL()+"/customer-service/sessions/"+sessions["acme"], host, keys["acme"], ""); st != 200 {
+		t.Fatalf("acme on its host: %d %v", st, body)
+	}
+	for _, who := range []string{"globex", "default"} {
+		st, body := tenantCall(t, "GET", b.URL()+"/customer-service/stats", host, keys[who], "")
+		if st != http.StatusUnauthorized || body["code"] != float64(-1) {
+			t.Errorf("%s's key on acme's host: %d %v; want 401 in the Customer Service envelope", who, st, body)
+		}
+	}
+	if st, body := tenantCall(t, "GET", b.URL()+"/customer-service/stats", "nobody.chat.test", keys["acme"], ""); st != http.StatusNotFound || body["message"] != "tenant not found" {
+		t.Errorf("an unknown tenant's host: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "GET", b.URL()+"/api/v1/sessions/"+sessions["acme"], "nobody.chat.test", keys["acme"], ""); st != http.StatusNotFound ||
+		body["error"].(map[string]any)["message"] != "tenant not found" {
+		t.Errorf("an unknown tenant's host, native API: %d %v", st, body)
+	}
+
+	// The quota (2 open sessions) stops acme; globex and default go on.
+	tenantCall(t, "POST", a.URL()+"/customer-service/sessions", "", keys["acme"], `{"title":"2","customer_name":"Bo"}`)
+	if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", keys["acme"], `{"title":"3","customer_name":"Cy"}`); st != http.StatusTooManyRequests || body["message"] != "max sessions reached" {
+		t.Fatalf("acme past its quota: %d %v", st, body)
+	}
+	for _, who := range []string{"globex", "default"} {
+		if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", keys[who], `{"title":"2","customer_name":"Bo"}`); st != http.StatusOK && st != http.StatusCreated {
+			t.Fatalf("%s while acme is at its quota: %d %v", who, st, body)
+		}
+	}
+
+	// An agent of acme logs in on acme's host; its token names acme, works
+	// with no host, and is refused on globex's host.
+	if st, body := tenantCall(t, "POST", a.URL()+"/api/v1/agents", host, keys["acme"],
+		`{"id":"agent_rita","name":"Rita","email":"rita@acme.test","role":"supervisor","password":"correct-horse-9"}`); st != http.StatusCreated {
+		t.Fatalf("create acme's agent: %d %v", st, body)
+	}
+	st, login := tenantCall(t, "POST", b.URL()+"/api/v1/auth/login", host, "", `{"email":"rita@acme.test","password":"correct-horse-9"}`)
+	if st != http.StatusOK {
+		t.Fatalf("login on acme's host: %d %v", st, login)
+	}
+	if st, body := tenantCall(t, "POST", b.URL()+"/api/v1/auth/login", "", "", `{"email":"rita@acme.test","password":"correct-horse-9"}`); st != http.StatusUnauthorized {
+		t.Fatalf("acme's agent logs in to the default tenant: %d %v", st, body)
+	}
+	token := login["token"].(string)
+	if st, body := tenantCall(t, "GET", a.URL()+"/api/v1/agents/agent_rita", "", token, ""); st != http.StatusOK {
+		t.Fatalf("acme's token with no host: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "GET", a.URL()+"/api/v1/agents/agent_rita", "globex.chat.test", token, ""); st != http.StatusUnauthorized {
+		t.Fatalf("acme's token on globex's host: %d %v", st, body)
+	}
+
+	// Rita's socket is on B; the operator disables acme on A.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, err := client.Dial(ctx, client.Config{URL: "ws" + strings.TrimPrefix(b.URL(), "http") + "/ws?tenant=acme", Token: token})
+	if err != nil {
+		t.Fatalf("acme's agent socket: %v", err)
+	}
+	defer ws.CloseNow()
+	if st, body := tenantCall(t, "PATCH", a.URL()+"/api/v1/operator/tenants/acme", "", c.OperatorKey, `{"disabled":true}`); st != 200 {
+		t.Fatalf("disable: %d %v", st, body)
+	}
+	select {
+	case <-ws.Done():
+	case <-ctx.Done():
+		t.Fatal("acme's socket on B still open 20 s after acme was disabled")
+	}
+	var ce *client.CloseError
+	if err := ws.Err(); !errors.As(err, &ce) || ce.Code != protocol.CloseTenantDisabled {
+		t.Fatalf("acme's socket ended with %v; want close code %d", err, protocol.CloseTenantDisabled)
+	}
+	// Every surface refuses acme now, in its own format; globex is served.
+	if st, body := tenantCall(t, "GET", b.URL()+"/customer-service/stats", "", keys["acme"], ""); st != http.StatusForbidden || body["message"] != "tenant disabled" {
+		t.Errorf("a disabled tenant's key: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "GET", a.URL()+"/api/v1/agents/agent_rita", host, token, ""); st != http.StatusForbidden ||
+		body["error"].(map[string]any)["code"] != "forbidden" {
+		t.Errorf("a disabled tenant's host, native API: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "GET", b.URL()+"/customer-service/stats", "", keys["globex"], ""); st != http.StatusOK {
+		t.Errorf("globex while acme is disabled: %d %v", st, body)
+	}
+}
