@@ -245,6 +245,10 @@ func (tr *TenantRouter) server(ctx context.Context, id string) (*Server, error) 
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if st.err != nil {
+		// Not built (the store was away): the next request tries again.
+		if tr.served[id] == st {
+			delete(tr.served, id)
+		}
 		return nil, st.err
 	}
 	return st.srv, nil

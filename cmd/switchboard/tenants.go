@@ -56,9 +56,14 @@ func tenantPolicy(cfg Config, t *hub.Tenant) hub.Policy {
 // sender goroutines: a tenant costs this instance a few idle goroutines
 // and its desk's ticks. Sharing those loops across tenants is the next step
 // (docs/tenants.md).
-func (m *Main) buildTenant(_ context.Context, t *hub.Tenant) (*api.Server, error) {
+func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, error) {
 	cfg := m.Config
 	store := m.store.ForTenant(t.ID)
+	// The tenant's events carry the store's epoch from the first (the
+	// guard moves it with the store's: docs/tenants.md).
+	if err := m.Guard.InitTenant(ctx, t.ID); err != nil {
+		return nil, err
+	}
 	logger := m.Logger.With("tenant", t.ID)
 	view := m.bus.Tenant(store)
 	fanout := hub.NewFanout(view, logger)

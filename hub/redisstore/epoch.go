@@ -14,7 +14,10 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 )
 
-var storeCheckScript = script("store_check")
+var (
+	storeCheckScript  = script("store_check")
+	tenantEpochScript = script("tenant_epoch")
+)
 
 // EpochJump is how far the number counters of the history surfaces (chat,
 // message and visitor numbers) jump when the store's epoch changes on data
@@ -119,7 +122,7 @@ func serverRun(ctx context.Context, cn *redis.Conn) (runID, mode string) {
 	return runID, mode
 }
 
-func (g *Guard) check(ctx context.Context, sc redis.Scripter, run string, force bool) error {
+func (g *Guard) check(ctx context.Context, sc redis.Cmdable, run string, force bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	res, err := storeCheckScript.Run(ctx, sc, []string{g.store.key("store")},
@@ -164,9 +167,59 @@ func (g *Guard) check(ctx context.Context, sc redis.Scripter, run string, force 
 	case !seen && what == "created":
 		g.logger.Info("new store marker", "epoch", epoch)
 	}
+	changed := g.epoch != epoch
 	g.epoch = epoch
 	g.clock = max(g.clock, clock)
+	if changed && (seen || what == "changed") {
+		// Before this connection carries anything else, every tenant's
+		// epoch moves too: their keys are on this Redis and came back
+		// with it (docs/tenants.md).
+		return g.tenantEpochs(ctx, sc, epoch, "change")
+	}
 	return nil
+}
+
+// tenantEpochs sets the epoch of every registered tenant to epoch ("init":
+// only where a tenant has none).
+func (g *Guard) tenantEpochs(ctx context.Context, c redis.Cmdable, epoch, mode string) error {
+	ids, err := c.HKeys(ctx, g.store.Tenants().tenant).Result()
+	if err != nil {
+		return storeError(err)
+	}
+	for _, id := range ids {
+		if err := g.tenantEpoch(ctx, c, id, epoch, mode); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 && mode == "change" {
+		g.logger.Warn("tenants' store epochs changed with the store's", "tenants", len(ids), "epoch", epoch)
+	}
+	return nil
+}
+
+func (g *Guard) tenantEpoch(ctx context.Context, c redis.Cmdable, id, epoch, mode string) error {
+	ts := g.store.ForTenant(id)
+	err := tenantEpochScript.Run(ctx, c, []string{ts.key("store")}, epoch, ms(time.Now()), ts.opts.Prefix, EpochJump, mode).Err()
+	if err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ")) {
+		return nil // Cluster: that tenant lives on another node (docs/tenants.md)
+	}
+	return storeError(err)
+}
+
+// InitTenant gives tenant id the store's epoch if it has none yet: a hub
+// calls it before it serves the tenant, so that the tenant's events carry
+// an epoch from the first.
+func (g *Guard) InitTenant(ctx context.Context, id string) error {
+	g.mu.Lock()
+	epoch := g.epoch
+	g.mu.Unlock()
+	if epoch == "" {
+		if err := g.Check(ctx); err != nil {
+			return err
+		}
+		epoch = g.Epoch()
+	}
+	return g.tenantEpoch(ctx, g.store.rdb, id, epoch, "init")
 }
 
 // Run ticks the store's clock every interval until ctx ends; a value that

@@ -146,3 +146,69 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestTenantEpochFollowsTheStore: a served tenant's events carry the
+// store's epoch from the first, and when the store's epoch changes (a new
+// server run, or a clock gone back) every registered tenant's changes
+// with it, its number counters jumping as the default tenant's do.
+func TestTenantEpochFollowsTheStore(t *testing.T) {
+	f := newGuardFixture(t)
+	ctx := context.Background()
+	g := f.guard
+	if err := g.CheckRun(ctx, "run-a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"acme", "globex"} {
+		if err := f.store.Tenants().CreateTenant(ctx, &hub.Tenant{ID: id, AdminKeyHash: hub.HashKey(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acme := f.store.ForTenant("acme")
+	if err := g.InitTenant(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	svc := hub.NewService(acme, hub.Policy{AgentCapacity: 1, Retention: time.Hour}, nil)
+	s, err := svc.CreateSession(ctx, hub.SessionCreate{Title: "t", CustomerName: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := g.Epoch()
+	if raw, _ := svc.Events(ctx, hub.SystemPrincipal, s.ID, 0, 10); len(raw) == 0 || hub.EventEpoch(raw[0]) != first {
+		t.Fatalf("acme's first event %q, want epoch %s", raw, first)
+	}
+	number := func() int64 {
+		v, err := f.r.Client.Get(ctx, redisstore.TenantPrefix(f.r.Prefix, "acme")+":sessions:number").Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := number()
+
+	if err := g.CheckRun(ctx, "run-b"); err != nil { // Redis restarted or failed over
+		t.Fatal(err)
+	}
+	second := g.Epoch()
+	if second == first {
+		t.Fatal("the store's epoch did not change")
+	}
+	if _, _, err := svc.SendMessage(ctx, hub.Principal{Kind: hub.PrincipalCustomer, ID: s.CustomerID}, s.ID, "m1", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := svc.Events(ctx, hub.SystemPrincipal, s.ID, 0, 10)
+	if got := hub.EventEpoch(raw[len(raw)-1]); got != second {
+		t.Fatalf("acme's event after the change has epoch %q, want %q", got, second)
+	}
+	if got := number(); got != before+redisstore.EpochJump {
+		t.Fatalf("acme's sessions:number %d, want %d", got, before+redisstore.EpochJump)
+	}
+	// globex was never served here; it gets the new epoch all the same.
+	gs := hub.NewService(f.store.ForTenant("globex"), hub.Policy{AgentCapacity: 1, Retention: time.Hour}, nil)
+	s2, err := gs.CreateSession(ctx, hub.SessionCreate{Title: "t", CustomerName: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := gs.Events(ctx, hub.SystemPrincipal, s2.ID, 0, 10); hub.EventEpoch(raw[0]) != second {
+		t.Fatalf("globex's event %s, want epoch %s", raw[0], second)
+	}
+}
