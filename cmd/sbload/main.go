@@ -94,6 +94,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "chaos" {
 		os.Exit(chaosMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "tenants" {
+		os.Exit(tenantsMain(os.Args[2:]))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "hostile" {
 		os.Exit(hostileMain(os.Args[2:]))
 	}

@@ -2,7 +2,10 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboardhq/switchboard/hub"
@@ -148,5 +151,64 @@ func TestTenantRegistry(t *testing.T) {
 	wantErr(t, err, hub.ErrTenantNotFound)
 	if id, err := reg.TenantByKey(ctx, hub.HashKey(key2)); err != nil || id != "acme" {
 		t.Fatalf("TenantByKey(new key) = %q, %v", id, err)
+	}
+}
+
+// TestTenantRegistryConcurrent: tenants created and changed from many
+// goroutines at once (provisioning) all succeed, and a duplicate id is
+// refused exactly once per extra attempt.
+func TestTenantRegistryConcurrent(t *testing.T) {
+	f := newFixture(t, hub.Policy{})
+	ctx := context.Background()
+	reg := f.store.Tenants()
+	const n = 40
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range 2 * n { // each id twice
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("t%02d", i%n)
+			errs <- reg.CreateTenant(ctx, &hub.Tenant{ID: id, AdminKeyHash: hub.HashKey(fmt.Sprint(i))})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	created, exists := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case errors.Is(err, hub.ErrTenantExists):
+			exists++
+		default:
+			t.Fatalf("create: %v", err)
+		}
+	}
+	if created != n || exists != n {
+		t.Fatalf("created %d, refused as existing %d; want %d each", created, exists, n)
+	}
+	name := "renamed"
+	uerrs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := reg.UpdateTenant(ctx, fmt.Sprintf("t%02d", i), hub.TenantUpdate{Name: &name}, t0)
+			uerrs <- err
+		}()
+	}
+	wg.Wait()
+	close(uerrs)
+	for err := range uerrs {
+		if err != nil {
+			t.Fatalf("concurrent update: %v", err)
+		}
+	}
+	list, _ := reg.Tenants(ctx)
+	for _, tn := range list {
+		if tn.Name != name {
+			t.Fatalf("tenant %s not renamed", tn.ID)
+		}
 	}
 }
