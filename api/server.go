@@ -80,6 +80,12 @@ type Config struct {
 	Ping func(context.Context) error
 	// Collectors are more metrics for /metrics (the store guard's); optional.
 	Collectors []prometheus.Collector
+	// Instance, when set, is the Server of the instance's default tenant,
+	// and this one a tenant's (TenantRouter): it shares the instance's
+	// metrics, pinger, unauthenticated-socket caps and per-address
+	// limits, which are the instance's, not a tenant's. Its Run runs only
+	// its own queue watch.
+	Instance *Server
 	// Operator enables the operator API; its zero value leaves it off.
 	Operator OperatorConfig
 	// Web serves the pages under "/"; nil serves none.
@@ -112,6 +118,7 @@ type Server struct {
 	adminKeyHash     atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
 	operatorKey      []byte                 // "" turns the operator API off
 	tenants          hub.TenantStore
+	instance         *Server // the instance's default-tenant Server when this is a tenant's; nil otherwise
 	identitySecret   []byte
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
@@ -148,13 +155,16 @@ func NewServer(cfg Config) *Server {
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
-		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger, metrics: newMetrics(),
+		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  newIPLimiter(rate.Every(3*time.Second), 10),
 		conns:       map[*conn]struct{}{},
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Instance == nil {
+		s.metrics = newMetrics()
 	}
 	if s.location == nil {
 		s.location = time.UTC
@@ -168,15 +178,24 @@ func NewServer(cfg Config) *Server {
 	if cfg.AdminKeyHash != "" {
 		s.SetAdminKeyHash(cfg.AdminKeyHash)
 	}
-	s.metrics.registry.MustRegister(cfg.Collectors...)
 	s.ws.setDefaults()
+	if in := cfg.Instance; in != nil {
+		s.instance = in
+		s.metrics, s.widgetLimit, s.loginLimit, s.ws.unauth = in.metrics, in.widgetLimit, in.loginLimit, in.ws.unauth
+	} else {
+		s.metrics.registry.MustRegister(cfg.Collectors...)
+	}
 	s.frameLimit = newIPLimiter(s.ws.RateLimit, s.ws.RateBurst)
 	if s.ws.CustomerSendRate > 0 {
 		s.sendLimit = newIPLimiter(s.ws.CustomerSendRate, s.ws.CustomerSendBurst)
 	}
 	s.authLimit = newIPLimiter(s.ws.AuthRate, s.ws.AuthBurst)
 	s.queueWatch = newQueueWatch(s)
-	s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)
+	if s.instance != nil {
+		s.pings = s.instance.pings
+	} else {
+		s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)
+	}
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
@@ -212,8 +231,10 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
-	go func() { defer wg.Done(); s.pings.run(ctx) }()
+	if s.instance == nil { // a tenant's sockets are pinged by the instance's pinger
+		wg.Add(1)
+		go func() { defer wg.Done(); s.pings.run(ctx) }()
+	}
 	s.fanout.Add(hub.QueueTopic, s.queueWatch)
 	defer s.fanout.Remove(hub.QueueTopic, s.queueWatch)
 	s.queueWatch.run(ctx)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -109,8 +110,9 @@ type DeskStore interface {
 	Sweep(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
 	// ExpireOffers requeues offers not accepted in time; it returns how many.
 	ExpireOffers(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
-	// Route offers up to limit queued sessions to routable agents.
-	Route(ctx context.Context, limit int, now time.Time, p DeskPolicy) (int, error)
+	// Route offers up to limit queued sessions to routable agents, and
+	// says how many it offered and how many the queue holds after.
+	Route(ctx context.Context, limit int, now time.Time, p DeskPolicy) (routed, queued int, err error)
 	// TakeSession puts agent in a session: rule "accept" (the offer it
 	// holds) or "pick" (a queued one, within capacity).
 	TakeSession(ctx context.Context, sessionID, agentID, rule string, now time.Time) (*Session, error)
@@ -153,6 +155,11 @@ type Desk struct {
 	now    func() time.Time
 	logger *slog.Logger
 	wake   chan struct{} // capacity 1: routing is wanted
+	// queued is the queue's length after the last routing (-1 before the
+	// first): the periodic routing tick is skipped while it is 0, since
+	// whatever fills the queue wakes the desk (Kick), and the sweep routes
+	// anyway. An idle contact center then costs no routing calls.
+	queued atomic.Int64
 
 	mu    sync.Mutex
 	conns map[string]Presence // guarded by mu: this instance's live agent connections by id
@@ -167,8 +174,10 @@ func NewDesk(store DeskStore, policy DeskPolicy, now func() time.Time, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Desk{store: store, policy: policy, now: now, logger: logger,
+	d := &Desk{store: store, policy: policy, now: now, logger: logger,
 		wake: make(chan struct{}, 1), conns: map[string]Presence{}}
+	d.queued.Store(-1)
+	return d
 }
 
 // Policy returns the policy in force.
@@ -235,7 +244,9 @@ func (d *Desk) Run(ctx context.Context) {
 		case <-sweep.C:
 			err = d.Sweep(ctx)
 		case <-route.C:
-			err = d.Route(ctx)
+			if d.queued.Load() != 0 {
+				err = d.Route(ctx)
+			}
 		case <-d.wake:
 			err = d.Route(ctx)
 		}
@@ -293,9 +304,14 @@ func (d *Desk) Sweep(ctx context.Context) error {
 func (d *Desk) Route(ctx context.Context) error {
 	const batch = 50
 	for {
-		n, err := d.store.Route(ctx, batch, d.now(), d.policy)
-		if err != nil || n < batch {
+		n, queued, err := d.store.Route(ctx, batch, d.now(), d.policy)
+		if err != nil {
+			d.queued.Store(-1) // unknown: the tick tries again
 			return err
+		}
+		d.queued.Store(int64(queued))
+		if n < batch {
+			return nil
 		}
 	}
 }

@@ -61,7 +61,7 @@ type TenantsReport struct {
 func (r *TenantsReport) passed() (bool, []string) { return r.Pass, r.Why }
 
 func (r *TenantsReport) print(w io.Writer) {
-	fmt.Fprintf(w, "== sbload tenants: one hub idle, default tenant only, then %d tenants with an agent and a customer socket each (set up in %.0f s) ==\n",
+	fmt.Fprintf(w, "== sbload tenants: one hub idle, default tenant only, then %d tenants with an agent and a customer socket each (set up in %.1f s) ==\n",
 		r.Options.Tenants, r.SetupS)
 	row := func(name string, m TenantsIdle) {
 		fmt.Fprintf(w, "%-10s %5d tenants %6d sockets: hub %.3f cores, %6.0f goroutines, RSS %6.1f MB; Redis %7.1f commands/s\n",

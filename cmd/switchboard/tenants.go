@@ -32,6 +32,13 @@ func (ts *tenantStacks) all() []*redisstore.Store {
 	return append([]*redisstore.Store(nil), ts.stores...)
 }
 
+// tenantWebhookPoll is how often a tenant's webhook sender looks for new
+// endpoints (the default tenant's looks every SWITCHBOARD_WEBHOOK_POLL, 1 s):
+// a thousand tenants do not cost a thousand lookups a second, and a new
+// endpoint of a tenant gets its first delivery within this. Deliveries to
+// known endpoints are not delayed by it.
+const tenantWebhookPoll = 10 * time.Second
+
 // tenantPolicy is the deployment's policy with tenant t's settings over it.
 func tenantPolicy(cfg Config, t *hub.Tenant) hub.Policy {
 	p := hub.Policy{MaxOpenSessions: cfg.MaxOpenSessions, AgentCapacity: cfg.AgentCapacity, Retention: cfg.Retention}
@@ -52,10 +59,10 @@ func tenantPolicy(cfg Config, t *hub.Tenant) hub.Policy {
 // PubSub connection, webhook sender and api.Server. Its goroutines stop
 // with the instance.
 //
-// Each served tenant runs its own desk, queue watch, pinger and webhook
-// sender goroutines: a tenant costs this instance a few idle goroutines
-// and its desk's ticks. Sharing those loops across tenants is the next step
-// (docs/tenants.md).
+// Each served tenant runs its own desk, queue watch, fan-out and webhook
+// sender goroutines (its sockets are pinged, counted and capped with the
+// instance's): a tenant costs this instance four idle goroutines and its
+// desk's sweeps (docs/tenants.md).
 func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, error) {
 	cfg := m.Config
 	store := m.store.ForTenant(t.ID)
@@ -89,12 +96,13 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Ping:             store.Ping,
 		Web:              web.Handler(),
 		Logger:           logger,
+		Instance:         m.api,
 	})
 	owner, _ := os.Hostname()
 	sender := &webhook.Sender{
 		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: logger,
 		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
-		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: cfg.Webhook.Poll,
+		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: max(cfg.Webhook.Poll, tenantWebhookPoll),
 	}
 	m.tenants.add(store)
 	m.wg.Add(4)

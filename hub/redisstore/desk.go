@@ -125,9 +125,15 @@ func (s *Store) batches(ctx context.Context, sc *redis.Script, key string, now t
 }
 
 // Route implements hub.DeskStore.
-func (s *Store) Route(ctx context.Context, limit int, now time.Time, p hub.DeskPolicy) (int, error) {
-	n, err := routeScript.Run(ctx, s.rdb, []string{s.key("queue")}, s.deskArgs(now, &p, limit)...).Int()
-	return n, deskError(err)
+func (s *Store) Route(ctx context.Context, limit int, now time.Time, p hub.DeskPolicy) (routed, queued int, err error) {
+	res, err := routeScript.Run(ctx, s.rdb, []string{s.key("queue")}, s.deskArgs(now, &p, limit)...).Int64Slice()
+	if err != nil {
+		return 0, 0, deskError(err)
+	}
+	if len(res) != 2 {
+		return 0, 0, errors.New("redis: route reply has the wrong shape")
+	}
+	return int(res[0]), int(res[1]), nil
 }
 
 func (s *Store) sessionReply(res []any, err error) (*hub.Session, error) {

@@ -378,9 +378,13 @@ func (d *deskFix) create(title string) *hub.Session {
 
 func (d *deskFix) route(limit int) int {
 	d.t.Helper()
-	n, err := d.st.Route(d.ctx, limit, d.now, d.pol)
+	n, queued, err := d.st.Route(d.ctx, limit, d.now, d.pol)
 	if err != nil {
 		d.t.Fatalf("route: %v", err)
+	}
+	// What the queue holds after, as the desk learns it to skip idle ticks.
+	if want := d.r.Client.ZCard(d.ctx, d.r.Prefix+":queue").Val(); int64(queued) != want {
+		d.t.Fatalf("route says the queue holds %d after; it holds %d", queued, want)
 	}
 	return n
 }
@@ -634,7 +638,7 @@ func TestRoutingRace(t *testing.T) {
 			all = append(all, made{id, cust})
 			madeMu.Unlock()
 		case w < 200: // the instance's router
-			n, err := st.Route(ctx, 1+rng.IntN(10), now(), pol)
+			n, _, err := st.Route(ctx, 1+rng.IntN(10), now(), pol)
 			if err != nil {
 				t.Errorf("route: %v", err)
 			}

@@ -6,7 +6,7 @@
 -- nobody may take does not hold up those behind it.
 -- KEYS[1] queue
 -- ARGV[1..5] desk context   ARGV[6] most sessions to route
--- Returns how many it routed.
+-- Returns {how many it routed, how many sessions the queue holds after}.
 desk(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 local limit = tonumber(ARGV[6])
 local routed = 0
@@ -28,4 +28,4 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, 99)) do
   end
 end
 flush()
-return routed
+return {routed, redis.call('ZCARD', KEYS[1])}
