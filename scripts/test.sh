@@ -11,8 +11,10 @@
 #   4. the store, API and multi-instance suites again on a real redis-server,
 #      which this script installs (apt-get, when absent and root), starts on a
 #      spare loopback port without persistence, and stops at exit.
-#   5. the benchmarks, run once, and the load tool (cmd/sbload) briefly on
-#      two hubs as a correctness smoke test (0 lost, duplicated, out of order)
+#   5. the benchmarks, run once; tenants on a real Redis Cluster (3 masters,
+#      3 replicas, two hubs: TestTenantsOnCluster); and the load tool
+#      (cmd/sbload) briefly on two hubs as a correctness smoke test (0 lost,
+#      duplicated, out of order) and with 50 tenants
 #   6. the chaos suite, short (scripts/chaos.sh --short): every fault (a hub
 #      killed, Redis restarted, crashed, rolled back, a Sentinel failover
 #      and one to a lagging replica) under load, hostile clients, a soak
@@ -94,6 +96,9 @@ SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
   -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage)$' \
   -benchtime 1x ./hub/... ./api/...
+
+step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs, a chat in each of 6 tenants spread over the masters"
+SWITCHBOARD_TEST_CLUSTER=1 go test -race -count=1 -run 'OnCluster' ./cmd/switchboard
 
 step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"
 scripts/load-smoke.sh "redis://127.0.0.1:$port/0"

@@ -85,10 +85,16 @@ func (g *Guard) OnConnect(ctx context.Context, cn *redis.Conn) error {
 		return nil // go-redis' Sentinel client runs OnConnect on its sentinels' connections too
 	}
 	err := g.check(ctx, cn, run, false)
-	if err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ")) {
+	if redirected(err) {
 		return nil
 	}
 	return err
+}
+
+// redirected reports whether err is a Cluster redirection (MOVED or ASK),
+// however wrapped: the key is on another node.
+func redirected(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "MOVED ") || strings.Contains(err.Error(), "ASK "))
 }
 
 // Check runs the check on any connection of the store, without a server
@@ -200,7 +206,7 @@ func (g *Guard) tenantEpochs(ctx context.Context, c redis.Cmdable, epoch, mode s
 func (g *Guard) tenantEpoch(ctx context.Context, c redis.Cmdable, id, epoch, mode string) error {
 	ts := g.store.ForTenant(id)
 	err := tenantEpochScript.Run(ctx, c, []string{ts.key("store")}, epoch, ms(time.Now()), ts.opts.Prefix, EpochJump, mode).Err()
-	if err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK ")) {
+	if redirected(err) {
 		return nil // Cluster: that tenant lives on another node (docs/tenants.md)
 	}
 	return storeError(err)

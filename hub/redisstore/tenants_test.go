@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 func TestTenantPrefix(t *testing.T) {
@@ -29,34 +30,11 @@ func TestTenantPrefix(t *testing.T) {
 	}
 }
 
-// hashSlot is Redis Cluster's key slot (CRC16/XMODEM of the hash tag, mod
-// 16384), written out here so that the test checks the layout against the
-// Cluster specification rather than against the code under test.
-func hashSlot(key string) int {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
-			key = key[open+1 : open+1+end]
-		}
-	}
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for b := 0; b < 8; b++ {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
-}
-
 // TestTenantKeysShareOneSlotEach writes a session, a message and an agent in
 // three tenants and reads every key back: each tenant's keys are in one
 // slot, the tenants' slots differ, and no tenant sees another's sessions.
 func TestTenantKeysShareOneSlotEach(t *testing.T) {
-	if got := hashSlot("123456789"); got != 0x31C3 {
+	if got := redistest.Slot("123456789"); got != 0x31C3 {
 		t.Fatalf("hashSlot self-check: %#x, want 0x31c3 (the Cluster specification's example)", got)
 	}
 	f := newFixture(t, hub.Policy{})
@@ -85,10 +63,10 @@ func TestTenantKeysShareOneSlotEach(t *testing.T) {
 				continue
 			}
 			n++
-			if slot, ok := slots[tenant]; ok && slot != hashSlot(k) {
-				t.Errorf("tenant %s: key %s in slot %d, its other keys in %d", tenant, k, hashSlot(k), slot)
+			if slot, ok := slots[tenant]; ok && slot != redistest.Slot(k) {
+				t.Errorf("tenant %s: key %s in slot %d, its other keys in %d", tenant, k, redistest.Slot(k), slot)
 			}
-			slots[tenant] = hashSlot(k)
+			slots[tenant] = redistest.Slot(k)
 		}
 		if n == 0 {
 			t.Fatalf("tenant %s wrote no key under %s: %v", tenant, prefix, keys)

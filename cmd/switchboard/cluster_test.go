@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
+)
+
+// clusterChat is one tenant's conversation in the cluster test: a customer
+// on one hub, its agent on the other.
+type clusterChat struct {
+	tenant, key, sid string
+	customer, agent  *client.Client
+}
+
+// waitText waits for a message.created event whose text is text.
+func waitText(ctx context.Context, t *testing.T, c *client.Client, who, text string) {
+	t.Helper()
+	for {
+		select {
+		case f := <-c.Events():
+			if got, _, _ := f.Message(); f.Type == "message.created" && got == text {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s never got %q (socket: %v)", who, text, c.Err())
+		}
+	}
+}
+
+// TestTenantsOnCluster runs tenants on a real Redis Cluster (3 masters, 3
+// replicas) with two hubs: the tenants are chosen so that each master
+// holds two of them, each tenant's keys are on its master only, and a chat
+// of every tenant (customer on one hub, agent on the other) works both
+// ways. scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
+func TestTenantsOnCluster(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
+		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster of 6 redis-server processes")
+	}
+	cl, err := redistest.StartCluster(3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close) // after the hubs' Close (cleanups run last first)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	prefix := "{ct" + strings.ToLower(hub.NewSecret(6)) + "}"
+	masters, err := cl.Masters(ctx)
+	if err != nil || len(masters) != 3 {
+		t.Fatalf("masters: %d, %v", len(masters), err)
+	}
+	// Two tenants per master, chosen by the slot their tag hashes to.
+	owner := func(slot int) int {
+		for i, m := range masters {
+			slots, err := m.Client().ClusterSlots(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range slots {
+				if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 && r.Nodes[0].Addr == m.Addr() {
+					return i
+				}
+			}
+		}
+		return -1
+	}
+	perMaster := map[int][]string{}
+	for i := 0; len(perMaster[0]) < 2 || len(perMaster[1]) < 2 || len(perMaster[2]) < 2; i++ {
+		id := fmt.Sprintf("t%d", i)
+		m := owner(redistest.Slot(redisstore.TenantPrefix(prefix, id)))
+		if m >= 0 && len(perMaster[m]) < 2 {
+			perMaster[m] = append(perMaster[m], id)
+		}
+	}
+
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = cl.URL(), prefix, "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	a, b := openMain(t, c), openMain(t, c)
+	if testing.Verbose() {
+		a.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ws := func(m *Main, tenant string) string {
+		return "ws" + strings.TrimPrefix(m.URL(), "http") + "/ws?tenant=" + tenant
+	}
+
+	var chats []*clusterChat
+	for m := range 3 {
+		for _, id := range perMaster[m] {
+			st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`)
+			if st != http.StatusCreated {
+				t.Fatalf("create %s: %d %v", id, st, body)
+			}
+			ch := &clusterChat{tenant: id, key: body["admin_key"].(string)}
+			chats = append(chats, ch)
+			if st, body := tenantCall(t, "POST", b.URL()+"/api/v1/agents?tenant="+id, "", ch.key,
+				`{"id":"agent_1","name":"Ada","email":"ada@`+id+`.test"}`); st != http.StatusCreated {
+				t.Fatalf("%s: agent: %d %v", id, st, body)
+			}
+			_, tok := tenantCall(t, "POST", b.URL()+"/api/v1/agents/agent_1/token?tenant="+id, "", ch.key, "")
+			st, w := tenantCall(t, "POST", a.URL()+"/api/v1/widget/sessions?tenant="+id, "", "", `{"name":"Cy"}`)
+			if st != http.StatusCreated {
+				t.Fatalf("%s: widget session: %d %v", id, st, w)
+			}
+			ch.sid = w["session"].(map[string]any)["id"].(string)
+			if ch.customer, err = client.Dial(ctx, client.Config{URL: ws(a, id), Token: w["token"].(string)}); err != nil {
+				t.Fatalf("%s: customer socket on A: %v", id, err)
+			}
+			defer ch.customer.CloseNow()
+			if ch.agent, err = client.Dial(ctx, client.Config{URL: ws(b, id), Token: tok["token"].(string)}); err != nil {
+				t.Fatalf("%s: agent socket on B: %v", id, err)
+			}
+			defer ch.agent.CloseNow()
+			if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions/"+ch.sid+"/assign?tenant="+id, "", ch.key,
+				`{"agent_id":"agent_1","agent_name":"Ada"}`); st != http.StatusOK {
+				t.Fatalf("%s: assign: %d %v", id, st, body)
+			}
+		}
+	}
+	for _, ch := range chats {
+		q, a := "question from "+ch.tenant, "answer for "+ch.tenant
+		if _, err := ch.customer.Send(ctx, ch.sid, q); err != nil {
+			t.Fatalf("%s: customer send: %v", ch.tenant, err)
+		}
+		waitText(ctx, t, ch.agent, ch.tenant+"'s agent on B", q)
+		if _, err := ch.agent.Send(ctx, ch.sid, a); err != nil {
+			t.Fatalf("%s: agent send: %v", ch.tenant, err)
+		}
+		waitText(ctx, t, ch.customer, ch.tenant+"'s customer on A", a)
+	}
+
+	// Each tenant's keys are on the master that owns its slot, and only
+	// there; so every master holds tenants.
+	for i, m := range masters {
+		for j := range 3 {
+			for _, id := range perMaster[j] {
+				n, err := redistest.KeysOn(ctx, m, redisstore.TenantPrefix(prefix, id)+":*")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == j && n == 0 || i != j && n != 0 {
+					t.Errorf("master %d (%s) holds %d keys of tenant %s, whose slot is on master %d", i, m.Addr(), n, id, j)
+				}
+			}
+		}
+	}
+	for _, ch := range chats {
+		for _, other := range chats {
+			if other == ch {
+				continue
+			}
+			if st, _ := tenantCall(t, "GET", a.URL()+"/customer-service/sessions/"+ch.sid+"?tenant="+other.tenant, "", other.key, ""); st != http.StatusNotFound {
+				t.Errorf("tenant %s reads %s's session on the cluster: %d", other.tenant, ch.tenant, st)
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package redistest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cluster is a Redis Cluster of redis-server processes on loopback: masters
+// and their replicas, made with redis-cli --cluster create, for tests of
+// what a deployment on Cluster does (tenants spread over shards, a
+// failover). The caller must Close it.
+type Cluster struct {
+	// Nodes are the servers, masters first as created; a failover changes
+	// which is which (Masters asks the cluster).
+	Nodes []*Server
+}
+
+// clusterPort picks a loopback port below 55536 whose cluster bus port
+// (port+10000) is free too.
+func clusterPort() (int, error) {
+	for range 200 {
+		p := 20000 + rand.IntN(25000)
+		if free(p) && free(p+10000) {
+			return p, nil
+		}
+	}
+	return 0, errors.New("redistest: no spare port pair for a cluster node")
+}
+
+func free(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// StartCluster starts masters*(1+replicasEach) servers in cluster mode and
+// joins them (slots spread evenly over the masters, replicasEach replicas
+// per master), then waits until every node says cluster_state:ok.
+func StartCluster(masters, replicasEach int) (*Cluster, error) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	c := &Cluster{}
+	n := masters * (1 + replicasEach)
+	for range n {
+		s, err := StartServer(ServerConfig{
+			Extra: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0"},
+			pickPort: clusterPort,
+		})
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, s)
+	}
+	args := []string{"--cluster", "create"}
+	for _, s := range c.Nodes {
+		args = append(args, s.Addr())
+	}
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicasEach), "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %v: %s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitOK(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the cluster's redis+cluster:// URL, naming every node.
+func (c *Cluster) URL() string {
+	u := "redis+cluster://" + c.Nodes[0].Addr()
+	for i, s := range c.Nodes[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + s.Addr()
+	}
+	return u
+}
+
+// WaitOK waits until every node reports cluster_state:ok and agrees on
+// the slots of every master.
+func (c *Cluster) WaitOK(ctx context.Context) error {
+	for {
+		ok := true
+		for _, s := range c.Nodes {
+			info, err := s.Client().ClusterInfo(ctx).Result()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redistest: cluster not ok: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Masters returns the servers that are masters now.
+func (c *Cluster) Masters(ctx context.Context) ([]*Server, error) {
+	var out []*Server
+	for _, s := range c.Nodes {
+		role, err := s.Client().Do(ctx, "ROLE").Slice()
+		if err != nil {
+			return nil, err
+		}
+		if len(role) > 0 && role[0] == "master" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// KeysOn counts the keys matching pattern held by server s (a master).
+func KeysOn(ctx context.Context, s *Server, pattern string) (int, error) {
+	n := 0
+	iter := s.Client().Scan(ctx, 0, pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		n++
+	}
+	return n, iter.Err()
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, s := range c.Nodes {
+		s.Close()
+	}
+}
+
+// Slot is Redis Cluster's key slot of key: CRC16/XMODEM of its hash tag (or
+// of the whole key without one), mod 16384, written out from the Cluster
+// specification so that tests check layouts against it rather than against
+// the code under test.
+func Slot(key string) int {
+	if open := strings.IndexByte(key, '{'); open >= 0 {
+		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
+			key = key[open+1 : open+1+end]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}
