@@ -10,6 +10,16 @@
 // that resumes after every drop, so nothing is lost or shown twice. The
 // customer token and unsent messages are kept in localStorage, so a reload
 // continues the conversation. Text is always rendered as text.
+//
+// A hub that serves many contact centers (tenants) needs to know whose
+// widget this is when its host does not say (acme.chat.example.com does):
+//
+//   <script src="https://hub.example.com/widget.js" data-tenant="acme" async></script>
+//
+// With data-tenant every call to the hub (opening the conversation, the
+// WebSocket, the other REST calls) carries tenant=acme in its query, and the
+// saved conversation is kept per tenant. Without it the hub finds the
+// tenant by its host, else serves its default tenant.
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -20,8 +30,10 @@
     color: script.dataset.color || "",
     position: script.dataset.position === "left" ? "left" : "right",
     greeting: script.dataset.greeting || "Questions? We are here to help.",
+    tenant: script.dataset.tenant || "",
   };
-  const storeKey = "switchboard:" + base;
+  const tenant = config.tenant;
+  const storeKey = "switchboard:" + base + (tenant ? "?tenant=" + tenant : "");
 
   const load = () => {
     try {
@@ -184,7 +196,7 @@
       const email = this.emailInput.value.trim();
       if (email) body.email = email;
       try {
-        const res = await api.request(base, "POST", "/api/v1/widget/sessions", { body });
+        const res = await api.request(base, "POST", "/api/v1/widget/sessions", { body, tenant });
         this.saved = { token: res.token, session: res.session.id, open: true, pending: [] };
         save(this.saved);
         this.showChat();
@@ -203,7 +215,7 @@
       const sid = this.saved.session;
       this.sid = sid;
       this.conn = new conn.Connection({
-        url: conn.wsURL(base), token: this.saved.token, resume: { [sid]: 0 }, pending: this.saved.pending || [],
+        url: conn.wsURL(base, tenant), token: this.saved.token, resume: { [sid]: 0 }, pending: this.saved.pending || [],
       });
       for (const cmd of this.saved.pending || []) this.renderOwnPending(cmd.client_msg_id, cmd.text);
       this.conn.addEventListener("event", (e) => this.apply(e.detail));
@@ -441,7 +453,7 @@
       } catch (err) {
         if (err.code !== "conflict") {
           try {
-                await api.request(base, "DELETE", "/api/v1/sessions/" + this.sid, { token: this.saved.token });
+            await api.request(base, "DELETE", "/api/v1/sessions/" + this.sid, { token: this.saved.token, tenant });
           } catch {
             this.endButton.disabled = false;
           }
@@ -475,7 +487,7 @@
         const body = { score: this.score };
         const comment = this.comment.value.trim();
         if (comment) body.comment = comment;
-        await api.request(base, "POST", `/api/v1/sessions/${this.sid}/rating`, { token: this.saved.token, body });
+        await api.request(base, "POST", `/api/v1/sessions/${this.sid}/rating`, { token: this.saved.token, body, tenant });
         this.rating.hidden = true;
         this.rated.hidden = false;
       } catch (err) {

@@ -9,7 +9,9 @@
 //                    persistence, and stops it at teardown
 //
 // Every cluster gets its own SWITCHBOARD_KEY_PREFIX ('{e2e<random>}'), so
-// runs sharing a redis-server never see each other's keys.
+// runs sharing a redis-server never see each other's keys, and its own
+// random admin key and operator key (SWITCHBOARD_OPERATOR_KEY, for the
+// tenants' API: cluster.operatorKey, or api(..., { auth: "operator" })).
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -126,6 +128,7 @@ export class Cluster {
     this.redis = null; // our own redis-server, when E2E_REDIS_URL is unset
     this.redisUrl = "";
     this.adminKey = "sk_e2e_" + randomId(32);
+    this.operatorKey = "sk_e2e_op_" + randomId(32);
     this.tokenSecret = "e2e-token-secret-" + randomId(32);
     this.keyPrefix = `{e2e${randomId(10)}}`;
     this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), "sb-e2e-"));
@@ -162,6 +165,7 @@ export class Cluster {
       SWITCHBOARD_REDIS_URL: this.redisUrl,
       SWITCHBOARD_KEY_PREFIX: this.keyPrefix,
       SWITCHBOARD_ADMIN_KEY: this.adminKey,
+      SWITCHBOARD_OPERATOR_KEY: this.operatorKey,
       SWITCHBOARD_TOKEN_SECRET: this.tokenSecret,
       SWITCHBOARD_ALLOWED_ORIGINS: this.allowedOrigins.join(","),
       SWITCHBOARD_DEMO: "false",
@@ -235,12 +239,14 @@ export class Cluster {
   }
 
   /**
-   * A REST call; auth is "admin" (the admin key), a token, or null.
+   * A REST call; auth is "admin" (the default tenant's admin key), "operator"
+   * (the operator key), a token or another key, or null.
    * Returns { status, body, headers }; body is parsed JSON when it is JSON.
    */
   async api(method, p, { body, auth = "admin", hub = 0, headers = {} } = {}) {
     const h = {};
     if (auth === "admin") h.Authorization = `Bearer ${this.adminKey}`;
+    else if (auth === "operator") h.Authorization = `Bearer ${this.operatorKey}`;
     else if (auth) h.Authorization = `Bearer ${auth}`;
     if (body !== undefined) h["Content-Type"] = "application/json";
     const res = await fetchT(`${this.hubs[hub].url}${p}`, {
@@ -270,6 +276,16 @@ export class Cluster {
       await this.must("PATCH", `/api/v1/agents/${a.id}`, { body: { team_ids: [team.id] } });
     }
     return { agents: AGENTS, team };
+  }
+
+  /**
+   * Creates tenant `id` through the operator API; returns the tenant, with
+   * its admin_key (shown this once).
+   */
+  async createTenant(id, { name = id, settings } = {}) {
+    const body = { id, name };
+    if (settings) body.settings = settings;
+    return this.must("POST", "/api/v1/operator/tenants", { body, auth: "operator" }, 201);
   }
 
   /** Every session, newest first (the supervisors' list, with the admin key). */

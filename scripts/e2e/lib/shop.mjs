@@ -2,7 +2,9 @@
 // (127.0.0.1:<port>, a different origin from every hub), embedding the
 // widget. The page for a given hub (or load balancer) is
 //   shop.pageUrl("http://127.0.0.1:<port>")  ->  http://127.0.0.1:<shop port>/?hub=<that URL>
-// and carries <script src="<hub>/widget.js" data-title="Acme support" data-color="#0a7d5a" async>.
+// and carries <script src="<hub>/widget.js" data-title="Acme support" data-color="#0a7d5a" async>;
+//   shop.pageUrl(hub, { tenant: "acme" })    ->  …&tenant=acme
+// adds data-tenant="acme" to that tag (the widget of one tenant of the hub).
 import http from "node:http";
 
 export const WIDGET_TITLE = "Acme support";
@@ -10,9 +12,10 @@ export const WIDGET_COLOR = "#0a7d5a";
 
 const esc = (s) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
-export function shopPage(hub) {
+export function shopPage(hub, { tenant = "" } = {}) {
+  const tenantAttr = tenant ? ` data-tenant="${esc(tenant)}"` : "";
   const script = hub
-    ? `<script src="${esc(hub)}/widget.js" data-title="${WIDGET_TITLE}" data-color="${WIDGET_COLOR}" async></script>`
+    ? `<script src="${esc(hub)}/widget.js" data-title="${WIDGET_TITLE}" data-color="${WIDGET_COLOR}"${tenantAttr} async></script>`
     : "";
   return `<!doctype html>
 <html lang="en">
@@ -57,8 +60,14 @@ export class Shop {
         res.end("hub must be http://127.0.0.1:<port>\n");
         return;
       }
+      const tenant = u.searchParams.get("tenant") || "";
+      if (tenant && !/^[a-z0-9-]{1,32}$/.test(tenant)) {
+        res.writeHead(400, { "Content-Type": "text/plain" });
+        res.end("tenant must be a tenant id (a-z, 0-9, -)\n");
+        return;
+      }
       res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-      res.end(shopPage(hub));
+      res.end(shopPage(hub, { tenant }));
     });
     this.server.keepAliveTimeout = 1000;
   }
@@ -74,9 +83,10 @@ export class Shop {
     return this;
   }
 
-  /** The shop's page embedding the widget from hubUrl (a hub or an LB). */
-  pageUrl(hubUrl) {
-    return `${this.origin}/?hub=${encodeURIComponent(hubUrl)}`;
+  /** The shop's page embedding the widget from hubUrl (a hub or an LB), of `tenant` when given. */
+  pageUrl(hubUrl, { tenant = "" } = {}) {
+    const t = tenant ? `&tenant=${encodeURIComponent(tenant)}` : "";
+    return `${this.origin}/?hub=${encodeURIComponent(hubUrl)}${t}`;
   }
 
   async close() {

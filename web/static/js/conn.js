@@ -23,15 +23,19 @@
 // (the pending sends changed), "status" ({state: connecting | online |
 // offline | closed, code, reason}).
 
+import { tenantURL } from "./api.js";
+
 export const SUBPROTOCOL = "switchboard.v1";
 
 const PING_IDLE_MS = 15000; // ping after this long without a frame
 const PING_WAIT_MS = 8000; // give up on the socket when the reply takes longer
 const GOOD_CONNECTION_MS = 60000; // a connection this long resets the backoff
 
-// wsURL turns the hub's http(s) base URL into its WebSocket URL.
-export function wsURL(base) {
-  const u = new URL("/ws", base);
+// wsURL turns the hub's http(s) base URL into its WebSocket URL. A tenant
+// goes on the URL (?tenant=acme): the socket's tenant is chosen at the
+// upgrade, before the auth frame, so its token cannot choose it.
+export function wsURL(base, tenant = "") {
+  const u = tenantURL("/ws", base, tenant);
   u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
   return u.href;
 }

@@ -10,6 +10,18 @@ import { TICKS, TICK_LABEL, h, tickState } from "./dom.js";
 export { h };
 export const base = location.origin;
 
+// tenant is the tenant this page is for when its URL names one
+// (/agent?tenant=acme; "" otherwise): sign-in, the socket and REST calls
+// carry it (docs/api.md, "Which tenant a request is for"). A host such as
+// acme.chat.example.com names its tenant by itself.
+export const tenant = new URLSearchParams(location.search).get("tenant") || "";
+
+// pageURL is the address of one of the hub's pages (/agent, /supervisor)
+// for this page's tenant.
+export function pageURL(path) {
+  return tenant ? path + "?tenant=" + encodeURIComponent(tenant) : path;
+}
+
 // ago formats a duration in seconds as "42s", "5m", "2h 10m".
 export function ago(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -300,8 +312,9 @@ export function toast(text) {
 
 // signIn shows the sign-in form in root (or uses the stored token) and
 // resolves with {token, agent}. The token is kept in localStorage so that
-// every tab of the same browser works as the same agent.
-const TOKEN_KEY = "switchboard.agent";
+// every tab of the same browser works as the same agent; one per tenant,
+// so that the pages of two tenants on one hub sign in on their own.
+const TOKEN_KEY = "switchboard.agent" + (tenant ? ":" + tenant : "");
 export function storedLogin() {
   try {
     const v = JSON.parse(localStorage.getItem(TOKEN_KEY));
@@ -330,7 +343,7 @@ export function signIn(root, heading) {
       button.disabled = true;
       error.hidden = true;
       try {
-        const res = await request(base, "POST", "/api/v1/auth/login", { body: { email: email.value, password: password.value } });
+        const res = await request(base, "POST", "/api/v1/auth/login", { body: { email: email.value, password: password.value }, tenant });
         localStorage.setItem(TOKEN_KEY, JSON.stringify(res));
         if (globalThis.Notification && Notification.permission === "default") Notification.requestPermission().catch(() => {});
         unlockSound();
@@ -355,8 +368,8 @@ export function signIn(root, heading) {
 export function connect(login, { observe = false } = {}) {
   // The connection is returned unopened: the page calls conn.open() once
   // it listens.
-  const conn = new Connection({ url: wsURL(base), token: login.token, observe });
-  const api = new Client(base, login.token);
+  const conn = new Connection({ url: wsURL(base, tenant), token: login.token, observe });
+  const api = new Client(base, login.token, tenant);
   conn.addEventListener("status", (e) => {
     const el = document.querySelector("[data-testid=conn]");
     if (el) {

@@ -4,7 +4,7 @@
 // agent.status, queue.stats on the supervisor's socket); any session can
 // be joined silently and answered in the chat pane.
 
-import { ChatPane, SessionModel, ago, connect, h, signIn, signOut, toast } from "./desk.js";
+import { ChatPane, SessionModel, ago, connect, h, pageURL, signIn, signOut, toast } from "./desk.js";
 
 const root = document.getElementById("app");
 const login = await signIn(root, "Switchboard supervisor view");
@@ -40,7 +40,7 @@ root.replaceChildren(
     h("strong", { class: "brand" }, "Switchboard · Supervisor"),
     h("span", { class: "me" }, me.name),
     h("span", { class: "conn", "data-testid": "conn", "data-state": "offline" }, "Connecting…"),
-    h("a", { class: "link", href: "/agent" }, "Agent desktop"),
+    h("a", { class: "link", href: pageURL("/agent") }, "Agent desktop"),
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out")),
   h("div", { class: "sup" },
     h("div", { class: "stats card full", role: "region", "aria-label": "Live numbers" }, waitingBox, activeBox, endedBox, longestBox, ratingBox),
