@@ -20,6 +20,11 @@ type OperatorConfig struct {
 	// paths answer 404).
 	Key     string
 	Tenants hub.TenantStore
+	// Changed, when set, is told of every tenant the API changed (disabled,
+	// enabled, rotated, new settings), so that this instance applies it at
+	// once (TenantRouter.Changed); the others see it within their cache's
+	// lifetime.
+	Changed func(t *hub.Tenant)
 }
 
 // The operator API's tenant, as it shows it. The admin key is in the
@@ -66,6 +71,12 @@ func (s *Server) operator(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		next(w, r)
+	}
+}
+
+func (s *Server) tenantChanged(t *hub.Tenant) {
+	if s.operatorChanged != nil {
+		s.operatorChanged(t)
 	}
 }
 
@@ -184,6 +195,7 @@ func (s *Server) updateTenant(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, err)
 		return
 	}
+	s.tenantChanged(t)
 	writeJSON(w, http.StatusOK, toOperatorTenant(t))
 }
 
@@ -199,6 +211,7 @@ func (s *Server) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
 		s.nativeErr(w, r, err)
 		return
 	}
+	s.tenantChanged(t)
 	out := toOperatorTenant(t)
 	out.AdminKey = key
 	writeJSON(w, http.StatusOK, out)

@@ -118,6 +118,7 @@ type Server struct {
 	adminKeyHash     atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
 	operatorKey      []byte                 // "" turns the operator API off
 	tenants          hub.TenantStore
+	operatorChanged  func(*hub.Tenant)
 	instance         *Server // the instance's default-tenant Server when this is a tenant's; nil otherwise
 	identitySecret   []byte
 	agentTokenTTL    time.Duration
@@ -153,7 +154,7 @@ func NewServer(cfg Config) *Server {
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf, tencent: cfg.Tencent, ccai: cfg.CCAI,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
-		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, identitySecret: cfg.IdentitySecret,
+		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute

@@ -219,6 +219,11 @@ func (tr *TenantRouter) remember(id string, t *hub.Tenant, err error, now time.T
 	}
 }
 
+// Changed applies at once a change of tenant t made through this instance
+// (the operator API): disabling closes its sockets here now; the other
+// instances see it within the cache's lifetime.
+func (tr *TenantRouter) Changed(t *hub.Tenant) { tr.remember(t.ID, t, nil, time.Now()) }
+
 // server returns tenant id's Server, building it on first use; a disabled
 // or unknown tenant is refused.
 func (tr *TenantRouter) server(ctx context.Context, id string) (*Server, error) {

@@ -226,7 +226,8 @@ func (m *Main) Open(ctx context.Context) error {
 			Name: "switchboard_http_conns_refused_total",
 			Help: "Connections closed as they were accepted: their address held SWITCHBOARD_HTTP_MAX_CONNS_PER_ADDR open already.",
 		}, func() float64 { return float64(peers.Refused()) })),
-		Operator: api.OperatorConfig{Key: cfg.OperatorKey, Tenants: store.Tenants()},
+		Operator: api.OperatorConfig{Key: cfg.OperatorKey, Tenants: store.Tenants(),
+			Changed: func(t *hub.Tenant) { m.router.Changed(t) }},
 		Web:      web.Handler(),
 		Logger:   m.Logger,
 	})

@@ -145,6 +145,10 @@ func TestTenantsEndToEnd(t *testing.T) {
 	if st, body := tenantCall(t, "PATCH", a.URL()+"/api/v1/operator/tenants/acme", "", c.OperatorKey, `{"disabled":true}`); st != 200 {
 		t.Fatalf("disable: %d %v", st, body)
 	}
+	// The instance that made the change applies it at once.
+	if st, body := tenantCall(t, "GET", a.URL()+"/customer-service/stats", "", keys["acme"], ""); st != http.StatusForbidden {
+		t.Fatalf("right after disabling, on the same instance: %d %v", st, body)
+	}
 	select {
 	case <-ws.Done():
 	case <-ctx.Done():
