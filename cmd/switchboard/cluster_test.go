@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,4 +166,177 @@ func TestTenantsOnCluster(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClusterFailoverUnderLoad: 20 tenants chat across two hubs on a Redis
+// Cluster (3 masters, 3 replicas) while one replica takes over its master
+// (CLUSTER FAILOVER): every acknowledged message reaches the agent on the
+// other hub exactly once, in order, and is in the session's history; the
+// hubs stay ready. The figures go to the test log (scripts/test.sh shows
+// them with -v).
+func TestClusterFailoverUnderLoad(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
+		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does)")
+	}
+	cl, err := redistest.StartCluster(3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = cl.URL(), "{cf"+strings.ToLower(hub.NewSecret(6))+"}", "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	a, b := openMain(t, c), openMain(t, c)
+	wsURL := func(m *Main, tenant string) string {
+		return "ws" + strings.TrimPrefix(m.URL(), "http") + "/ws?tenant=" + tenant
+	}
+
+	const tenants = 20
+	type conv struct {
+		tenant, sid, key string
+		customer, agent  *client.Client
+		mu               sync.Mutex
+		acked            []string // guarded by mu: texts acknowledged, in send order
+		got              []string // texts the agent received
+		seqs             []int64
+	}
+	convs := make([]*conv, tenants)
+	for i := range convs {
+		id := fmt.Sprintf("f%02d", i)
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+		cv := &conv{tenant: id, key: body["admin_key"].(string)}
+		convs[i] = cv
+		tenantCall(t, "POST", b.URL()+"/api/v1/agents?tenant="+id, "", cv.key, `{"id":"agent_1","name":"Ada","email":"ada@x.test"}`)
+		_, tok := tenantCall(t, "POST", b.URL()+"/api/v1/agents/agent_1/token?tenant="+id, "", cv.key, "")
+		// Half on each hub: the widget endpoint takes 10 at once from one address.
+		st, w := tenantCall(t, "POST", []*Main{a, b}[i%2].URL()+"/api/v1/widget/sessions?tenant="+id, "", "", `{"name":"Cy"}`)
+		if st != http.StatusCreated {
+			t.Fatalf("%s: widget session: %d %v", id, st, w)
+		}
+		cv.sid = w["session"].(map[string]any)["id"].(string)
+		if cv.customer, err = client.Dial(ctx, client.Config{URL: wsURL(a, id), FallbackURLs: []string{wsURL(b, id)},
+			Token: w["token"].(string), AutoReconnect: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer cv.customer.CloseNow()
+		if cv.agent, err = client.Dial(ctx, client.Config{URL: wsURL(b, id), FallbackURLs: []string{wsURL(a, id)},
+			Token: tok["token"].(string), AutoReconnect: true}); err != nil {
+			t.Fatal(err)
+		}
+		defer cv.agent.CloseNow()
+		if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions/"+cv.sid+"/assign?tenant="+id, "", cv.key,
+			`{"agent_id":"agent_1","agent_name":"Ada"}`); st != http.StatusOK {
+			t.Fatalf("%s: assign: %d %v", id, st, body)
+		}
+	}
+
+	// The load: each customer sends 10 messages a second for 6 s; the
+	// failover starts 2 s in.
+	var wg sync.WaitGroup
+	loadCtx, stopLoad := context.WithTimeout(ctx, 6*time.Second)
+	defer stopLoad()
+	for _, cv := range convs {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for n := 0; loadCtx.Err() == nil; n++ {
+				<-tick.C
+				text := fmt.Sprintf("%s-%d", cv.tenant, n)
+				if _, err := cv.customer.SendID(ctx, cv.sid, client.NewClientMsgID(), text); err != nil {
+					t.Errorf("%s: send %s: %v", cv.tenant, text, err)
+					return
+				}
+				cv.mu.Lock()
+				cv.acked = append(cv.acked, text)
+				cv.mu.Unlock()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case f := <-cv.agent.Events():
+					if text, _, _ := f.Message(); f.Type == "message.created" && strings.HasPrefix(text, cv.tenant+"-") {
+						cv.got = append(cv.got, text)
+						cv.seqs = append(cv.seqs, f.Seq)
+					}
+				case <-ctx.Done():
+					return
+				}
+				cv.mu.Lock()
+				done := loadCtx.Err() != nil && len(cv.got) >= len(cv.acked) && len(cv.acked) > 0
+				cv.mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second) // into the load (time is the condition)
+	var replica *redistest.Server
+	for _, n := range cl.Nodes {
+		if role, _ := n.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "slave" {
+			replica = n
+			break
+		}
+	}
+	start := time.Now()
+	if err := replica.Client().Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatalf("CLUSTER FAILOVER: %v", err)
+	}
+	for {
+		if role, _ := replica.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the replica never took over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tookOver := time.Since(start)
+	if err := cl.WaitOK(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, m := range []*Main{a, b} {
+		if st, _ := tenantCall(t, "GET", m.URL()+"/readyz", "", "", ""); st != http.StatusOK {
+			t.Errorf("hub %s not ready after the failover: %d", m.URL(), st)
+		}
+	}
+	sent, lost, dup := 0, 0, 0
+	for _, cv := range convs {
+		sent += len(cv.acked)
+		count := map[string]int{}
+		for _, g := range cv.got {
+			count[g]++
+		}
+		for _, want := range cv.acked {
+			switch count[want] {
+			case 0:
+				lost++
+				t.Errorf("%s: acknowledged %s never reached the agent", cv.tenant, want)
+			case 1:
+			default:
+				dup++
+				t.Errorf("%s: %s reached the agent %d times", cv.tenant, want, count[want])
+			}
+		}
+		for i := 1; i < len(cv.seqs); i++ {
+			if cv.seqs[i] <= cv.seqs[i-1] {
+				t.Errorf("%s: out of order: seq %d after %d", cv.tenant, cv.seqs[i], cv.seqs[i-1])
+			}
+		}
+		if s := cv.agent.Stats(); s.Gaps != 0 {
+			t.Errorf("%s: the agent's client saw %d gaps", cv.tenant, s.Gaps)
+		}
+	}
+	t.Logf("cluster failover under load: %d tenants, %d messages acknowledged, %d lost, %d duplicated; the replica took over in %v",
+		tenants, sent, lost, dup, tookOver.Round(time.Millisecond))
 }
