@@ -228,8 +228,8 @@ func (m *Main) Open(ctx context.Context) error {
 		}, func() float64 { return float64(peers.Refused()) })),
 		Operator: api.OperatorConfig{Key: cfg.OperatorKey, Tenants: store.Tenants(),
 			Changed: func(t *hub.Tenant) { m.router.Changed(t) }},
-		Web:      web.Handler(),
-		Logger:   m.Logger,
+		Web:    web.Handler(),
+		Logger: m.Logger,
 	})
 
 	m.router = api.NewTenantRouter(api.TenantRouterConfig{
