@@ -102,8 +102,9 @@ func (s *Server) ccaiNotFound(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ccaiAuth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
-		if !ok || s.ccai.Key == "" ||
-			!hmac.Equal([]byte(user), []byte(s.ccai.Key)) || !hmac.Equal([]byte(pass), []byte(s.ccai.Secret)) {
+		conf := s.ccaiConf()
+		if !ok || conf.Key == "" ||
+			!hmac.Equal([]byte(user), []byte(conf.Key)) || !hmac.Equal([]byte(pass), []byte(conf.Secret)) {
 			s.ccaiError(w, http.StatusUnauthorized, "invalid credentials")
 			return
 		}

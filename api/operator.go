@@ -30,18 +30,33 @@ type OperatorConfig struct {
 // The operator API's tenant, as it shows it. The admin key is in the
 // answers of create and rotate only, once: the registry keeps its hash.
 type operatorTenant struct {
-	ID        string             `json:"id"`
-	Name      string             `json:"name"`
-	Default   bool               `json:"default"`
-	Disabled  bool               `json:"disabled"`
-	Settings  hub.TenantSettings `json:"settings"`
-	CreatedAt *string            `json:"created_at"`
-	UpdatedAt *string            `json:"updated_at"`
-	AdminKey  string             `json:"admin_key,omitempty"`
+	ID          string              `json:"id"`
+	Name        string              `json:"name"`
+	Default     bool                `json:"default"`
+	Disabled    bool                `json:"disabled"`
+	Settings    hub.TenantSettings  `json:"settings"`
+	Credentials operatorCredentials `json:"credentials"`
+	CreatedAt   *string             `json:"created_at"`
+	UpdatedAt   *string             `json:"updated_at"`
+	AdminKey    string              `json:"admin_key,omitempty"`
+}
+
+// operatorCredentials are a tenant's surface credentials as the operator
+// API shows them: the secrets only as whether they are set.
+type operatorCredentials struct {
+	CCAIKey           string   `json:"ccai_key"`
+	CCAISecretSet     bool     `json:"ccai_secret_set"`
+	SDKAppID          uint64   `json:"sdkappid"`
+	UsersigKeySet     bool     `json:"usersig_key_set"`
+	AdminIdentifiers  []string `json:"admin_identifiers"`
+	CustomerServiceID string   `json:"customer_service_id"`
 }
 
 func toOperatorTenant(t *hub.Tenant) operatorTenant {
+	c := t.Credentials
 	return operatorTenant{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Settings: t.Settings,
+		Credentials: operatorCredentials{CCAIKey: c.CCAIKey, CCAISecretSet: c.CCAISecret != "", SDKAppID: c.SDKAppID,
+			UsersigKeySet: c.UsersigKey != "", AdminIdentifiers: append([]string{}, c.AdminIdentifiers...), CustomerServiceID: c.CustomerServiceID},
 		CreatedAt: nativeTime(t.CreatedAt), UpdatedAt: nativeTime(t.UpdatedAt)}
 }
 
@@ -54,6 +69,7 @@ func (s *Server) routeOperator(r *mux.Router) {
 	op.Handle("/tenants", s.methods(methods{http.MethodGet: s.operator(s.listTenants), http.MethodPost: s.operator(s.createTenant)}))
 	op.Handle("/tenants/{id}", s.methods(methods{http.MethodGet: s.operator(s.getTenant), http.MethodPatch: s.operator(s.updateTenant)}))
 	op.Handle("/tenants/{id}/keys/rotate", s.methods(methods{http.MethodPost: s.operator(s.rotateTenantKey)}))
+	op.Handle("/tenants/{id}/credentials", s.methods(methods{http.MethodPut: s.operator(s.putTenantCredentials)}))
 	op.PathPrefix("/").HandlerFunc(s.operator(s.notFound))
 }
 
@@ -215,4 +231,61 @@ func (s *Server) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
 	out := toOperatorTenant(t)
 	out.AdminKey = key
 	writeJSON(w, http.StatusOK, out)
+}
+
+// putTenantCredentials replaces tenant id's CCAI and Tencent-Desk
+// credentials whole (an empty body member clears it). A CCAI key or
+// sdkappid that the deployment itself or another tenant holds is refused:
+// it is how a request finds its tenant.
+func (s *Server) putTenantCredentials(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	if id == hub.DefaultTenant {
+		s.nativeErr(w, r, hub.ErrDefaultTenant)
+		return
+	}
+	var (
+		ccaiKey, ccaiSecret, usersigKey, csID *string
+		sdkappid                              *uint64
+		admins                                *[]string
+	)
+	if err := decodeJSON(w, r, fields{"ccai_key": &ccaiKey, "ccai_secret": &ccaiSecret, "sdkappid": &sdkappid,
+		"usersig_key": &usersigKey, "admin_identifiers": &admins, "customer_service_id": &csID}); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	var c hub.TenantCredentials
+	for dst, src := range map[*string]*string{&c.CCAIKey: ccaiKey, &c.CCAISecret: ccaiSecret, &c.UsersigKey: usersigKey, &c.CustomerServiceID: csID} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	if sdkappid != nil {
+		c.SDKAppID = *sdkappid
+	}
+	if admins != nil {
+		c.AdminIdentifiers = *admins
+	}
+	if err := c.Validate(); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	own := s.creds.Load()
+	if c.CCAIKey != "" && c.CCAIKey == own.ccai.Key || c.SDKAppID != 0 && c.SDKAppID == own.tencent.SDKAppID {
+		s.nativeErr(w, r, hub.ErrCredentialTaken)
+		return
+	}
+	t, err := s.tenants.UpdateTenant(r.Context(), id, hub.TenantUpdate{Credentials: &c}, time.Now().UTC())
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	s.tenantChanged(t)
+	writeJSON(w, http.StatusOK, toOperatorTenant(t))
+}
+
+// TenantSurfaceCredentials are tenant t's credentials as a Server takes them.
+func TenantSurfaceCredentials(t *hub.Tenant) (CCAIConfig, TencentConfig) {
+	c := t.Credentials
+	return CCAIConfig{Key: c.CCAIKey, Secret: c.CCAISecret},
+		TencentConfig{SDKAppID: c.SDKAppID, Key: c.UsersigKey, Admins: c.AdminIdentifiers, CustomerServiceID: c.CustomerServiceID}
 }

@@ -109,8 +109,7 @@ type Server struct {
 	desk             *hub.Desk
 	teams            hub.TeamStore
 	openSessionOf    func(context.Context, string) (string, error)
-	tencent          TencentConfig
-	ccai             CCAIConfig
+	creds            atomic.Pointer[surfaceCreds] // the CCAI and Tencent-Desk credentials; a tenant's may change
 	trusted          []netip.Prefix
 	queueWatch       *queueWatch
 	tokens           *hub.Tokens
@@ -152,7 +151,7 @@ type Server struct {
 func NewServer(cfg Config) *Server {
 	s := &Server{
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
-		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf, tencent: cfg.Tencent, ccai: cfg.CCAI,
+		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, identitySecret: cfg.IdentitySecret,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
@@ -179,6 +178,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.AdminKeyHash != "" {
 		s.SetAdminKeyHash(cfg.AdminKeyHash)
 	}
+	s.SetCredentials(cfg.CCAI, cfg.Tencent)
 	s.ws.setDefaults()
 	if in := cfg.Instance; in != nil {
 		s.instance = in
@@ -395,6 +395,22 @@ func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, err error) 
 		http.Error(w, hub.ErrorMessage(err), s.errorStatus(w, r, err))
 	}
 }
+
+// surfaceCreds are the credentials of the surfaces that sign in with their
+// own: CCAI's Basic key and secret, Tencent-Desk's sdkappid and usersig key.
+type surfaceCreds struct {
+	ccai    CCAIConfig
+	tencent TencentConfig
+}
+
+// SetCredentials replaces the CCAI and Tencent-Desk credentials (a
+// tenant's were changed through the operator API).
+func (s *Server) SetCredentials(ccai CCAIConfig, tencent TencentConfig) {
+	s.creds.Store(&surfaceCreds{ccai: ccai, tencent: tencent})
+}
+
+func (s *Server) ccaiConf() CCAIConfig       { return s.creds.Load().ccai }
+func (s *Server) tencentConf() TencentConfig { return s.creds.Load().tencent }
 
 // SetAdminKeyHash makes the admin key the one whose hub.HashKey is hash
 // (a tenant's key was rotated).

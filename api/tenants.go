@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,8 +20,9 @@ import (
 // The tenant of a request is, in this order: the host (acme.<Domain>);
 // the "tenant" query parameter or the X-Switchboard-Tenant header (for the
 // widget's and the desktop's unauthenticated calls and the WebSocket when
-// no host names one); the credential (a tenant's admin key, through the
-// registry; a token, which names its tenant); else the default tenant.
+// no host names one); the credential (a tenant's admin key, CCAI key or
+// Tencent-Desk sdkappid, through the registry; a token, which names its
+// tenant); else the default tenant.
 // Naming a tenant never grants anything: the tenant's own Server still
 // authenticates the request, so another tenant's key or token is refused
 // there (401).
@@ -35,7 +37,7 @@ type TenantRouter struct {
 	mu      sync.Mutex
 	served  map[string]*servedTenant // guarded by mu: the tenants this instance has a Server for
 	tenants map[string]cachedTenant  // guarded by mu: registry reads, for ttl
-	keys    map[string]cachedKey     // guarded by mu: admin key hash → tenant id, for ttl
+	keys    map[string]cachedKey     // guarded by mu: "key:<admin key hash>", "ccai:<key>", "sdkappid:<n>" → tenant id, for ttl
 }
 
 type servedTenant struct {
@@ -132,6 +134,25 @@ func (tr *TenantRouter) tenantOf(r *http.Request) (string, bool) {
 	if id := r.Header.Get("X-Switchboard-Tenant"); id != "" {
 		return id, true
 	}
+	// The surfaces whose callers sign in with their own credentials: the
+	// CCAI key (HTTP Basic user) and the Tencent-Desk sdkappid name a
+	// tenant unless they are the deployment's own.
+	if strings.HasPrefix(r.URL.Path, "/apps/api/") {
+		if user, _, ok := r.BasicAuth(); ok && user != "" && user != tr.def.ccaiConf().Key {
+			if id := tr.tenantByCredential(r.Context(), hub.CredentialCCAI, user); id != "" {
+				return id, false
+			}
+		}
+		return hub.DefaultTenant, false
+	}
+	if strings.HasPrefix(r.URL.Path, "/v4/") {
+		if v := r.URL.Query().Get("sdkappid"); v != "" && v != strconv.FormatUint(tr.def.tencentConf().SDKAppID, 10) {
+			if id := tr.tenantByCredential(r.Context(), hub.CredentialSDKAppID, v); id != "" {
+				return id, false
+			}
+		}
+		return hub.DefaultTenant, false
+	}
 	tok, ok := bearer(r)
 	if !ok || tr.def.isAdminKey(tok) {
 		return hub.DefaultTenant, false
@@ -153,14 +174,28 @@ func (tr *TenantRouter) tenantOf(r *http.Request) (string, bool) {
 // and ttl.
 func (tr *TenantRouter) tenantByKey(ctx context.Context, key string) string {
 	hash := hub.HashKey(key)
+	return tr.lookup(ctx, "key:"+hash, func() (string, error) { return tr.registry.TenantByKey(ctx, hash) })
+}
+
+// tenantByCredential returns the tenant whose credential of kind is value
+// ("" for none), through the same cache.
+func (tr *TenantRouter) tenantByCredential(ctx context.Context, kind, value string) string {
+	if len(value) > 256 {
+		return ""
+	}
+	return tr.lookup(ctx, kind+":"+value, func() (string, error) { return tr.registry.TenantByCredential(ctx, kind, value) })
+}
+
+// lookup returns what read says under cache key name, read at most once per ttl.
+func (tr *TenantRouter) lookup(ctx context.Context, name string, read func() (string, error)) string {
 	now := time.Now()
 	tr.mu.Lock()
-	c, ok := tr.keys[hash]
+	c, ok := tr.keys[name]
 	tr.mu.Unlock()
 	if ok && now.Sub(c.at) < tr.ttl {
 		return c.id
 	}
-	id, err := tr.registry.TenantByKey(ctx, hash)
+	id, err := read()
 	if err != nil && !errors.Is(err, hub.ErrTenantNotFound) {
 		return "" // the default tenant will refuse the key; nothing cached
 	}
@@ -168,7 +203,7 @@ func (tr *TenantRouter) tenantByKey(ctx context.Context, key string) string {
 	if len(tr.keys) > 10_000 {
 		clear(tr.keys) // bounded: wrong keys do not grow it without end
 	}
-	tr.keys[hash] = cachedKey{id: id, at: now}
+	tr.keys[name] = cachedKey{id: id, at: now}
 	tr.mu.Unlock()
 	return id
 }
@@ -209,6 +244,7 @@ func (tr *TenantRouter) remember(id string, t *hub.Tenant, err error, now time.T
 	off := t == nil || t.Disabled
 	if t != nil {
 		st.srv.SetAdminKeyHash(t.AdminKeyHash)
+		st.srv.SetCredentials(TenantSurfaceCredentials(t))
 	}
 	if off && !st.disabled {
 		st.disabled = true

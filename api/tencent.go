@@ -130,7 +130,7 @@ func (s *Server) tencentSessionState(w http.ResponseWriter, r *http.Request) {
 			s.tencentFail(w, tencentInvalid, "ClientUserId and CustomerServiceId must not be empty.")
 			return
 		}
-		if *req.CustomerServiceID == s.tencent.CustomerServiceID && hub.ValidAgentID(*req.ClientUserID) {
+		if *req.CustomerServiceID == s.tencentConf().CustomerServiceID && hub.ValidAgentID(*req.ClientUserID) {
 			sid, err = s.openSessionOf(ctx, *req.ClientUserID)
 			if err != nil {
 				s.tencentStoreFail(w, err)
@@ -178,15 +178,16 @@ func (s *Server) tencentAuth(r *http.Request) string {
 	if _, err := strconv.ParseUint(q.Get("random"), 10, 32); err != nil {
 		return "random must be an integer from 0 to 4294967295."
 	}
+	conf := s.tencentConf()
 	appid, err := strconv.ParseUint(q.Get("sdkappid"), 10, 64)
-	if err != nil || s.tencent.Key == "" || appid != s.tencent.SDKAppID {
+	if err != nil || conf.Key == "" || appid != conf.SDKAppID {
 		return "sdkappid does not match."
 	}
 	id := q.Get("identifier")
-	if !slices.Contains(s.tencent.Admins, id) {
+	if !slices.Contains(conf.Admins, id) {
 		return "identifier is not an App administrator."
 	}
-	if err := usersig.Verify(q.Get("usersig"), s.tencent.Key, appid, id, s.sessions.Now()); err != nil {
+	if err := usersig.Verify(q.Get("usersig"), conf.Key, appid, id, s.sessions.Now()); err != nil {
 		switch {
 		case errors.Is(err, usersig.ErrExpired):
 			return "usersig has expired."

@@ -42,8 +42,11 @@ type Tenant struct {
 	// so a fast hash is enough and lets a request find its tenant by key.
 	AdminKeyHash string         `json:"admin_key_hash"`
 	Settings     TenantSettings `json:"settings"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	// Credentials are the tenant's own for the CCAI and Tencent-Desk
+	// surfaces: their key or sdkappid also tells whose a request is.
+	Credentials TenantCredentials `json:"credentials"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
 }
 
 // TenantSettings are what an operator sets per tenant. A zero field means
@@ -63,6 +66,48 @@ type TenantSettings struct {
 	MaxOpenSessions int `json:"max_open_sessions,omitempty"`
 	// RetentionDays is how long ended sessions are kept.
 	RetentionDays int `json:"retention_days,omitempty"`
+}
+
+// TenantCredentials are a tenant's credentials of the published surfaces
+// whose callers sign in with a deployment-style credential rather than a
+// Switchboard key: the CCAI agent-status API (HTTP Basic key and secret)
+// and the Tencent-Desk query (sdkappid and the usersig key). Each key and
+// sdkappid belongs to one tenant of the deployment.
+type TenantCredentials struct {
+	CCAIKey           string   `json:"ccai_key,omitempty"`
+	CCAISecret        string   `json:"ccai_secret,omitempty"`
+	SDKAppID          uint64   `json:"sdkappid,omitempty"`
+	UsersigKey        string   `json:"usersig_key,omitempty"`
+	AdminIdentifiers  []string `json:"admin_identifiers,omitempty"`
+	CustomerServiceID string   `json:"customer_service_id,omitempty"`
+}
+
+// Validate checks the credentials' shapes.
+func (c TenantCredentials) Validate() error {
+	switch {
+	case (c.CCAIKey == "") != (c.CCAISecret == ""):
+		return Errorf(EINVALID, "give ccai_key and ccai_secret together")
+	case c.CCAIKey != "" && (len(c.CCAIKey) < 8 || len(c.CCAIKey) > 128 || strings.ContainsAny(c.CCAIKey, ": \t\r\n")):
+		return Errorf(EINVALID, "ccai_key must be 8 to 128 characters without spaces or colons")
+	case c.CCAISecret != "" && (len(c.CCAISecret) < 16 || len(c.CCAISecret) > 256):
+		return Errorf(EINVALID, "ccai_secret must be 16 to 256 characters")
+	case (c.SDKAppID == 0) != (c.UsersigKey == ""):
+		return Errorf(EINVALID, "give sdkappid and usersig_key together")
+	case c.SDKAppID > 1<<53:
+		return Errorf(EINVALID, "sdkappid is out of range")
+	case c.UsersigKey != "" && (len(c.UsersigKey) < 16 || len(c.UsersigKey) > 256):
+		return Errorf(EINVALID, "usersig_key must be 16 to 256 characters")
+	case len(c.AdminIdentifiers) > 20:
+		return Errorf(EINVALID, "at most 20 admin_identifiers")
+	case len(c.CustomerServiceID) > 64:
+		return Errorf(EINVALID, "customer_service_id must be at most 64 characters")
+	}
+	for _, id := range c.AdminIdentifiers {
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
+			return Errorf(EINVALID, "admin_identifiers: %q must be 1 to 64 characters without spaces", id)
+		}
+	}
+	return nil
 }
 
 // Validate checks the settings' ranges.
@@ -116,10 +161,20 @@ func (c TenantCreate) Validate() error {
 
 // TenantUpdate changes a tenant; nil fields stay as they are.
 type TenantUpdate struct {
-	Name     *string
-	Disabled *bool
-	Settings *TenantSettings
+	Name        *string
+	Disabled    *bool
+	Settings    *TenantSettings
+	Credentials *TenantCredentials
 }
+
+// The kinds of credential a request can name its tenant by.
+const (
+	CredentialCCAI     = "ccai"
+	CredentialSDKAppID = "sdkappid"
+)
+
+// ErrCredentialTaken refuses a CCAI key or sdkappid another tenant holds.
+var ErrCredentialTaken = &Error{Code: ECONFLICT, Message: "another tenant holds this ccai_key or sdkappid"}
 
 // ErrTenantNotFound and ErrTenantExists are the registry's refusals.
 var (
@@ -149,6 +204,9 @@ type TenantStore interface {
 	// TenantByKey returns the id of the tenant whose admin key hashes to
 	// keyHash, ErrTenantNotFound for none.
 	TenantByKey(ctx context.Context, keyHash string) (string, error)
+	// TenantByCredential returns the id of the tenant whose CCAI key
+	// (kind CredentialCCAI) or sdkappid (CredentialSDKAppID) is value.
+	TenantByCredential(ctx context.Context, kind, value string) (string, error)
 }
 
 // HashKey returns the hash a tenant's admin key is kept and looked up by.

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard/api/client"
 	"github.com/switchboardhq/switchboard/api/protocol"
+	"github.com/switchboardhq/switchboard/api/usersig"
 	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
@@ -214,6 +216,48 @@ func TestTenantIsolation(t *testing.T) {
 			attempts++
 			if why := surfaceRefusal(p.path, res.StatusCode, raw); why != "" {
 				t.Errorf("%s %s on B's host: %d %s: %s", p.method, p.path, res.StatusCode, raw, why)
+			}
+		}
+	}
+	// A's own CCAI key and sdkappid (set by the operator) on B's host, header
+	// and parameter.
+	if st, body := tenantCall(t, "PUT", hubs[0].URL()+"/api/v1/operator/tenants/acme/credentials", "", c.OperatorKey,
+		`{"ccai_key":"acme-ccai-key","ccai_secret":"acme-ccai-secret-0123456789","sdkappid":1400000777,"usersig_key":"acme-usersig-key-0123456789","admin_identifiers":["acme-admin"]}`); st != http.StatusOK {
+		t.Fatalf("acme's credentials: %d %v", st, body)
+	}
+	sig, err := usersig.Sign("acme-usersig-key-0123456789", 1400000777, "acme-admin", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acmeCCAI := "Basic " + base64.StdEncoding.EncodeToString([]byte("acme-ccai-key:acme-ccai-secret-0123456789"))
+	tencentQuery := "/v4/desk_http_svc/get_session_state?sdkappid=1400000777&identifier=acme-admin&usersig=" + url.QueryEscape(sig) + "&random=1&contenttype=json"
+	for _, hub := range hubs {
+		for _, p := range []crossing{
+			{method: "GET", path: "/apps/api/v1/agent_statuses", host: "globex.chat.test", auth: acmeCCAI},
+			{method: "GET", path: "/apps/api/v1/agent_statuses?tenant=globex", auth: acmeCCAI},
+			{method: "GET", path: "/apps/api/v1/agent_statuses", header: "globex", auth: acmeCCAI},
+			{method: "POST", path: tencentQuery, host: "globex.chat.test", body: `{"SessionId":"` + b.sid + `"}`},
+			{method: "POST", path: tencentQuery + "&tenant=globex", body: `{"SessionId":"` + b.sid + `"}`},
+			// Named by its own sdkappid, A's query reaches A, where B's session is not.
+			{method: "POST", path: tencentQuery, body: `{"SessionId":"` + b.sid + `"}`},
+		} {
+			req, _ := http.NewRequest(p.method, hub.URL()+p.path, strings.NewReader(p.body))
+			req.Host = p.host
+			if p.header != "" {
+				req.Header.Set("X-Switchboard-Tenant", p.header)
+			}
+			if p.auth != "" {
+				req.Header.Set("Authorization", p.auth)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			attempts++
+			if why := surfaceRefusal(p.path, res.StatusCode, raw); why != "" {
+				t.Errorf("A's own %s %s (B named by %+v): %d %s: %s", p.method, p.path, p, res.StatusCode, raw, why)
 			}
 		}
 	}

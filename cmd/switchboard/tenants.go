@@ -76,7 +76,10 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 	fanout := hub.NewFanout(view, logger)
 	view.Handle(fanout)
 	desk := hub.NewDesk(store, cfg.Desk, nil, logger)
+	ccai, tencent := api.TenantSurfaceCredentials(t)
 	srv := api.NewServer(api.Config{
+		CCAI:             ccai,
+		Tencent:          tencent,
 		Sessions:         hub.NewService(store, tenantPolicy(cfg, t), nil),
 		Agents:           store,
 		History:          store,

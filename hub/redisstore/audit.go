@@ -69,7 +69,9 @@ var auditClasses = []struct {
 	{func(p []string) bool { return len(p) == 3 && p[0] == "customer" && p[2] == "open" }, auditClass{"customer open sessions", "open sessions", checkIndex}},
 	{func(p []string) bool { return len(p) == 3 && (p[0] == "visitor" || p[0] == "user") && p[2] == "chats" }, auditClass{"history index", "sessions kept; emptied and deleted by retire", checkIndex}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "secret" }, auditClass{"secret", "one per name", nil}},
-	{func(p []string) bool { return len(p) == 1 && (p[0] == "tenants" || p[0] == "tenant-keys") }, auditClass{"tenant registry", "one entry per tenant the operator made", nil}},
+	{func(p []string) bool {
+		return len(p) == 1 && (p[0] == "tenants" || p[0] == "tenant-keys" || p[0] == "tenant-creds")
+	}, auditClass{"tenant registry", "one entry per tenant the operator made", nil}},
 	{func(p []string) bool { return len(p) >= 2 && p[0] == "hook" && len(p) <= 3 }, auditClass{"webhook endpoint, queue, attempts, failures", "endpoints; queues hold pending deliveries (retried up to SWITCHBOARD_WEBHOOK_MAX_AGE), failures ~10,000 per endpoint, leases a TTL", checkHook}},
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,14 +57,27 @@ type Tenants struct {
 	rdb    redis.UniversalClient
 	tenant string // key of the tenants hash
 	keys   string // key of the tenant-keys hash
+	creds  string // key of the tenant-creds hash: "ccai:<key>" or "sdkappid:<n>" → tenant id
 }
 
 var _ hub.TenantStore = (*Tenants)(nil)
 
+// credFields are the tenant-creds fields of c.
+func credFields(c hub.TenantCredentials) []string {
+	var f []string
+	if c.CCAIKey != "" {
+		f = append(f, hub.CredentialCCAI+":"+c.CCAIKey)
+	}
+	if c.SDKAppID != 0 {
+		f = append(f, hub.CredentialSDKAppID+":"+strconv.FormatUint(c.SDKAppID, 10))
+	}
+	return f
+}
+
 // Tenants returns the operator registry of the deployment s belongs to.
 func (s *Store) Tenants() *Tenants {
 	base := s.base()
-	return &Tenants{rdb: s.rdb, tenant: base + ":tenants", keys: base + ":tenant-keys"}
+	return &Tenants{rdb: s.rdb, tenant: base + ":tenants", keys: base + ":tenant-keys", creds: base + ":tenant-creds"}
 }
 
 var tenantCreateScript = script("tenant_create")
@@ -139,8 +153,13 @@ func (r *Tenants) Tenants(ctx context.Context) ([]*hub.Tenant, error) {
 	return out, nil
 }
 
-// UpdateTenant applies u to tenant id.
+// UpdateTenant applies u to tenant id. New credentials must not be
+// another tenant's (hub.ErrCredentialTaken).
 func (r *Tenants) UpdateTenant(ctx context.Context, id string, u hub.TenantUpdate, now time.Time) (*hub.Tenant, error) {
+	var taken []string // the new credential fields, checked under WATCH
+	if u.Credentials != nil {
+		taken = credFields(*u.Credentials)
+	}
 	return r.change(ctx, id, func(t *hub.Tenant) func(redis.Pipeliner) {
 		if u.Name != nil {
 			t.Name = *u.Name
@@ -152,8 +171,42 @@ func (r *Tenants) UpdateTenant(ctx context.Context, id string, u hub.TenantUpdat
 			t.Settings = *u.Settings
 		}
 		t.UpdatedAt = now
+		if u.Credentials == nil {
+			return nil
+		}
+		old := credFields(t.Credentials)
+		t.Credentials = *u.Credentials
+		return func(p redis.Pipeliner) {
+			if len(old) > 0 {
+				p.HDel(ctx, r.creds, old...)
+			}
+			for _, f := range taken {
+				p.HSet(ctx, r.creds, f, id)
+			}
+		}
+	}, func(tx *redis.Tx) error {
+		for _, f := range taken {
+			owner, err := tx.HGet(ctx, r.creds, f).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if owner != "" && owner != id {
+				return hub.ErrCredentialTaken
+			}
+		}
 		return nil
 	})
+}
+
+// TenantByCredential returns the tenant whose credential of kind is value.
+func (r *Tenants) TenantByCredential(ctx context.Context, kind, value string) (string, error) {
+	id, err := r.rdb.HGet(ctx, r.creds, kind+":"+value).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", hub.ErrTenantNotFound
+	} else if err != nil {
+		return "", storeError(err)
+	}
+	return id, nil
 }
 
 // RotateTenantKey replaces tenant id's admin key hash with keyHash.
@@ -182,9 +235,14 @@ func (r *Tenants) TenantByKey(ctx context.Context, keyHash string) (string, erro
 // change reads tenant id, lets edit change it (and queue more writes), and
 // writes it back in one MULTI that fails, and is retried, if another
 // instance changed the tenant meanwhile.
-func (r *Tenants) change(ctx context.Context, id string, edit func(*hub.Tenant) func(redis.Pipeliner)) (*hub.Tenant, error) {
+func (r *Tenants) change(ctx context.Context, id string, edit func(*hub.Tenant) func(redis.Pipeliner), checks ...func(*redis.Tx) error) (*hub.Tenant, error) {
 	var out *hub.Tenant
 	err := r.update(ctx, func(tx *redis.Tx) (func(redis.Pipeliner) error, error) {
+		for _, check := range checks {
+			if err := check(tx); err != nil {
+				return nil, err
+			}
+		}
 		data, err := tx.HGet(ctx, r.tenant, id).Bytes()
 		if errors.Is(err, redis.Nil) {
 			return nil, hub.ErrTenantNotFound
@@ -224,7 +282,7 @@ func (r *Tenants) update(ctx context.Context, read func(*redis.Tx) (func(redis.P
 			}
 			_, err = tx.TxPipelined(ctx, write)
 			return err
-		}, r.tenant, r.keys)
+		}, r.tenant, r.keys, r.creds)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}

@@ -190,3 +190,43 @@ func TestTenantRegistryConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantCredentialsAreUnique: a tenant's CCAI key and sdkappid find it,
+// another tenant cannot take them, and replacing them frees the old ones.
+func TestTenantCredentialsAreUnique(t *testing.T) {
+	f := newFixture(t, hub.Policy{})
+	ctx := context.Background()
+	reg := f.store.Tenants()
+	for _, id := range []string{"acme", "globex"} {
+		if err := reg.CreateTenant(ctx, &hub.Tenant{ID: id, AdminKeyHash: hub.HashKey(id)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := hub.TenantCredentials{CCAIKey: "acme-key", CCAISecret: "acme-secret-0123456789", SDKAppID: 1400000777, UsersigKey: "k"}
+	if _, err := reg.UpdateTenant(ctx, "acme", hub.TenantUpdate{Credentials: &c}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for kind, v := range map[string]string{hub.CredentialCCAI: "acme-key", hub.CredentialSDKAppID: "1400000777"} {
+		if id, err := reg.TenantByCredential(ctx, kind, v); err != nil || id != "acme" {
+			t.Fatalf("%s %s: %q, %v", kind, v, id, err)
+		}
+	}
+	for _, taken := range []hub.TenantCredentials{{CCAIKey: "acme-key", CCAISecret: "x"}, {SDKAppID: 1400000777, UsersigKey: "k"}} {
+		_, err := reg.UpdateTenant(ctx, "globex", hub.TenantUpdate{Credentials: &taken}, t0)
+		wantErr(t, err, hub.ErrCredentialTaken)
+	}
+	// acme moves to new ones: the old are free for globex.
+	c2 := hub.TenantCredentials{CCAIKey: "acme-key-2", CCAISecret: "s"}
+	if _, err := reg.UpdateTenant(ctx, "acme", hub.TenantUpdate{Credentials: &c2}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.TenantByCredential(ctx, hub.CredentialSDKAppID, "1400000777"); !errors.Is(err, hub.ErrTenantNotFound) {
+		t.Fatalf("the old sdkappid still leads somewhere: %v", err)
+	}
+	if _, err := reg.UpdateTenant(ctx, "globex", hub.TenantUpdate{Credentials: &c}, t0); err != nil {
+		t.Fatalf("globex takes the freed credentials: %v", err)
+	}
+	if id, _ := reg.TenantByCredential(ctx, hub.CredentialCCAI, "acme-key"); id != "globex" {
+		t.Fatalf("acme-key leads to %q", id)
+	}
+}
