@@ -132,31 +132,37 @@ func TestOperatorAPIOff(t *testing.T) {
 	}
 }
 
-// FuzzOperatorBodies sends fuzzed bodies to the operator API's create and
-// update: every answer is JSON, a refusal is the native error envelope and
+// FuzzOperatorBodies sends fuzzed bodies to the operator API's create,
+// update and credentials: every answer is JSON, a refusal is the native error envelope and
 // writes nothing, and a success shows a tenant with a valid id whose
-// settings pass validation.
+// settings and credentials pass validation, and no answer shows a secret.
 func FuzzOperatorBodies(f *testing.F) {
 	e := newEnv(f, hub.Policy{}, 1)
 	if got := e.do("POST", "/api/v1/operator/tenants", `{"id":"base"}`, operatorKey); got.Status != http.StatusCreated {
 		f.Fatalf("seed tenant: %s", got)
 	}
+	const create, patch, creds = 0, 1, 2
 	for _, s := range []struct {
-		patch bool
-		body  string
+		op   uint8
+		body string
 	}{
-		{false, `{"id":"acme","name":"Acme","settings":{"max_open_sessions":5}}`}, {false, `{"id":"a"}`},
-		{false, `{"id":"acme","settings":{"allowed_origins":["https://a.test"],"statuses":["Lunch"]}}`},
-		{false, `{"id":"acme","settings":null}`}, {false, `{"id":"acme","settings":[]}`}, {false, `{"id":"-x-"}`},
-		{true, `{"disabled":true}`}, {true, `{"name":"B","settings":{"retention_days":3650}}`}, {true, `{"settings":{"agent_capacity":1001}}`},
-		{true, `{"disabled":"yes"}`}, {true, `{}`}, {true, `{"settings":{"allowed_origins":["http://x.test:8080"]}}`},
+		{create, `{"id":"acme","name":"Acme","settings":{"max_open_sessions":5}}`}, {create, `{"id":"a"}`},
+		{create, `{"id":"acme","settings":{"allowed_origins":["https://a.test"],"statuses":["Lunch"]}}`},
+		{create, `{"id":"acme","settings":null}`}, {create, `{"id":"acme","settings":[]}`}, {create, `{"id":"-x-"}`},
+		{patch, `{"disabled":true}`}, {patch, `{"name":"B","settings":{"retention_days":3650}}`}, {patch, `{"settings":{"agent_capacity":1001}}`},
+		{patch, `{"disabled":"yes"}`}, {patch, `{}`}, {patch, `{"settings":{"allowed_origins":["http://x.test:8080"]}}`},
+		{creds, `{"ccai_key":"key-0123","ccai_secret":"secret-0123456789ab"}`}, {creds, `{"sdkappid":1400000777,"usersig_key":"usersig-key-0123456"}`},
+		{creds, `{"sdkappid":-1}`}, {creds, `{"admin_identifiers":["a b"]}`}, {creds, `{"ccai_key":"k"}`}, {creds, `{}`},
 	} {
-		f.Add(s.patch, s.body)
+		f.Add(s.op, s.body)
 	}
-	f.Fuzz(func(t *testing.T, patch bool, body string) {
+	f.Fuzz(func(t *testing.T, op uint8, body string) {
 		method, path := "POST", "/api/v1/operator/tenants"
-		if patch {
+		switch op % 3 {
+		case patch:
 			method, path = "PATCH", "/api/v1/operator/tenants/base"
+		case creds:
+			method, path = "PUT", "/api/v1/operator/tenants/base/credentials"
 		}
 		before, err := e.r.Client.HGetAll(context.Background(), e.r.Prefix+":tenants").Result()
 		if err != nil {
@@ -184,10 +190,14 @@ func FuzzOperatorBodies(f *testing.F) {
 			t.Fatalf("%s %q: a success without a valid tenant: %s", method, body, res)
 		}
 		tn, err := e.hubs[0].store.Tenants().Tenant(context.Background(), id)
-		if err != nil || tn.Settings.Validate() != nil {
+		if err != nil || tn.Settings.Validate() != nil || tn.Credentials.Validate() != nil {
 			t.Fatalf("%s %q: stored %+v, %v", method, body, tn, err)
 		}
-		if !patch {
+		if c := tn.Credentials; c.CCAISecret != "" && strings.Contains(string(res.Raw), c.CCAISecret) ||
+			c.UsersigKey != "" && strings.Contains(string(res.Raw), c.UsersigKey) {
+			t.Fatalf("%s %q: the answer shows a secret: %s", method, body, res)
+		}
+		if op%3 == create {
 			e.r.Client.HDel(context.Background(), e.r.Prefix+":tenants", id) // keep ids free for the next input
 		}
 	})
