@@ -25,6 +25,30 @@ type crossing struct {
 	auth               string // the whole Authorization header
 }
 
+// try makes attempt p on hub and checks that it is refused in its
+// surface's format; what names the attempt in a failure.
+func (p crossing) try(t *testing.T, hub *Main, what string) {
+	t.Helper()
+	req, _ := http.NewRequest(p.method, hub.URL()+p.path, strings.NewReader(p.body))
+	req.Host = p.host
+	if p.header != "" {
+		req.Header.Set("X-Switchboard-Tenant", p.header)
+	}
+	if p.auth != "" {
+		req.Header.Set("Authorization", p.auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	path, _, _ := strings.Cut(p.path, "?")
+	if why := surfaceRefusal(path, res.StatusCode, raw); why != "" {
+		t.Errorf("%s: %s %s (host %q, header %q): %d %s: %s", what, p.method, p.path, p.host, p.header, res.StatusCode, raw, why)
+	}
+}
+
 // surfaceRefusal checks that an answer is a refusal in the format of the
 // surface the path belongs to, and returns why not ("" when it is).
 func surfaceRefusal(path string, status int, body []byte) string {
@@ -167,28 +191,12 @@ func TestTenantIsolation(t *testing.T) {
 	for name, auth := range creds {
 		for _, tg := range targets {
 			for k, n := range names {
-				path := tg.path
+				p := crossing{method: tg.method, path: tg.path, body: tg.body, host: n.host, header: n.header, auth: auth}
 				if n.query != "" {
-					path += "?" + n.query
+					p.path += "?" + n.query
 				}
-				req, _ := http.NewRequest(tg.method, hubs[k%2].URL()+path, strings.NewReader(tg.body))
-				if n.host != "" {
-					req.Host = n.host
-				}
-				if n.header != "" {
-					req.Header.Set("X-Switchboard-Tenant", n.header)
-				}
-				req.Header.Set("Authorization", auth)
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw, _ := io.ReadAll(res.Body)
-				res.Body.Close()
+				p.try(t, hubs[k%2], name)
 				attempts++
-				if why := surfaceRefusal(tg.path, res.StatusCode, raw); why != "" {
-					t.Errorf("%s on %s %s (B named by %+v): %d %s: %s", name, tg.method, path, n, res.StatusCode, raw, why)
-				}
 			}
 		}
 	}
@@ -202,21 +210,8 @@ func TestTenantIsolation(t *testing.T) {
 			{method: "POST", path: "/v4/desk_http_svc/get_session_state?sdkappid=1400000000&identifier=admin&usersig=x&random=1&contenttype=json",
 				host: "globex.chat.test", body: `{"SessionId":"` + b.sid + `"}`},
 		} {
-			req, _ := http.NewRequest(p.method, hub.URL()+p.path, strings.NewReader(p.body))
-			req.Host = p.host
-			if p.auth != "" {
-				req.Header.Set("Authorization", p.auth)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			p.try(t, hub, "the deployment's credentials on B")
 			attempts++
-			if why := surfaceRefusal(p.path, res.StatusCode, raw); why != "" {
-				t.Errorf("%s %s on B's host: %d %s: %s", p.method, p.path, res.StatusCode, raw, why)
-			}
 		}
 	}
 	// A's own CCAI key and sdkappid (set by the operator) on B's host, header
@@ -241,24 +236,8 @@ func TestTenantIsolation(t *testing.T) {
 			// Named by its own sdkappid, A's query reaches A, where B's session is not.
 			{method: "POST", path: tencentQuery, body: `{"SessionId":"` + b.sid + `"}`},
 		} {
-			req, _ := http.NewRequest(p.method, hub.URL()+p.path, strings.NewReader(p.body))
-			req.Host = p.host
-			if p.header != "" {
-				req.Header.Set("X-Switchboard-Tenant", p.header)
-			}
-			if p.auth != "" {
-				req.Header.Set("Authorization", p.auth)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			p.try(t, hub, "A's own CCAI key or usersig on B")
 			attempts++
-			if why := surfaceRefusal(p.path, res.StatusCode, raw); why != "" {
-				t.Errorf("A's own %s %s (B named by %+v): %d %s: %s", p.method, p.path, p, res.StatusCode, raw, why)
-			}
 		}
 	}
 	// Sockets: A's tokens on B's socket endpoint are refused with 4500.
