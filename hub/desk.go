@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,16 @@ type DeskPolicy struct {
 	// PresenceRefresh is how often an instance refreshes its connections;
 	// default PresenceTTL/3.
 	PresenceRefresh time.Duration
-	// SweepEvery is how often an instance sweeps expired connections and
-	// offers; default 5 s.
+	// SweepEvery is the longest an instance goes without looking at the
+	// desk (sweeping expired connections and grace periods, expiring offers,
+	// routing) when nothing falls due sooner; default 30 s. Each look is one
+	// store call that also says when the next connection expiry, grace end
+	// or offer deadline falls, and the instance looks again then; the
+	// instance that creates such a moment (a connection, a disconnection, an
+	// offer) looks then too. So what falls due is handled when it does, an
+	// idle contact center costs an instance one call per SweepEvery, and
+	// only what a dying instance created after another's last look waits
+	// up to SweepEvery longer (docs/tenants.md).
 	SweepEvery time.Duration
 	// RouteEvery is how often an instance routes when nothing woke it;
 	// default 1 s. Every change to the queue or to the routable agents wakes
@@ -50,7 +59,7 @@ func (p *DeskPolicy) setDefaults() {
 	def(&p.SkipFor, 5*time.Minute)
 	def(&p.PresenceTTL, 60*time.Second)
 	def(&p.PresenceRefresh, p.PresenceTTL/3)
-	def(&p.SweepEvery, 5*time.Second)
+	def(&p.SweepEvery, 30*time.Second)
 	def(&p.RouteEvery, time.Second)
 }
 
@@ -91,6 +100,17 @@ func (q QueueInfo) EstimatedWait(pos int) time.Duration {
 	return time.Duration(pos) * q.Interval
 }
 
+// Tick is the outcome of one look at the desk (DeskStore.Tick).
+type Tick struct {
+	Agents int // agents whose connections or grace it looked at
+	Offers int // offers past their deadline it looked at
+	Routed int // sessions it offered to agents
+	Queued int // sessions in the queue after
+	// NextDue is when the earliest connection expiry, grace end or offer
+	// deadline falls; zero when there is none.
+	NextDue time.Time
+}
+
 // Transfer names where a session is transferred: an agent or a team.
 type Transfer struct {
 	AgentID string
@@ -110,6 +130,10 @@ type DeskStore interface {
 	Sweep(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
 	// ExpireOffers requeues offers not accepted in time; it returns how many.
 	ExpireOffers(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
+	// Tick does in one atomic step what falls due by now, up to limit of
+	// each kind: Sweep, ExpireOffers, then Route; and says when the next
+	// connection expiry, grace end or offer deadline falls.
+	Tick(ctx context.Context, limit int, now time.Time, p DeskPolicy) (Tick, error)
 	// Route offers up to limit queued sessions to routable agents, and
 	// says how many it offered and how many the queue holds after.
 	Route(ctx context.Context, limit int, now time.Time, p DeskPolicy) (routed, queued int, err error)
@@ -160,9 +184,18 @@ type Desk struct {
 	// whatever fills the queue wakes the desk (Kick), and the sweep routes
 	// anyway. An idle contact center then costs no routing calls.
 	queued atomic.Int64
+	// statuses are the custom statuses in force, when a tenant's settings
+	// replace the policy's (ApplySettings); nil: the policy's.
+	statuses atomic.Pointer[[]string]
+	// resched (capacity 1) tells the Run goroutine that due moved earlier.
+	resched chan struct{}
 
 	mu    sync.Mutex
 	conns map[string]Presence // guarded by mu: this instance's live agent connections by id
+	due   time.Time           // guarded by mu: when the Run goroutine looks at the desk next
+	// asked is guarded by mu: the earliest lookBy since the last look
+	// began, which that look's answer may not include.
+	asked time.Time
 }
 
 // NewDesk returns a Desk over store. now is the clock (time.Now when nil).
@@ -175,7 +208,7 @@ func NewDesk(store DeskStore, policy DeskPolicy, now func() time.Time, logger *s
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Desk{store: store, policy: policy, now: now, logger: logger,
-		wake: make(chan struct{}, 1), conns: map[string]Presence{}}
+		wake: make(chan struct{}, 1), resched: make(chan struct{}, 1), conns: map[string]Presence{}}
 	d.queued.Store(-1)
 	return d
 }
@@ -184,11 +217,30 @@ func NewDesk(store DeskStore, policy DeskPolicy, now func() time.Time, logger *s
 func (d *Desk) Policy() DeskPolicy { return d.policy }
 
 // Statuses returns every status an agent may choose: Available first.
-func (d *Desk) Statuses() []string { return append([]string{AgentAvailable}, d.policy.Statuses...) }
+func (d *Desk) Statuses() []string { return append([]string{AgentAvailable}, d.custom()...) }
+
+func (d *Desk) custom() []string {
+	if p := d.statuses.Load(); p != nil {
+		return *p
+	}
+	return d.policy.Statuses
+}
+
+// ApplySettings puts a tenant's settings over the desk's policy: its
+// statuses, when it has any, replace the deployment's. An agent already in
+// a status no longer offered keeps it until it picks another.
+func (d *Desk) ApplySettings(t TenantSettings) {
+	if len(t.Statuses) == 0 {
+		d.statuses.Store(nil)
+		return
+	}
+	st := slices.Clone(t.Statuses)
+	d.statuses.Store(&st)
+}
 
 // CheckStatus returns StatusError unless status may be chosen.
 func (d *Desk) CheckStatus(status string) error {
-	if status == AgentAvailable || slices.Contains(d.policy.Statuses, status) {
+	if status == AgentAvailable || slices.Contains(d.custom(), status) {
 		return nil
 	}
 	return StatusError(status)
@@ -203,6 +255,7 @@ func (d *Desk) Connect(ctx context.Context, agentID, ip string) (string, error) 
 	d.mu.Lock()
 	d.conns[c.ConnID] = c
 	d.mu.Unlock()
+	d.lookBy(d.now().Add(d.policy.PresenceTTL))
 	return c.ConnID, nil
 }
 
@@ -215,7 +268,40 @@ func (d *Desk) Disconnect(ctx context.Context, connID string) error {
 	if !ok {
 		return nil
 	}
-	return d.store.Disconnect(ctx, c, d.now(), d.policy)
+	if err := d.store.Disconnect(ctx, c, d.now(), d.policy); err != nil {
+		return err
+	}
+	if d.policy.Grace > 0 {
+		d.lookBy(d.now().Add(d.policy.Grace))
+	}
+	return nil
+}
+
+// lookBy makes the Run goroutine look at the desk by t at the latest: a
+// connection expiry, grace end or offer deadline this instance created.
+func (d *Desk) lookBy(t time.Time) {
+	d.mu.Lock()
+	if d.asked.IsZero() || t.Before(d.asked) {
+		d.asked = t
+	}
+	earlier := t.Before(d.due)
+	if earlier {
+		d.due = t
+	}
+	d.mu.Unlock()
+	if earlier {
+		select {
+		case d.resched <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// untilDue is how long the Run goroutine sleeps before its next look.
+func (d *Desk) untilDue() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return max(d.due.Sub(d.now()), 50*time.Millisecond)
 }
 
 // Kick asks the Run goroutine to route now. It never blocks.
@@ -226,14 +312,16 @@ func (d *Desk) Kick() {
 	}
 }
 
-// Run refreshes, sweeps and routes until ctx ends.
+// Run refreshes, sweeps and routes until ctx ends. It looks at the desk
+// at once, then whenever the store says something falls due, at the latest
+// every SweepEvery (see DeskPolicy.SweepEvery).
 func (d *Desk) Run(ctx context.Context) {
 	refresh := time.NewTicker(d.policy.PresenceRefresh)
-	sweep := time.NewTicker(d.policy.SweepEvery)
 	route := time.NewTicker(d.policy.RouteEvery)
+	look := time.NewTimer(0)
 	defer refresh.Stop()
-	defer sweep.Stop()
 	defer route.Stop()
+	defer look.Stop()
 	for {
 		var err error
 		select {
@@ -241,8 +329,11 @@ func (d *Desk) Run(ctx context.Context) {
 			return
 		case <-refresh.C:
 			err = d.Refresh(ctx)
-		case <-sweep.C:
+		case <-look.C:
 			err = d.Sweep(ctx)
+			look.Reset(d.untilDue())
+		case <-d.resched:
+			look.Reset(d.untilDue())
 		case <-route.C:
 			if d.queued.Load() != 0 {
 				err = d.Route(ctx)
@@ -288,29 +379,66 @@ func (d *Desk) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// deskBatch is how many entries of each kind one store call handles: one
+// call then blocks Redis for a few milliseconds at most.
+const deskBatch = 50
+
 // Sweep turns Offline the agents whose connections expired past their
-// grace, requeues offers not accepted in time, and routes.
+// grace, requeues offers not accepted in time, and routes: one store call
+// unless more than deskBatch of a kind are due. It sets the next look at
+// what the store says falls due next, or SweepEvery (less up to a fifth, so
+// that many contact centers' looks spread out) when that is later.
 func (d *Desk) Sweep(ctx context.Context) error {
-	if _, err := d.store.Sweep(ctx, d.now(), d.policy); err != nil {
-		return err
+	d.mu.Lock()
+	d.asked = time.Time{} // what was asked before is in the store: the look sees it
+	d.mu.Unlock()
+	for {
+		now := d.now()
+		t, err := d.store.Tick(ctx, deskBatch, now, d.policy)
+		if err != nil {
+			d.queued.Store(-1) // unknown: the routing tick tries again
+			d.setDue(now.Add(min(d.policy.SweepEvery, 5*time.Second)))
+			return err
+		}
+		d.queued.Store(int64(t.Queued))
+		if t.Agents < deskBatch && t.Offers < deskBatch && t.Routed < deskBatch {
+			next := now.Add(d.policy.SweepEvery - rand.N(d.policy.SweepEvery/5+1))
+			if !t.NextDue.IsZero() && t.NextDue.Before(next) {
+				next = t.NextDue
+			}
+			d.setDue(next)
+			return nil
+		}
 	}
-	if _, err := d.store.ExpireOffers(ctx, d.now(), d.policy); err != nil {
-		return err
+}
+
+// setDue sets the next look at t, or earlier if asked since the look began.
+func (d *Desk) setDue(t time.Time) {
+	d.mu.Lock()
+	d.due = t
+	if !d.asked.IsZero() && d.asked.Before(t) {
+		d.due = d.asked
 	}
-	return d.Route(ctx)
+	d.mu.Unlock()
 }
 
 // Route offers queued sessions to routable agents until no more can be.
 func (d *Desk) Route(ctx context.Context) error {
-	const batch = 50
+	routed := 0
+	defer func() {
+		if routed > 0 && d.policy.OfferTimeout > 0 {
+			d.lookBy(d.now().Add(d.policy.OfferTimeout))
+		}
+	}()
 	for {
-		n, queued, err := d.store.Route(ctx, batch, d.now(), d.policy)
+		n, queued, err := d.store.Route(ctx, deskBatch, d.now(), d.policy)
 		if err != nil {
 			d.queued.Store(-1) // unknown: the tick tries again
 			return err
 		}
+		routed += n
 		d.queued.Store(int64(queued))
-		if n < batch {
+		if n < deskBatch {
 			return nil
 		}
 	}
@@ -361,6 +489,9 @@ func (d *Desk) Transfer(ctx context.Context, p Principal, sessionID string, to T
 	s, err := d.store.Transfer(ctx, sessionID, p, to, d.now(), d.policy)
 	if err == nil {
 		d.Kick()
+		if to.AgentID != "" && d.policy.OfferTimeout > 0 { // an offer to that agent
+			d.lookBy(d.now().Add(d.policy.OfferTimeout))
+		}
 	}
 	return s, err
 }

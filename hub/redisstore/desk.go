@@ -22,6 +22,7 @@ var (
 	disconnectScript = script("disconnect")
 	refreshScript    = script("refresh")
 	sweepScript      = script("sweep")
+	tickScript       = script("tick")
 	statusScript     = script("status")
 	queueInfoScript  = script("queue_info")
 )
@@ -122,6 +123,23 @@ func (s *Store) batches(ctx context.Context, sc *redis.Script, key string, now t
 			return total, nil
 		}
 	}
+}
+
+// Tick implements hub.DeskStore.
+func (s *Store) Tick(ctx context.Context, limit int, now time.Time, p hub.DeskPolicy) (hub.Tick, error) {
+	res, err := tickScript.Run(ctx, s.rdb, []string{s.key("presence"), s.key("offers"), s.key("queue")},
+		s.deskArgs(now, &p, limit)...).Int64Slice()
+	if err != nil {
+		return hub.Tick{}, deskError(err)
+	}
+	if len(res) != 5 {
+		return hub.Tick{}, errors.New("redis: tick reply has the wrong shape")
+	}
+	t := hub.Tick{Agents: int(res[0]), Offers: int(res[1]), Routed: int(res[2]), Queued: int(res[3])}
+	if res[4] > 0 {
+		t.NextDue = time.UnixMilli(res[4])
+	}
+	return t, nil
 }
 
 // Route implements hub.DeskStore.

@@ -2205,3 +2205,99 @@ func TestPresenceExpiredConnectionDoesNotKeepAgentOnline(t *testing.T) {
 		t.Errorf("a session was offered to a, which has no live connection")
 	}
 }
+
+// TestTickDoesWhatIsDueAndSaysWhen: one Tick sweeps, expires and routes
+// as the three separate scripts do, and names the next moment anything
+// falls due, so that a desk can sleep until then (docs/tenants.md).
+func TestTickDoesWhatIsDueAndSaysWhen(t *testing.T) {
+	d := newDeskFix(t, basePolicy()) // offers 30 s, presence 60 s, no grace
+	tick := func() hub.Tick {
+		t.Helper()
+		r, err := d.st.Tick(d.ctx, 50, d.now, d.pol)
+		if err != nil {
+			t.Fatalf("tick: %v", err)
+		}
+		return r
+	}
+	if r := tick(); r != (hub.Tick{}) {
+		t.Fatalf("tick of an empty desk = %+v, want nothing done and nothing due", r)
+	}
+	d.agent("a", 1, hub.RoleAgent)
+	d.connect("a", "1") // expires t0+60s
+	s := d.create("one")
+	r := tick()
+	if r.Routed != 1 || r.Queued != 0 || !r.NextDue.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("tick with one queued session = %+v, want it routed and the offer's deadline t0+30s next", r)
+	}
+	d.at(30 * time.Second)
+	r = tick()
+	if r.Offers != 1 || r.Routed != 0 || r.Queued != 1 || !r.NextDue.Equal(t0.Add(60*time.Second)) {
+		t.Fatalf("tick at the offer's deadline = %+v, want it expired and requeued (a is skipped), the connection's expiry next", r)
+	}
+	if got := d.session(s.ID).State; got != hub.StateQueuing {
+		t.Fatalf("after the offer lapsed the session is %s", got)
+	}
+	d.at(60 * time.Second)
+	r = tick()
+	if r.Agents != 1 || !r.NextDue.IsZero() {
+		t.Fatalf("tick at the connection's expiry = %+v, want the agent looked at and nothing due after", r)
+	}
+	if a := d.agentInfo("a"); a.Online {
+		t.Fatalf("after its connection expired the agent is %+v", a)
+	}
+	d.audit()
+}
+
+// TestDeskLooksWhenSomethingFallsDue: a desk whose idle look is an hour
+// away still expires an offer at its deadline and takes Offline, at its
+// connection's expiry, an agent whose instance stopped refreshing it:
+// each look learns when the next thing falls due. Real clock.
+func TestDeskLooksWhenSomethingFallsDue(t *testing.T) {
+	pol := hub.DeskPolicy{OfferTimeout: 300 * time.Millisecond, SkipFor: time.Minute,
+		PresenceTTL: time.Second, SweepEvery: time.Hour, RouteEvery: time.Hour}
+	d := newDeskFix(t, pol)
+	d.agent("a", 1, hub.RoleAgent)
+	d.agent("dead", 1, hub.RoleAgent)
+	// Another instance connected "dead" and then died: nobody refreshes it.
+	if err := d.st.Connect(d.ctx, hub.Presence{AgentID: "dead", ConnID: "x"}, time.Now(), pol); err != nil {
+		t.Fatal(err)
+	}
+	desk := hub.NewDesk(d.st, pol, nil, nil)
+	ctx, cancel := context.WithCancel(d.ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); desk.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitUntil("the dead instance's agent goes Offline", func() bool {
+		a, err := d.st.Agent(d.ctx, "dead")
+		return err == nil && !a.Online
+	})
+
+	if _, err := desk.Connect(d.ctx, "a", "10.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.SetStatus(d.ctx, []string{"a"}, hub.AgentAvailable, false); err != nil {
+		t.Fatal(err)
+	}
+	s := d.create("one")
+	desk.Kick()
+	waitUntil("the session is offered to a", func() bool {
+		x, err := d.st.Session(d.ctx, s.ID)
+		return err == nil && x.State == hub.StateOffered
+	})
+	waitUntil("the unanswered offer goes back to the queue", func() bool {
+		x, err := d.st.Session(d.ctx, s.ID)
+		return err == nil && x.State == hub.StateQueuing
+	})
+}

@@ -468,3 +468,84 @@ local function go_offline(aid)
   end
   agent_sync(aid)
 end
+
+-- sweep_presence drops the connections whose instance stopped refreshing
+-- them (crashed, partitioned) and turns Offline the agents left with none
+-- and no grace period running, looking at up to limit agents due by now in
+-- the presence zset (agent -> when it must be looked at again). It returns
+-- how many it looked at and how many it turned Offline.
+local function sweep_presence(limit)
+  local pk = k('presence')
+  local due = redis.call('ZRANGEBYSCORE', pk, '-inf', D.now, 'LIMIT', 0, limit)
+  local n = 0
+  for _, aid in ipairs(due) do
+    local akey = k('agent', aid)
+    local ips = drop_dead(akey)
+    local top = earliest_conn(akey)
+    if top then
+      redis.call('ZADD', pk, top, aid)
+    else
+      if #ips > 0 then
+        redis.call('HSET', akey, 'last_ips', cjson.encode(ips))
+      end
+      local grace = num(redis.call('HGET', akey, 'grace_until'))
+      if grace > D.now then
+        redis.call('ZADD', pk, grace, aid)
+      else
+        go_offline(aid)
+        n = n + 1
+      end
+    end
+  end
+  return #due, n
+end
+
+-- expire_offers sends back to the queue up to limit offers not answered by
+-- their deadline (the offers zset: session -> deadline), skipping the agent
+-- that let each lapse. It returns how many it looked at and how many it
+-- requeued.
+local function expire_offers(limit)
+  local ok = k('offers')
+  local due = redis.call('ZRANGEBYSCORE', ok, '-inf', D.now, 'LIMIT', 0, limit)
+  local n = 0
+  for _, sid in ipairs(due) do
+    local h = redis.call('HMGET', k('session', sid), 'state', 'agent_id')
+    if h[1] == 'WaitingForAgentAnswering' then
+      requeue(sid, 'offer_timeout', h[2])
+      n = n + 1
+    else
+      redis.call('ZREM', ok, sid)
+    end
+  end
+  return #due, n
+end
+
+-- route_queue offers queued sessions, oldest first, to the routable agents:
+-- each goes to the first agent of the routable set (fewest sessions, then
+-- idle longest) that it does not skip and, for a session sent to a team,
+-- that is in the team. One run routes up to limit sessions; it looks at
+-- the first 100 of the queue and 200 agents per session, so that a session
+-- nobody may take does not hold up those behind it. It returns how many it
+-- routed and how many sessions the queue holds after.
+local function route_queue(limit)
+  local qk = k('queue')
+  local routed = 0
+  local rk = k('routable')
+  for _, sid in ipairs(redis.call('ZRANGE', qk, 0, 99)) do
+    if routed >= limit or redis.call('ZCARD', rk) == 0 then
+      break
+    end
+    local skey = k('session', sid)
+    local team = redis.call('HGET', skey, 'team') or ''
+    for _, aid in ipairs(redis.call('ZRANGE', rk, 0, 199)) do
+      local skip = redis.call('ZSCORE', skey .. ':skip', aid)
+      if (not skip or num(skip) <= D.now) and
+          (team == '' or redis.call('SISMEMBER', k('team', team, 'agents'), aid) == 1) then
+        offer(sid, aid)
+        routed = routed + 1
+        break
+      end
+    end
+  end
+  return routed, redis.call('ZCARD', qk)
+end
