@@ -53,7 +53,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if !originAllowed(r, origin, s.ws.AllowedOrigins) {
+		if !originAllowed(r, origin, s.allowedOrigins()) {
 			s.nativeErr(w, r, hub.Errorf(hub.EFORBIDDEN, "origin not allowed"))
 			return
 		}

@@ -115,6 +115,9 @@ type Server struct {
 	tokens           *hub.Tokens
 	adminKey         []byte
 	adminKeyHash     atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
+	// origins are the allowed origin patterns in force: the deployment's
+	// (ws.AllowedOrigins) and a tenant's (ApplySettings); nil: the deployment's.
+	origins atomic.Pointer[[]string]
 	operatorKey      []byte                 // "" turns the operator API off
 	tenants          hub.TenantStore
 	operatorChanged  func(*hub.Tenant)
@@ -415,6 +418,26 @@ func (s *Server) tencentConf() TencentConfig { return s.creds.Load().tencent }
 // SetAdminKeyHash makes the admin key the one whose hub.HashKey is hash
 // (a tenant's key was rotated).
 func (s *Server) SetAdminKeyHash(hash string) { s.adminKeyHash.Store(&hash) }
+
+// ApplySettings applies a tenant's settings, made or changed through the
+// operator API, to what this Server serves from now on: its allowed
+// origins (besides the deployment's), its agent statuses, and its limits
+// (max open sessions, agent capacity, retention).
+func (s *Server) ApplySettings(t hub.TenantSettings) {
+	o := append(slices.Clone(s.ws.AllowedOrigins), t.AllowedOrigins...)
+	s.origins.Store(&o)
+	s.sessions.ApplySettings(t)
+	s.desk.ApplySettings(t)
+}
+
+// allowedOrigins are the origin patterns whose pages may call this Server
+// from a browser and open its sockets.
+func (s *Server) allowedOrigins() []string {
+	if o := s.origins.Load(); o != nil {
+		return *o
+	}
+	return s.ws.AllowedOrigins
+}
 
 // Enable undoes Disable: the tenant was enabled again.
 func (s *Server) Enable() { s.draining.Store(false) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,8 @@ type servedTenant struct {
 	once     sync.Once
 	srv      *Server
 	err      error
-	disabled bool // guarded by TenantRouter.mu
+	disabled bool        // guarded by TenantRouter.mu
+	applied  *hub.Tenant // guarded by TenantRouter.mu: the registry entry last applied to srv
 }
 
 type cachedTenant struct {
@@ -242,9 +244,11 @@ func (tr *TenantRouter) remember(id string, t *hub.Tenant, err error, now time.T
 		return
 	}
 	off := t == nil || t.Disabled
-	if t != nil {
+	if t != nil && !reflect.DeepEqual(t, st.applied) {
+		st.applied = t
 		st.srv.SetAdminKeyHash(t.AdminKeyHash)
 		st.srv.SetCredentials(TenantSurfaceCredentials(t))
+		st.srv.ApplySettings(t.Settings)
 	}
 	if off && !st.disabled {
 		st.disabled = true
@@ -280,7 +284,7 @@ func (tr *TenantRouter) server(ctx context.Context, id string) (*Server, error) 
 	st.once.Do(func() {
 		srv, err := tr.build(context.WithoutCancel(ctx), t)
 		tr.mu.Lock()
-		st.srv, st.err = srv, err
+		st.srv, st.err, st.applied = srv, err, t
 		tr.mu.Unlock()
 	})
 	tr.mu.Lock()

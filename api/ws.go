@@ -149,7 +149,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
-		OriginPatterns:  s.ws.AllowedOrigins,
+		OriginPatterns:  s.allowedOrigins(),
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,8 +34,11 @@ type Store interface {
 // applies the Policy and the clock, and leaves the atomic work to the store.
 // Surfaces call it rather than the store, so that a rule holds on all of them.
 type Service struct {
-	store  Store
-	policy Policy
+	store Store
+	base  Policy // the policy it was made with
+	// policy is the one in force: base, with a tenant's settings over it
+	// (ApplySettings, from any goroutine).
+	policy atomic.Pointer[Policy]
 	now    func() time.Time
 }
 
@@ -49,7 +53,16 @@ func NewService(store Store, policy Policy, now func() time.Time) *Service {
 	if policy.IdempotencyTTL <= 0 {
 		policy.IdempotencyTTL = 24 * time.Hour
 	}
-	return &Service{store: store, policy: policy, now: now}
+	s := &Service{store: store, base: policy, now: now}
+	s.policy.Store(&policy)
+	return s
+}
+
+// ApplySettings puts a tenant's settings over the policy the Service was
+// made with (a zero setting keeps it), for the operations that follow.
+func (s *Service) ApplySettings(t TenantSettings) {
+	p := s.base.With(t)
+	s.policy.Store(&p)
 }
 
 // Now returns the service clock's current time.
@@ -78,7 +91,7 @@ func (s *Service) CreateSession(ctx context.Context, c SessionCreate) (*Session,
 	if c.ByAgent {
 		sess.StartedBy = "agent"
 	}
-	return s.store.CreateSession(ctx, sess, s.policy.MaxOpenSessions)
+	return s.store.CreateSession(ctx, sess, s.policy.Load().MaxOpenSessions)
 }
 
 // Session returns one session.
@@ -105,11 +118,11 @@ func (s *Service) AssignSession(ctx context.Context, id string, a Assignment) (*
 	if !ValidSessionID(id) {
 		return nil, ErrSessionNotFound
 	}
-	return s.store.AssignSession(ctx, id, a, s.policy.AgentCapacity, s.now())
+	return s.store.AssignSession(ctx, id, a, s.policy.Load().AgentCapacity, s.now())
 }
 
 // Policy returns the policy in force.
-func (s *Service) Policy() Policy { return s.policy }
+func (s *Service) Policy() Policy { return *s.policy.Load() }
 
 // CloseSession ends a session for an admin, whatever its state.
 func (s *Service) CloseSession(ctx context.Context, id string) (*Session, error) {
@@ -122,7 +135,7 @@ func (s *Service) CloseSessionAs(ctx context.Context, p Principal, id string) (*
 	if !ValidSessionID(id) {
 		return nil, ErrSessionNotFound
 	}
-	return s.store.CloseSession(ctx, id, p, s.now(), s.policy.Retention)
+	return s.store.CloseSession(ctx, id, p, s.now(), s.policy.Load().Retention)
 }
 
 // SessionFor returns a session p may read; one it may not read answers
@@ -165,7 +178,7 @@ func (s *Service) SendMessage(ctx context.Context, p Principal, sessionID, clien
 		return 0, false, ErrSessionNotFound
 	}
 	msg := Message{ClientMsgID: clientMsgID, Type: "chat.msg", Text: text}
-	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.IdempotencyTTL)
+	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
 }
 
 // MarkRead moves p's read marker of the session forward to upTo (and its
@@ -196,7 +209,7 @@ func (s *Service) Typing(ctx context.Context, p Principal, sessionID string, on 
 	if !ValidSessionID(sessionID) {
 		return ErrSessionNotFound
 	}
-	return s.store.PublishTyping(ctx, sessionID, p, on, s.policy.TypingExpiry, s.now().UTC())
+	return s.store.PublishTyping(ctx, sessionID, p, on, s.policy.Load().TypingExpiry, s.now().UTC())
 }
 
 // Events returns up to limit events of a session p may read, after seq.

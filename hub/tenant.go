@@ -53,10 +53,10 @@ type Tenant struct {
 // the deployment's configured default.
 type TenantSettings struct {
 	// AllowedOrigins are the web origins whose pages may embed the widget
-	// and call the APIs from a browser.
+	// and call the APIs from a browser, besides the deployment's.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 	// Statuses are the agent statuses this tenant's agents may pick
-	// besides Available and Offline.
+	// besides Available and Offline, instead of the deployment's.
 	Statuses []string `json:"statuses,omitempty"`
 	// AgentCapacity is the capacity of an agent first seen through an
 	// admin assign.
@@ -66,6 +66,21 @@ type TenantSettings struct {
 	MaxOpenSessions int `json:"max_open_sessions,omitempty"`
 	// RetentionDays is how long ended sessions are kept.
 	RetentionDays int `json:"retention_days,omitempty"`
+}
+
+// With returns p with the tenant's settings over it: a zero setting keeps
+// p's.
+func (p Policy) With(s TenantSettings) Policy {
+	if s.MaxOpenSessions > 0 {
+		p.MaxOpenSessions = s.MaxOpenSessions
+	}
+	if s.AgentCapacity > 0 {
+		p.AgentCapacity = s.AgentCapacity
+	}
+	if s.RetentionDays > 0 {
+		p.Retention = time.Duration(s.RetentionDays) * 24 * time.Hour
+	}
+	return p
 }
 
 // TenantCredentials are a tenant's credentials of the published surfaces

@@ -32,26 +32,28 @@ func (ts *tenantStacks) all() []*redisstore.Store {
 	return append([]*redisstore.Store(nil), ts.stores...)
 }
 
-// tenantWebhookPoll is how often a tenant's webhook sender looks for new
-// endpoints (the default tenant's looks every SWITCHBOARD_WEBHOOK_POLL, 1 s):
-// a thousand tenants do not cost a thousand lookups a second, and a new
-// endpoint of a tenant gets its first delivery within this. Deliveries to
-// known endpoints are not delayed by it.
-const tenantWebhookPoll = 10 * time.Second
+// tenantWebhookPoll is how often a tenant's webhook sender looks for
+// endpoints added on other instances (the default tenant's looks every
+// SWITCHBOARD_WEBHOOK_POLL, 1 s): a thousand tenants do not cost a thousand
+// lookups a second. The instance an endpoint is added on delivers to it at
+// once (kickOnPut); the others only take over its deliveries if that
+// instance goes away, within this. Deliveries to known endpoints are not
+// delayed by it.
+const tenantWebhookPoll = time.Minute
 
-// tenantPolicy is the deployment's policy with tenant t's settings over it.
-func tenantPolicy(cfg Config, t *hub.Tenant) hub.Policy {
-	p := hub.Policy{MaxOpenSessions: cfg.MaxOpenSessions, AgentCapacity: cfg.AgentCapacity, Retention: cfg.Retention}
-	if t.Settings.MaxOpenSessions > 0 {
-		p.MaxOpenSessions = t.Settings.MaxOpenSessions
+// kickOnPut is a tenant's webhook administration that wakes the tenant's
+// sender on this instance when an endpoint is added through it.
+type kickOnPut struct {
+	api.WebhookAdmin
+	sender *webhook.Sender
+}
+
+func (k kickOnPut) PutEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	if err := k.WebhookAdmin.PutEndpoint(ctx, e); err != nil {
+		return err
 	}
-	if t.Settings.AgentCapacity > 0 {
-		p.AgentCapacity = t.Settings.AgentCapacity
-	}
-	if t.Settings.RetentionDays > 0 {
-		p.Retention = time.Duration(t.Settings.RetentionDays) * 24 * time.Hour
-	}
-	return p
+	k.sender.Kick()
+	return nil
 }
 
 // buildTenant starts the serving stack of tenant t on this instance: its
@@ -76,16 +78,22 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 	fanout := hub.NewFanout(view, logger)
 	view.Handle(fanout)
 	desk := hub.NewDesk(store, cfg.Desk, nil, logger)
+	owner, _ := os.Hostname()
+	sender := &webhook.Sender{
+		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: logger,
+		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
+		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: max(cfg.Webhook.Poll, tenantWebhookPoll),
+	}
 	ccai, tencent := api.TenantSurfaceCredentials(t)
 	srv := api.NewServer(api.Config{
 		CCAI:             ccai,
 		Tencent:          tencent,
-		Sessions:         hub.NewService(store, tenantPolicy(cfg, t), nil),
+		Sessions:         hub.NewService(store, hub.Policy{MaxOpenSessions: cfg.MaxOpenSessions, AgentCapacity: cfg.AgentCapacity, Retention: cfg.Retention}, nil),
 		Agents:           store,
 		History:          store,
 		Chats:            hub.NewHistory(store, nil),
 		Location:         cfg.Location,
-		Webhooks:         store,
+		Webhooks:         kickOnPut{store, sender},
 		Fanout:           fanout,
 		Desk:             desk,
 		Teams:            store,
@@ -101,12 +109,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Logger:           logger,
 		Instance:         m.api,
 	})
-	owner, _ := os.Hostname()
-	sender := &webhook.Sender{
-		Queue: store, History: store, Owner: owner + "-" + hub.NewSecret(6), Log: logger,
-		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
-		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: max(cfg.Webhook.Poll, tenantWebhookPoll),
-	}
+	srv.ApplySettings(t.Settings)
 	m.tenants.add(store)
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); fanout.Run(m.background) }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -168,5 +169,96 @@ func TestTenantsEndToEnd(t *testing.T) {
 	}
 	if st, body := tenantCall(t, "GET", b.URL()+"/customer-service/stats", "", keys["globex"], ""); st != http.StatusOK {
 		t.Errorf("globex while acme is disabled: %d %v", st, body)
+	}
+}
+
+// TestTenantSettingsApplyLive: a tenant's settings changed through the
+// operator API on one instance take effect on another that already serves
+// the tenant, within the registry re-read, with no restart: its agent
+// statuses replace the deployment's, its allowed origins join the
+// deployment's (for it alone), and its max open sessions bind.
+func TestTenantSettingsApplyLive(t *testing.T) {
+	r := redistest.New(t)
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	a, b := openMain(t, c), openMain(t, c)
+	keys := map[string]string{}
+	for _, id := range []string{"acme", "globex"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey,
+			`{"id":"`+id+`","settings":{"statuses":["lunch"]}}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+		keys[id] = body["admin_key"].(string)
+	}
+	acme := keys["acme"]
+	if st, body := tenantCall(t, "POST", b.URL()+"/api/v1/agents", "", acme,
+		`{"id":"agent_rita","name":"Rita","email":"rita@acme.test","role":"agent","password":"correct-horse-9"}`); st != http.StatusCreated {
+		t.Fatalf("create acme's agent: %d %v", st, body)
+	}
+	setStatus := func(status string) (int, map[string]any) {
+		return tenantCall(t, "PUT", b.URL()+"/api/v1/agents/agent_rita/status", "", acme, `{"status":"`+status+`"}`)
+	}
+	if st, body := setStatus("lunch"); st != http.StatusOK {
+		t.Fatalf("acme's own status lunch on B: %d %v", st, body)
+	}
+	if st, _ := setStatus("meeting"); st != http.StatusBadRequest {
+		t.Fatalf("a status acme does not have: %d, want 400", st)
+	}
+	// withOrigin calls GET /api/v1/statuses on B from a browser page at origin.
+	withOrigin := func(key, origin string) (int, string) {
+		req, _ := http.NewRequest("GET", b.URL()+"/api/v1/statuses", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Origin", origin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Access-Control-Allow-Origin")
+	}
+	const shop = "https://shop.acme.test"
+	if st, _ := withOrigin(acme, shop); st != http.StatusForbidden {
+		t.Fatalf("acme's shop before it is allowed: %d, want 403", st)
+	}
+
+	// The operator changes acme's settings through A.
+	if st, body := tenantCall(t, "PATCH", a.URL()+"/api/v1/operator/tenants/acme", "", c.OperatorKey,
+		`{"settings":{"statuses":["coffee"],"allowed_origins":["`+shop+`"],"max_open_sessions":1}}`); st != http.StatusOK {
+		t.Fatalf("patch acme: %d %v", st, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := setStatus("coffee")
+		if st == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B still refuses acme's new status coffee 10 s after the change: %d", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, body := setStatus("lunch"); st != http.StatusBadRequest {
+		t.Errorf("acme's old status lunch after the change: %d %v, want 400", st, body)
+	}
+	if st, allow := withOrigin(acme, shop); st != http.StatusOK || allow != shop {
+		t.Errorf("acme's shop after it is allowed: %d, Access-Control-Allow-Origin %q", st, allow)
+	}
+	if st, _ := withOrigin(keys["globex"], shop); st != http.StatusForbidden {
+		t.Errorf("acme's shop calling globex: %d, want 403", st)
+	}
+	if st, body := tenantCall(t, "GET", b.URL()+"/api/v1/statuses", "", keys["globex"], ""); st != http.StatusOK ||
+		fmt.Sprint(body["statuses"]) != "[Available lunch]" {
+		t.Errorf("globex's statuses after acme's change: %d %v, want its own [Available lunch]", st, body)
+	}
+	if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", acme, `{"title":"1","customer_name":"Ann"}`); st != http.StatusOK && st != http.StatusCreated {
+		t.Fatalf("acme's first session: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", acme, `{"title":"2","customer_name":"Bo"}`); st != http.StatusTooManyRequests || body["message"] != "max sessions reached" {
+		t.Errorf("acme past its new quota of 1: %d %v", st, body)
+	}
+	if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", keys["globex"], `{"title":"2","customer_name":"Bo"}`); st != http.StatusOK && st != http.StatusCreated {
+		t.Errorf("globex, unaffected by acme's quota: %d %v", st, body)
 	}
 }

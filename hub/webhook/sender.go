@@ -35,6 +35,24 @@ type Sender struct {
 	mu      sync.Mutex      // guards running
 	running map[string]bool // endpoints with a worker on this instance
 	wg      sync.WaitGroup
+
+	wakeOnce sync.Once
+	wake     chan struct{} // capacity 1: look for endpoints now (Kick)
+}
+
+func (s *Sender) wakeCh() chan struct{} {
+	s.wakeOnce.Do(func() { s.wake = make(chan struct{}, 1) })
+	return s.wake
+}
+
+// Kick makes Run look for endpoints now rather than at its next Poll: the
+// instance that adds an endpoint delivers to it at once however long Poll
+// is. It never blocks.
+func (s *Sender) Kick() {
+	select {
+	case s.wakeCh() <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Sender) defaults() {
@@ -70,7 +88,7 @@ func (s *Sender) defaults() {
 	s.running = map[string]bool{}
 }
 
-// Run looks for endpoints every Poll and starts a worker for each one whose
+// Run looks for endpoints every Poll, and at once after Kick, and starts a worker for each one whose
 // lease it wins, until ctx ends; it returns after its workers have released
 // their leases.
 func (s *Sender) Run(ctx context.Context) error {
@@ -84,6 +102,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.wakeCh():
 		}
 	}
 }
