@@ -452,9 +452,17 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 		r.RedisCommandsPerMessage = float64(d.Calls) / float64(r.Sent)
 		r.RedisScriptsPerMessage = float64(d.Scripts) / float64(r.Sent)
 		r.RedisTop = top(d.By, 8)
+		if d.CPU > 0 {
+			r.RedisCores = d.CPU / r.Seconds
+			r.RedisMicrosPerMessage = d.CPU * 1e6 / float64(r.Sent)
+		}
 	}
 	logf("%s: sent %d (%.0f/s), delivered %d (%.0f/s), p50 %.2fms p99 %.2fms max %.1fms, errors %d, lost %d",
 		name, r.Sent, r.SentPerSecond, r.Delivered, r.DeliveredPerSecond, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.SendErrors, r.Lost)
+	if r.RedisMicrosPerMessage > 0 {
+		logf("%s: redis %.2f cores, %.1f µs CPU per message: one Redis core carries about %.0f msg/s of this shape",
+			name, r.RedisCores, r.RedisMicrosPerMessage, 1e6/r.RedisMicrosPerMessage)
+	}
 	return r
 }
 

@@ -62,7 +62,13 @@ type RunResult struct {
 	RedisCommandsPerMessage float64          `json:"redis_commands_per_message,omitempty"`
 	RedisScriptsPerMessage  float64          `json:"redis_script_calls_per_message,omitempty"`
 	RedisTop                map[string]int64 `json:"redis_top_commands,omitempty"`
-	Pass                    bool             `json:"pass,omitempty"`
+	// RedisCores is Redis's CPU during the window over its length;
+	// RedisMicrosPerMessage its CPU per message sent (background calls
+	// included): one Redis core carries about 1e6 / it messages a second
+	// of this shape, which is how docs/operations.md sizes a shard.
+	RedisCores            float64 `json:"redis_cores,omitempty"`
+	RedisMicrosPerMessage float64 `json:"redis_cpu_us_per_message,omitempty"`
+	Pass                  bool    `json:"pass,omitempty"`
 }
 
 // IdleResult is the idle mode's finding.
@@ -153,6 +159,8 @@ func (r *Report) summarize() {
 	m.DeliveriesPerCPUSecond = col(func(x RunResult) float64 { return x.DeliveriesPerCPUSecond })
 	m.RedisCommandsPerMessage = col(func(x RunResult) float64 { return x.RedisCommandsPerMessage })
 	m.RedisScriptsPerMessage = col(func(x RunResult) float64 { return x.RedisScriptsPerMessage })
+	m.RedisCores = col(func(x RunResult) float64 { return x.RedisCores })
+	m.RedisMicrosPerMessage = col(func(x RunResult) float64 { return x.RedisMicrosPerMessage })
 	r.Median = &m
 }
 

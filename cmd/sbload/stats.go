@@ -115,6 +115,8 @@ type cmdStats struct {
 	Calls   int64            `json:"calls"`
 	Scripts int64            `json:"script_calls"`
 	By      map[string]int64 `json:"-"`
+	// CPU is Redis's CPU seconds so far, user and system (INFO cpu).
+	CPU float64 `json:"cpu_seconds"`
 }
 
 func redisStats(ctx context.Context, rdb *redis.Client) (cmdStats, error) {
@@ -124,12 +126,17 @@ func redisStats(ctx context.Context, rdb *redis.Client) (cmdStats, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := rdb.Info(ctx, "commandstats").Result()
+	info, err := rdb.Info(ctx, "commandstats", "cpu").Result()
 	if err != nil {
 		return s, err
 	}
 	for _, line := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if name == "used_cpu_user" || name == "used_cpu_sys" {
+			v, _ := strconv.ParseFloat(rest, 64)
+			s.CPU += v
+			continue
+		}
 		name, isCmd := strings.CutPrefix(name, "cmdstat_")
 		if !ok || !isCmd {
 			continue
@@ -147,7 +154,7 @@ func redisStats(ctx context.Context, rdb *redis.Client) (cmdStats, error) {
 }
 
 func (a cmdStats) sub(b cmdStats) cmdStats {
-	d := cmdStats{Calls: a.Calls - b.Calls, Scripts: a.Scripts - b.Scripts, By: map[string]int64{}}
+	d := cmdStats{Calls: a.Calls - b.Calls, Scripts: a.Scripts - b.Scripts, CPU: a.CPU - b.CPU, By: map[string]int64{}}
 	for k, v := range a.By {
 		if x := v - b.By[k]; x != 0 {
 			d.By[k] = x
