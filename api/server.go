@@ -102,23 +102,23 @@ type Server struct {
 	history  interface {
 		EventsFrom(context.Context, string, int64, int) (hub.EventRange, error)
 	}
-	fanout           *hub.Fanout
-	chats            *hub.History
-	location         *time.Location
-	webhooks         WebhookAdmin
-	desk             *hub.Desk
-	teams            hub.TeamStore
-	openSessionOf    func(context.Context, string) (string, error)
-	creds            atomic.Pointer[surfaceCreds] // the CCAI and Tencent-Desk credentials; a tenant's may change
-	trusted          []netip.Prefix
-	queueWatch       *queueWatch
-	tokens           *hub.Tokens
-	adminKey         []byte
-	adminKeyHash     atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
+	fanout        *hub.Fanout
+	chats         *hub.History
+	location      *time.Location
+	webhooks      WebhookAdmin
+	desk          *hub.Desk
+	teams         hub.TeamStore
+	openSessionOf func(context.Context, string) (string, error)
+	creds         atomic.Pointer[surfaceCreds] // the CCAI and Tencent-Desk credentials; a tenant's may change
+	trusted       []netip.Prefix
+	queueWatch    *queueWatch
+	tokens        *hub.Tokens
+	adminKey      []byte
+	adminKeyHash  atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
 	// origins are the allowed origin patterns in force: the deployment's
 	// (ws.AllowedOrigins) and a tenant's (ApplySettings); nil: the deployment's.
-	origins atomic.Pointer[[]string]
-	operatorKey      []byte                 // "" turns the operator API off
+	origins          atomic.Pointer[[]string]
+	operatorKey      []byte // "" turns the operator API off
 	tenants          hub.TenantStore
 	operatorChanged  func(*hub.Tenant)
 	instance         *Server // the instance's default-tenant Server when this is a tenant's; nil otherwise
