@@ -180,7 +180,7 @@ type Desk struct {
 	logger *slog.Logger
 	wake   chan struct{} // capacity 1: routing is wanted
 	// queued is the queue's length after the last routing (-1 before the
-	// first): the periodic routing tick is skipped while it is 0, since
+	// first): the periodic routing ticker runs only while it is not 0, since
 	// whatever fills the queue wakes the desk (Kick), and the sweep routes
 	// anyway. An idle contact center then costs no routing calls.
 	queued atomic.Int64
@@ -317,12 +317,24 @@ func (d *Desk) Kick() {
 // every SweepEvery (see DeskPolicy.SweepEvery).
 func (d *Desk) Run(ctx context.Context) {
 	refresh := time.NewTicker(d.policy.PresenceRefresh)
+	// route runs only while the queue holds sessions: a quiet contact
+	// center's goroutine then sleeps between looks.
 	route := time.NewTicker(d.policy.RouteEvery)
+	route.Stop()
+	routing := false
 	look := time.NewTimer(0)
 	defer refresh.Stop()
 	defer route.Stop()
 	defer look.Stop()
 	for {
+		if q := d.queued.Load() != 0; q != routing {
+			if q {
+				route.Reset(d.policy.RouteEvery)
+			} else {
+				route.Stop()
+			}
+			routing = q
+		}
 		var err error
 		select {
 		case <-ctx.Done():
@@ -335,9 +347,7 @@ func (d *Desk) Run(ctx context.Context) {
 		case <-d.resched:
 			look.Reset(d.untilDue())
 		case <-route.C:
-			if d.queued.Load() != 0 {
-				err = d.Route(ctx)
-			}
+			err = d.Route(ctx)
 		case <-d.wake:
 			err = d.Route(ctx)
 		}
