@@ -166,6 +166,116 @@ func TestTenantsOnCluster(t *testing.T) {
 			}
 		}
 	}
+
+	// The scripts that take no session (the KF5 chat list, the janitor's
+	// prune) reach each tenant's node, every time (a script sent without
+	// a key would land on a random node and fail there).
+	for _, ch := range chats {
+		st, err := redisstore.New(a.rdb, redisstore.Options{Prefix: redisstore.TenantPrefix(prefix, ch.tenant)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 6 {
+			if list, n, err := st.ChatSessions(ctx, hub.ChatFilter{Limit: 10}, time.Now()); err != nil || n != 1 || len(list) != 1 {
+				t.Fatalf("%s: chat list on the cluster: %d of %d, %v", ch.tenant, len(list), n, err)
+			}
+			if _, err := st.Prune(ctx, time.Now()); err != nil {
+				t.Fatalf("%s: prune on the cluster: %v", ch.tenant, err)
+			}
+		}
+	}
+
+	// A failover of master 0's shard changes the epoch of the tenants on
+	// it (their own markers name the node's run), and of no other: the
+	// hubs' first connection to the new master checks them before it
+	// carries anything. The chats go on.
+	epochs := func(node func(m int) *redistest.Server) map[string]string {
+		out := map[string]string{}
+		for m := range 3 {
+			for _, id := range perMaster[m] {
+				out[id] = node(m).Client().HGet(ctx, redisstore.TenantPrefix(prefix, id)+":store", "epoch").Val()
+			}
+		}
+		return out
+	}
+	before := epochs(func(m int) *redistest.Server { return masters[m] })
+	var replica *redistest.Server
+	for _, n := range cl.Nodes {
+		role, _ := n.Client().Do(ctx, "ROLE").Slice()
+		if len(role) >= 3 && role[0] == "slave" && fmt.Sprintf("%v:%v", role[1], role[2]) == masters[0].Addr() {
+			replica = n
+		}
+	}
+	if replica == nil {
+		t.Fatalf("no replica of master 0 (%s)", masters[0].Addr())
+	}
+	// A manual failover needs the replica in sync (it may still be making
+	// its first copy this early), and gives up silently after 5 s: wait
+	// for the link, and ask again if it did not happen.
+	for !strings.Contains(replica.Client().Info(ctx, "replication").Val(), "master_link_status:up") {
+		if ctx.Err() != nil {
+			t.Fatal("the replica never got in sync")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	isMaster := func() bool {
+		role, _ := replica.Client().Do(ctx, "ROLE").Slice()
+		return len(role) > 0 && role[0] == "master"
+	}
+	for try := 0; !isMaster(); try++ {
+		if try == 3 || ctx.Err() != nil {
+			nodes, _ := replica.Client().Do(context.Background(), "CLUSTER", "NODES").Text()
+			t.Fatalf("the replica %s never took over; CLUSTER NODES:\n%s", replica.Addr(), nodes)
+		}
+		if err := replica.Client().Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+			t.Fatalf("CLUSTER FAILOVER: %v", err)
+		}
+		for deadline := time.Now().Add(6 * time.Second); !isMaster() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if err := cl.WaitOK(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chats {
+		text := "after the failover, " + ch.tenant
+		for {
+			_, err := ch.customer.Send(ctx, ch.sid, text)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: send after the failover: %v", ch.tenant, err)
+			}
+			time.Sleep(50 * time.Millisecond) // "unavailable" while the hubs follow the new master
+		}
+		waitText(ctx, t, ch.agent, ch.tenant+"'s agent after the failover", text)
+	}
+	// The hubs check on their first new connection to the promoted node,
+	// or within a second of their watch over the masters' runs.
+	var after map[string]string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		after = epochs(func(m int) *redistest.Server {
+			if m == 0 {
+				return replica
+			}
+			return masters[m]
+		})
+		if after[perMaster[0][0]] != before[perMaster[0][0]] && after[perMaster[0][1]] != before[perMaster[0][1]] || time.Now().After(deadline) {
+			break
+		}
+	}
+	for m := range 3 {
+		for _, id := range perMaster[m] {
+			if before[id] == "" {
+				t.Fatalf("tenant %s has no epoch before the failover", id)
+			}
+			if changed := after[id] != before[id]; changed != (m == 0) {
+				t.Errorf("tenant %s on master %d: epoch %s before the failover of master 0, %s after", id, m, before[id], after[id])
+			}
+		}
+	}
+	t.Logf("epochs before the failover of master 0: %v; after: %v", before, after)
 }
 
 // TestClusterFailoverUnderLoad: 20 tenants chat across two hubs on a Redis

@@ -53,6 +53,15 @@ type Guard struct {
 
 	lost    atomic.Int64 // data losses seen: the marker gone, or the clock gone back
 	changes atomic.Int64 // epoch changes this hub made or saw
+
+	// servedMu guards served: the tenants this hub serves (InitTenant),
+	// whose own markers it checks on each new connection to a Cluster node.
+	servedMu sync.Mutex
+	served   map[string]bool
+
+	// runs is owned by the Run goroutine: the server run last seen at each
+	// Cluster master's address.
+	runs map[string]string
 }
 
 // NewGuard returns a Guard for s; logger nil discards.
@@ -60,7 +69,7 @@ func (s *Store) NewGuard(logger *slog.Logger) *Guard {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Guard{store: s, logger: logger}
+	return &Guard{store: s, logger: logger, served: map[string]bool{}, runs: map[string]string{}}
 }
 
 // Epoch returns the store's epoch as this hub last saw it.
@@ -86,9 +95,112 @@ func (g *Guard) OnConnect(ctx context.Context, cn *redis.Conn) error {
 	}
 	err := g.check(ctx, cn, run, false)
 	if redirected(err) {
-		return nil
+		err = nil
+	}
+	if err == nil && mode == "cluster" && run != "" {
+		err = g.checkTenants(ctx, cn, run)
 	}
 	return err
+}
+
+// checkTenants runs, on a new connection cn to a Cluster node of server
+// run run, the marker check of every tenant this hub serves whose keys are
+// on that node, in one round trip (the others answer MOVED, and are
+// skipped). On Cluster each tenant keeps its own marker, with its node's
+// run: a failover of the shard a tenant lives on (to a replica that may
+// lag) changes that tenant's epoch, whichever shard holds the deployment's
+// own marker (docs/tenants.md).
+func (g *Guard) checkTenants(ctx context.Context, cn nodeConn, run string) error {
+	g.servedMu.Lock()
+	ids := make([]string, 0, len(g.served))
+	for id := range g.served {
+		ids = append(ids, id)
+	}
+	g.servedMu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := storeCheckScript.Load(ctx, cn).Err(); err != nil {
+		return storeError(err)
+	}
+	cmds := make([]*redis.Cmd, len(ids))
+	// Each reply is looked at below: MOVED for the tenants elsewhere.
+	_, _ = cn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			ts := g.store.ForTenant(id)
+			cmds[i] = storeCheckScript.EvalSha(ctx, p, []string{ts.key("store")},
+				run, hub.NewSecret(10), ms(time.Now()), boolArg(false), ts.opts.Prefix, EpochJump)
+		}
+		return nil
+	})
+	for i, c := range cmds {
+		res, err := c.Slice()
+		if redirected(err) {
+			continue // that tenant lives on another node
+		}
+		if err != nil {
+			return storeError(err)
+		}
+		g.tenantChecked(ids[i], res)
+	}
+	return nil
+}
+
+// nodeConn is a connection to one Redis node, or a client of one.
+type nodeConn interface {
+	redis.Scripter
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+}
+
+// watchMasters looks, on Cluster, at the server run of every master, and
+// checks the served tenants' markers on a master whose run is new at its
+// address: a replica promoted while this hub already had a connection to
+// it (go-redis keeps its connections to a node across its promotion, so
+// OnConnect alone would not see it). Run calls it every tick.
+func (g *Guard) watchMasters(ctx context.Context, cc *redis.ClusterClient) {
+	var mu sync.Mutex
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		run, _ := serverRun(ctx, node)
+		if run == "" {
+			return nil
+		}
+		addr := node.Options().Addr
+		mu.Lock()
+		same := g.runs[addr] == run
+		mu.Unlock()
+		if same {
+			return nil
+		}
+		if err := g.checkTenants(ctx, node, run); err != nil {
+			return err
+		}
+		mu.Lock()
+		g.runs[addr] = run
+		mu.Unlock()
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		g.logger.Warn("store check of the cluster's masters failed", "err", err)
+	}
+}
+
+// tenantChecked logs what a tenant's marker check found.
+func (g *Guard) tenantChecked(id string, res []any) {
+	if len(res) != 3 {
+		return
+	}
+	epoch, _ := res[0].(string)
+	switch what, _ := res[1].(string); what {
+	case "changed":
+		g.changes.Add(1)
+		g.logger.Warn("a tenant's Redis shard restarted or failed over: new epoch; its clients resync every session",
+			"tenant", id, "epoch", epoch)
+	case "created":
+		g.lost.Add(1)
+		g.changes.Add(1)
+		g.logger.Error("a tenant's store lost its data: its marker is gone; its clients resync every session",
+			"tenant", id, "epoch", epoch)
+	}
 }
 
 // redirected reports whether err is a Cluster redirection (MOVED or ASK),
@@ -112,7 +224,9 @@ func (g *Guard) CheckRun(ctx context.Context, runID string) error {
 // serverRun reads the Redis server's run_id (new at every start of the
 // server) and its redis_mode (standalone, cluster, sentinel); both ""
 // where INFO has no server section (miniredis).
-func serverRun(ctx context.Context, cn *redis.Conn) (runID, mode string) {
+func serverRun(ctx context.Context, cn interface {
+	Info(context.Context, ...string) *redis.StringCmd
+}) (runID, mode string) {
 	info, err := cn.Info(ctx, "server").Result()
 	if err != nil {
 		return "", ""
@@ -214,7 +328,8 @@ func (g *Guard) tenantEpoch(ctx context.Context, c redis.Cmdable, id, epoch, mod
 
 // InitTenant gives tenant id the store's epoch if it has none yet: a hub
 // calls it before it serves the tenant, so that the tenant's events carry
-// an epoch from the first.
+// an epoch from the first. On Cluster it then checks the tenant's own
+// marker on the tenant's node, as every new connection to a node will.
 func (g *Guard) InitTenant(ctx context.Context, id string) error {
 	g.mu.Lock()
 	epoch := g.epoch
@@ -225,7 +340,27 @@ func (g *Guard) InitTenant(ctx context.Context, id string) error {
 		}
 		epoch = g.Epoch()
 	}
-	return g.tenantEpoch(ctx, g.store.rdb, id, epoch, "init")
+	if err := g.tenantEpoch(ctx, g.store.rdb, id, epoch, "init"); err != nil {
+		return err
+	}
+	if cc, ok := g.store.rdb.(*redis.ClusterClient); ok {
+		ts := g.store.ForTenant(id)
+		node, err := cc.MasterForKey(ctx, ts.key("store"))
+		if err != nil {
+			return storeError(err)
+		}
+		run, _ := serverRun(ctx, node)
+		res, err := storeCheckScript.Run(ctx, node, []string{ts.key("store")},
+			run, hub.NewSecret(10), ms(time.Now()), boolArg(false), ts.opts.Prefix, EpochJump).Slice()
+		if err != nil {
+			return storeError(err)
+		}
+		g.tenantChecked(id, res)
+	}
+	g.servedMu.Lock()
+	g.served[id] = true
+	g.servedMu.Unlock()
+	return nil
 }
 
 // Run ticks the store's clock every interval until ctx ends; a value that
@@ -239,6 +374,9 @@ func (g *Guard) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if cc, ok := g.store.rdb.(*redis.ClusterClient); ok {
+			g.watchMasters(ctx, cc)
 		}
 		v, err := g.store.rdb.HIncrBy(ctx, g.store.key("store"), "clock", 1).Result()
 		if err != nil {

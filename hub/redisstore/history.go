@@ -37,7 +37,9 @@ func (s *Store) ChatSessions(ctx context.Context, f hub.ChatFilter, now time.Tim
 	if f.Newest {
 		newest = "1"
 	}
-	res, err := chatsScript.Run(ctx, s.rdb, nil, s.opts.Prefix, ms(now), s.opts.PruneBatch,
+	// The key names the slot, so that a Cluster client sends the script to
+	// the node that holds this contact center's keys.
+	res, err := chatsScript.Run(ctx, s.rdb, []string{s.key("chats")}, s.opts.Prefix, ms(now), s.opts.PruneBatch,
 		visitor, f.UserID, from, to, f.Offset, f.Limit, newest).Slice()
 	if err != nil {
 		return nil, 0, scriptError(err)

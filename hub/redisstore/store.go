@@ -359,7 +359,8 @@ func (s *Store) EndedSince(ctx context.Context, since time.Time) (int64, error) 
 func (s *Store) Prune(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
-		n, err := pruneScript.Run(ctx, s.rdb, nil, ms(now), s.opts.Prefix, s.opts.PruneBatch).Int()
+		// The key names the slot for a Cluster client (see ChatSessions).
+		n, err := pruneScript.Run(ctx, s.rdb, []string{s.key("idx:expiry")}, ms(now), s.opts.Prefix, s.opts.PruneBatch).Int()
 		if err != nil {
 			return total, scriptError(err)
 		}

@@ -6,6 +6,7 @@
 -- plus the offset), so a deep page costs what the first does. With both
 -- visitor and user, the visitor's chats (a handful) are filtered by the
 -- user id they began with.
+-- KEYS[1] prefix:chats (declared so that Cluster runs it on its node)
 -- ARGV[1] key prefix   ARGV[2] now (ms)   ARGV[3] prune limit
 -- ARGV[4] visitor number ('' for any)   ARGV[5] user id ('' for any)
 -- ARGV[6] created from (ms, '' for none)   ARGV[7] created before (ms, exclusive; '' for none)

@@ -22,6 +22,12 @@ if not h[1] then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'run_id', ARGV[1], 'clock', 0, 'created_at', ARGV[3])
   return {ARGV[2], 'created', 0}
 end
+-- A marker that names no run (made where the run was not known: a tenant's
+-- first, miniredis) takes the first run it is checked with.
+if ARGV[1] ~= '' and (not h[2] or h[2] == '') then
+  redis.call('HSET', KEYS[1], 'run_id', ARGV[1])
+  h[2] = ARGV[1]
+end
 local restarted = ARGV[1] ~= '' and h[2] ~= ARGV[1]
 if not restarted and ARGV[4] ~= '1' then
   return {h[1], 'same', tonumber(h[3]) or 0}
