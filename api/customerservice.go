@@ -83,11 +83,14 @@ func (s *Server) csError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) routeCustomerService(r *mux.Router) {
 	cs := r.PathPrefix("/customer-service").Subrouter()
-	cs.Use(s.requireAdminKey(s.csError))
-	cs.Handle("/sessions", s.methods(methods{http.MethodGet: s.csListSessions, http.MethodPost: s.csCreateSession}))
-	cs.Handle("/sessions/{id}", s.methods(methods{http.MethodGet: s.csGetSession, http.MethodDelete: s.csCloseSession}))
-	cs.Handle("/sessions/{id}/assign", s.methods(methods{http.MethodPost: s.csAssign}))
-	cs.Handle("/stats", s.methods(methods{http.MethodGet: s.csStats}))
+	// Each route carries the key check itself rather than through the
+	// subrouter's middleware: the routes are shared by every tenant's
+	// Server (sharedRouter), a middleware would be the instance's.
+	auth := s.requireAdminKey(s.csError)
+	cs.Handle("/sessions", auth(s.methods(methods{http.MethodGet: s.csListSessions, http.MethodPost: s.csCreateSession})))
+	cs.Handle("/sessions/{id}", auth(s.methods(methods{http.MethodGet: s.csGetSession, http.MethodDelete: s.csCloseSession})))
+	cs.Handle("/sessions/{id}/assign", auth(s.methods(methods{http.MethodPost: s.csAssign})))
+	cs.Handle("/stats", auth(s.methods(methods{http.MethodGet: s.csStats})))
 }
 
 // queryInt reads an optional positive integer query parameter.

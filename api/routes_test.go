@@ -1,131 +1,75 @@
 package api_test
 
 import (
-	"net/http"
-	"strings"
+	"fmt"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
+	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
-// TestUnmatchedRouteUnderCustomerService checks that a path under
-// /customer-service/ that names no endpoint is answered 404 in the
-// document's error envelope, with or without the key, and changes nothing.
-func TestUnmatchedRouteUnderCustomerService(t *testing.T) {
+// TestTenantServerSharesTheInstanceRoutes: a tenant's Server built on an
+// instance keeps no router of its own, and the shared one sends each
+// request to the Server it is for, under concurrent use of both: each
+// sees its own sessions, refuses the other's key, and answers unknown
+// paths and methods in each surface's format.
+func TestTenantServerSharesTheInstanceRoutes(t *testing.T) {
 	e := newEnv(t, hub.Policy{}, 1)
-	id := e.create("x")
-	before := e.snapshot(id)
-	for _, path := range []string{
-		"/customer-service/",
-		"/customer-service/nope",
-		"/customer-service/sessions/",
-		"/customer-service/sessions/" + id + "/nope",
-		"/customer-service/sessions/" + id + "/assign/",
-		"/customer-service/stats/",
-		"/customer-service/Sessions",
-		"/customer-service/sessions/a%2Fb",
-	} {
-		for _, key := range []string{adminKey, ""} {
-			for _, method := range []string{http.MethodGet, http.MethodPost} {
-				res := e.do(method, path, `{"title":"a","customer_name":"b"}`, key)
-				wantError(t, res, http.StatusNotFound, "not found")
-			}
+	def := e.hubs[0]
+	st := def.store.ForTenant("acme")
+	acmeKey := hub.NewTenantKey()
+	ten := api.NewServer(api.Config{
+		Sessions: hub.NewService(st, hub.Policy{AgentCapacity: 1, Retention: 3600e9}, e.clock.Now),
+		Agents:   st, Teams: st, Desk: hub.NewDesk(st, hub.DeskPolicy{}, e.clock.Now, nil),
+		Chats: hub.NewHistory(st, e.clock.Now), Webhooks: st,
+		AdminKeyHash: hub.HashKey(acmeKey), Ping: st.Ping, Instance: def.server,
+	})
+	if !ten.UsesInstanceRoutes() {
+		t.Fatal("the tenant's Server built a router of its own")
+	}
+	ts := httptest.NewServer(ten)
+	defer ts.Close()
+	acme := &instance{t: t, store: st, server: ten, ts: ts}
+
+	var wg sync.WaitGroup
+	for i := range 20 {
+		for _, c := range []struct {
+			in        *instance
+			key, name string
+		}{{def, adminKey, "default"}, {acme, acmeKey, "acme"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				title := fmt.Sprintf("%s-%d", c.name, i)
+				res, err := c.in.send("POST", "/customer-service/sessions", `{"title":"`+title+`","customer_name":"Ann"}`, "Bearer "+c.key)
+				if err != nil || res.Status != 200 && res.Status != 201 {
+					t.Errorf("%s: create: %v %v", c.name, res, err)
+				}
+			}()
 		}
 	}
-	wantSameSnapshot(t, before, e.snapshot(id))
-}
-
-// TestWrongMethodIsMethodNotAllowed checks that an endpoint's path with a
-// method it does not serve is answered 405 in the error envelope.
-func TestWrongMethodIsMethodNotAllowed(t *testing.T) {
-	e := newEnv(t, hub.Policy{}, 1)
-	id := e.create("x")
-	before := e.snapshot(id)
-	cases := []struct{ method, path string }{
-		{http.MethodPut, "/customer-service/sessions"},
-		{http.MethodPatch, "/customer-service/sessions"},
-		{http.MethodDelete, "/customer-service/sessions"},
-		{http.MethodPut, "/customer-service/sessions/" + id},
-		{http.MethodPost, "/customer-service/sessions/" + id},
-		{http.MethodPatch, "/customer-service/sessions/" + id},
-		{http.MethodGet, "/customer-service/sessions/" + id + "/assign"},
-		{http.MethodPut, "/customer-service/sessions/" + id + "/assign"},
-		{http.MethodDelete, "/customer-service/sessions/" + id + "/assign"},
-		{http.MethodPost, "/customer-service/stats"},
-		{http.MethodDelete, "/customer-service/stats"},
-	}
-	for _, c := range cases {
-		name := c.method + " " + strings.Replace(c.path, id, "{id}", 1)
-		t.Run(name, func(t *testing.T) {
-			res := e.do(c.method, c.path, "", adminKey)
-			wantError(t, res, http.StatusMethodNotAllowed, "method not allowed")
-			if res.Header.Get("Allow") == "" {
-				t.Errorf("%s: 405 without an Allow header", name)
-			}
-		})
-	}
-	wantSameSnapshot(t, before, e.snapshot(id))
-}
-
-// TestHealthAndReadiness checks the probes: /healthz and /readyz answer 200
-// without a key, and /readyz turns 503 once the server drains (while
-// /healthz stays 200: draining is not being unhealthy), on the drained
-// instance only.
-func TestHealthAndReadiness(t *testing.T) {
-	e := newEnv(t, hub.Policy{}, 2)
-	for _, in := range e.hubs {
-		for _, p := range []string{"/healthz", "/readyz"} {
-			if res := in.do(http.MethodGet, p, "", ""); res.Status != http.StatusOK {
-				t.Errorf("GET %s: %s, want 200", p, res)
-			}
-			if res := in.do(http.MethodHead, p, "", ""); res.Status != http.StatusOK {
-				t.Errorf("HEAD %s: %s, want 200", p, res)
-			}
+	wg.Wait()
+	for _, c := range []struct {
+		in              *instance
+		own, other, who string
+	}{{def, adminKey, acmeKey, "default"}, {acme, acmeKey, adminKey, "acme"}} {
+		res := c.in.do("GET", "/customer-service/sessions?per_page=100", "", c.own)
+		if res.Status != 200 || fmt.Sprint(res.Body["data"].(map[string]any)["total"]) != "20" {
+			t.Errorf("%s lists its sessions: %v; want 20", c.who, res)
 		}
-	}
-	e.hubs[0].server.Drain()
-	if res := e.hubs[0].do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz after Drain: %s, want 503", res)
-	}
-	if res := e.hubs[0].do(http.MethodGet, "/healthz", "", ""); res.Status != http.StatusOK {
-		t.Errorf("GET /healthz after Drain: %s, want 200", res)
-	}
-	if res := e.hubs[1].do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusOK {
-		t.Errorf("GET /readyz on the instance not drained: %s, want 200", res)
-	}
-	// A draining instance still serves the requests it gets.
-	wantData(t, e.hubs[0].do(http.MethodGet, "/customer-service/stats", "", adminKey))
-}
-
-// TestReadinessFollowsRedis checks that /readyz is 503 while Redis fails
-// and 200 again when it recovers, and that an API call failing on Redis is
-// a 503 (retry) whose message does not leak the Redis error. It needs to
-// break the Redis, so it runs on miniredis only.
-func TestReadinessFollowsRedis(t *testing.T) {
-	e := newEnv(t, hub.Policy{}, 1)
-	if e.r.Real() {
-		t.Skip("needs miniredis to make Redis fail")
-	}
-	e.r.Mini.SetError("LOADING Redis is loading the dataset in memory")
-	if res := e.do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz with Redis failing: %s, want 503", res)
-	}
-	if res := e.do(http.MethodGet, "/healthz", "", ""); res.Status != http.StatusOK {
-		t.Errorf("GET /healthz with Redis failing: %s, want 200 (liveness does not depend on Redis)", res)
-	}
-	wantError(t, e.do(http.MethodGet, "/customer-service/stats", "", adminKey), http.StatusServiceUnavailable, "service unavailable; retry")
-	wantError(t, e.do(http.MethodPost, "/customer-service/sessions", createOK, adminKey), http.StatusServiceUnavailable, "service unavailable; retry")
-	e.r.Mini.SetError("")
-	if res := e.do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusOK {
-		t.Errorf("GET /readyz after Redis recovered: %s, want 200", res)
-	}
-	if got := e.stats(); got != [4]int64{} {
-		t.Errorf("stats %v after failed create, want all 0", got)
-	}
-
-	// Redis gone for good.
-	e.r.Mini.Close()
-	if res := e.do(http.MethodGet, "/readyz", "", ""); res.Status != http.StatusServiceUnavailable {
-		t.Errorf("GET /readyz with Redis closed: %s, want 503", res)
+		if res := c.in.do("GET", "/customer-service/stats", "", c.other); res.Status != 401 {
+			t.Errorf("%s with the other's key: %v; want 401", c.who, res)
+		}
+		if res := c.in.do("GET", "/customer-service/nope", "", c.own); res.Status != 404 || res.Body["code"] == nil {
+			t.Errorf("%s, an unknown Customer Service path: %v; want 404 in its envelope", c.who, res)
+		}
+		if res := c.in.do("DELETE", "/customer-service/stats", "", c.own); res.Status != 405 {
+			t.Errorf("%s, a wrong method: %v; want 405", c.who, res)
+		}
+		if res := c.in.do("GET", "/apiv2/nope.json", "", ""); res.Status != 404 || res.Body["error"] == nil {
+			t.Errorf("%s, an unknown KF5 path: %v; want 404 in its format", c.who, res)
+		}
 	}
 }

@@ -148,6 +148,12 @@ type Server struct {
 	conns  map[*conn]struct{} // guarded by connMu: open WebSocket connections
 	pings  *pinger            // keeps the sockets alive (Run runs it)
 	connWG sync.WaitGroup     // one per connection handler still running
+
+	// shared is an instance's route table, which its tenants' Servers use
+	// too (nil on a tenant's); leaves are this Server's handlers of its
+	// routes, in its order. Both are set by NewServer.
+	shared *sharedRouter
+	leaves []http.Handler
 }
 
 // NewServer returns a Server with every route registered.
@@ -225,6 +231,15 @@ func NewServer(cfg Config) *Server {
 	r.PathPrefix("/apiv2/").HandlerFunc(s.kf5NotFound)
 	if cfg.Web != nil {
 		r.PathPrefix("/").Handler(cfg.Web).Methods(http.MethodGet, http.MethodHead)
+	}
+	if in := cfg.Instance; in != nil {
+		if h, ok := in.shared.adopt(s, r); ok {
+			s.handler = s.logRequests(s.cors(h)) // r, its regexps and all, is dropped
+			return s
+		}
+		s.logger.Warn("a tenant's routes differ from the instance's: it keeps a router of its own")
+	} else {
+		s.shared = newSharedRouter(s, r)
 	}
 	s.handler = s.logRequests(s.cors(r))
 	return s
