@@ -280,7 +280,7 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 			vouched += ":" + *userID
 			create.UserID = *userID
 		}
-		if customerHash == nil || !hub.VerifyIdentity(s.identitySecret, vouched, *customerHash) {
+		if customerHash == nil || !hub.VerifyIdentity(s.creds.Load().Identity, vouched, *customerHash) {
 			s.nativeError(w, r, hub.Errorf(hub.EUNAUTHORIZED, "customer_id needs a valid customer_hash"), 0)
 			return
 		}

@@ -50,13 +50,15 @@ type operatorCredentials struct {
 	UsersigKeySet     bool     `json:"usersig_key_set"`
 	AdminIdentifiers  []string `json:"admin_identifiers"`
 	CustomerServiceID string   `json:"customer_service_id"`
+	IdentitySecretSet bool     `json:"identity_secret_set"`
 }
 
 func toOperatorTenant(t *hub.Tenant) operatorTenant {
 	c := t.Credentials
 	return operatorTenant{ID: t.ID, Name: t.Name, Disabled: t.Disabled, Settings: t.Settings,
 		Credentials: operatorCredentials{CCAIKey: c.CCAIKey, CCAISecretSet: c.CCAISecret != "", SDKAppID: c.SDKAppID,
-			UsersigKeySet: c.UsersigKey != "", AdminIdentifiers: append([]string{}, c.AdminIdentifiers...), CustomerServiceID: c.CustomerServiceID},
+			UsersigKeySet: c.UsersigKey != "", AdminIdentifiers: append([]string{}, c.AdminIdentifiers...), CustomerServiceID: c.CustomerServiceID,
+			IdentitySecretSet: c.IdentitySecret != ""},
 		CreatedAt: nativeTime(t.CreatedAt), UpdatedAt: nativeTime(t.UpdatedAt)}
 }
 
@@ -244,17 +246,17 @@ func (s *Server) putTenantCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var (
-		ccaiKey, ccaiSecret, usersigKey, csID *string
-		sdkappid                              *uint64
-		admins                                *[]string
+		ccaiKey, ccaiSecret, usersigKey, csID, identity *string
+		sdkappid                                        *uint64
+		admins                                          *[]string
 	)
 	if err := decodeJSON(w, r, fields{"ccai_key": &ccaiKey, "ccai_secret": &ccaiSecret, "sdkappid": &sdkappid,
-		"usersig_key": &usersigKey, "admin_identifiers": &admins, "customer_service_id": &csID}); err != nil {
+		"usersig_key": &usersigKey, "admin_identifiers": &admins, "customer_service_id": &csID, "identity_secret": &identity}); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
 	var c hub.TenantCredentials
-	for dst, src := range map[*string]*string{&c.CCAIKey: ccaiKey, &c.CCAISecret: ccaiSecret, &c.UsersigKey: usersigKey, &c.CustomerServiceID: csID} {
+	for dst, src := range map[*string]*string{&c.CCAIKey: ccaiKey, &c.CCAISecret: ccaiSecret, &c.UsersigKey: usersigKey, &c.CustomerServiceID: csID, &c.IdentitySecret: identity} {
 		if src != nil {
 			*dst = *src
 		}
@@ -270,7 +272,7 @@ func (s *Server) putTenantCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	own := s.creds.Load()
-	if c.CCAIKey != "" && c.CCAIKey == own.ccai.Key || c.SDKAppID != 0 && c.SDKAppID == own.tencent.SDKAppID {
+	if c.CCAIKey != "" && c.CCAIKey == own.CCAI.Key || c.SDKAppID != 0 && c.SDKAppID == own.Tencent.SDKAppID {
 		s.nativeErr(w, r, hub.ErrCredentialTaken)
 		return
 	}
@@ -284,8 +286,12 @@ func (s *Server) putTenantCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 // TenantSurfaceCredentials are tenant t's credentials as a Server takes them.
-func TenantSurfaceCredentials(t *hub.Tenant) (CCAIConfig, TencentConfig) {
+func TenantSurfaceCredentials(t *hub.Tenant) Credentials {
 	c := t.Credentials
-	return CCAIConfig{Key: c.CCAIKey, Secret: c.CCAISecret},
-		TencentConfig{SDKAppID: c.SDKAppID, Key: c.UsersigKey, Admins: c.AdminIdentifiers, CustomerServiceID: c.CustomerServiceID}
+	out := Credentials{CCAI: CCAIConfig{Key: c.CCAIKey, Secret: c.CCAISecret},
+		Tencent: TencentConfig{SDKAppID: c.SDKAppID, Key: c.UsersigKey, Admins: c.AdminIdentifiers, CustomerServiceID: c.CustomerServiceID}}
+	if c.IdentitySecret != "" {
+		out.Identity = []byte(c.IdentitySecret)
+	}
+	return out
 }

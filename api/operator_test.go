@@ -153,6 +153,7 @@ func FuzzOperatorBodies(f *testing.F) {
 		{patch, `{"disabled":"yes"}`}, {patch, `{}`}, {patch, `{"settings":{"allowed_origins":["http://x.test:8080"]}}`},
 		{creds, `{"ccai_key":"key-0123","ccai_secret":"secret-0123456789ab"}`}, {creds, `{"sdkappid":1400000777,"usersig_key":"usersig-key-0123456"}`},
 		{creds, `{"sdkappid":-1}`}, {creds, `{"admin_identifiers":["a b"]}`}, {creds, `{"ccai_key":"k"}`}, {creds, `{}`},
+		{creds, `{"identity_secret":"identity-0123456789"}`}, {creds, `{"identity_secret":"short"}`},
 	} {
 		f.Add(s.op, s.body)
 	}
@@ -194,7 +195,8 @@ func FuzzOperatorBodies(f *testing.F) {
 			t.Fatalf("%s %q: stored %+v, %v", method, body, tn, err)
 		}
 		if c := tn.Credentials; c.CCAISecret != "" && strings.Contains(string(res.Raw), c.CCAISecret) ||
-			c.UsersigKey != "" && strings.Contains(string(res.Raw), c.UsersigKey) {
+			c.UsersigKey != "" && strings.Contains(string(res.Raw), c.UsersigKey) ||
+			c.IdentitySecret != "" && strings.Contains(string(res.Raw), c.IdentitySecret) {
 			t.Fatalf("%s %q: the answer shows a secret: %s", method, body, res)
 		}
 		if op%3 == create {

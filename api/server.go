@@ -109,7 +109,7 @@ type Server struct {
 	desk          *hub.Desk
 	teams         hub.TeamStore
 	openSessionOf func(context.Context, string) (string, error)
-	creds         atomic.Pointer[surfaceCreds] // the CCAI and Tencent-Desk credentials; a tenant's may change
+	creds         atomic.Pointer[Credentials] // a tenant's may change
 	trusted       []netip.Prefix
 	queueWatch    *queueWatch
 	tokens        *hub.Tokens
@@ -122,7 +122,6 @@ type Server struct {
 	tenants          hub.TenantStore
 	operatorChanged  func(*hub.Tenant)
 	instance         *Server // the instance's default-tenant Server when this is a tenant's; nil otherwise
-	identitySecret   []byte
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
 	ws               WSOptions
@@ -162,7 +161,7 @@ func NewServer(cfg Config) *Server {
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
-		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, identitySecret: cfg.IdentitySecret,
+		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
@@ -187,7 +186,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.AdminKeyHash != "" {
 		s.SetAdminKeyHash(cfg.AdminKeyHash)
 	}
-	s.SetCredentials(cfg.CCAI, cfg.Tencent)
+	s.SetCredentials(Credentials{CCAI: cfg.CCAI, Tencent: cfg.Tencent, Identity: cfg.IdentitySecret})
 	s.ws.setDefaults()
 	if in := cfg.Instance; in != nil {
 		s.instance = in
@@ -414,21 +413,22 @@ func (s *Server) RenderError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// surfaceCreds are the credentials of the surfaces that sign in with their
-// own: CCAI's Basic key and secret, Tencent-Desk's sdkappid and usersig key.
-type surfaceCreds struct {
-	ccai    CCAIConfig
-	tencent TencentConfig
+// Credentials are the secrets a tenant's operator may change while its
+// Server serves: those of the surfaces that sign in with their own (CCAI's
+// Basic key and secret, Tencent-Desk's sdkappid and usersig key) and the
+// secret a site's backend vouches for its customers' ids with.
+type Credentials struct {
+	CCAI     CCAIConfig
+	Tencent  TencentConfig
+	Identity []byte // as Config.IdentitySecret
 }
 
-// SetCredentials replaces the CCAI and Tencent-Desk credentials (a
-// tenant's were changed through the operator API).
-func (s *Server) SetCredentials(ccai CCAIConfig, tencent TencentConfig) {
-	s.creds.Store(&surfaceCreds{ccai: ccai, tencent: tencent})
-}
+// SetCredentials replaces the credentials (a tenant's were changed
+// through the operator API).
+func (s *Server) SetCredentials(c Credentials) { s.creds.Store(&c) }
 
-func (s *Server) ccaiConf() CCAIConfig       { return s.creds.Load().ccai }
-func (s *Server) tencentConf() TencentConfig { return s.creds.Load().tencent }
+func (s *Server) ccaiConf() CCAIConfig       { return s.creds.Load().CCAI }
+func (s *Server) tencentConf() TencentConfig { return s.creds.Load().Tencent }
 
 // SetAdminKeyHash makes the admin key the one whose hub.HashKey is hash
 // (a tenant's key was rotated).

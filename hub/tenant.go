@@ -95,6 +95,10 @@ type TenantCredentials struct {
 	UsersigKey        string   `json:"usersig_key,omitempty"`
 	AdminIdentifiers  []string `json:"admin_identifiers,omitempty"`
 	CustomerServiceID string   `json:"customer_service_id,omitempty"`
+	// IdentitySecret verifies the customer ids the tenant's site vouches
+	// for (SWITCHBOARD_IDENTITY_SECRET is the default tenant's); none
+	// refuses site-given customer ids.
+	IdentitySecret string `json:"identity_secret,omitempty"`
 }
 
 // Validate checks the credentials' shapes.
@@ -114,6 +118,8 @@ func (c TenantCredentials) Validate() error {
 		return Errorf(EINVALID, "usersig_key must be 16 to 256 characters")
 	case len(c.AdminIdentifiers) > 20:
 		return Errorf(EINVALID, "at most 20 admin_identifiers")
+	case c.IdentitySecret != "" && (len(c.IdentitySecret) < 16 || len(c.IdentitySecret) > 256):
+		return Errorf(EINVALID, "identity_secret must be 16 to 256 characters")
 	case len(c.CustomerServiceID) > 64:
 		return Errorf(EINVALID, "customer_service_id must be at most 64 characters")
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/api/usersig"
+	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
@@ -125,5 +126,62 @@ func TestTenantSurfaceCredentials(t *testing.T) {
 		if st, body := query(1400000777, bad[0], bad[1]); st != 200 || body["ActionStatus"] != "FAIL" || body["ErrorCode"] != float64(141004) {
 			t.Errorf("acme's sdkappid with %v: %d %v", bad, st, body)
 		}
+	}
+}
+
+// TestTenantIdentitySecret: a tenant's own identity secret (set by the
+// operator, never shown) verifies the customer ids its site vouches for;
+// the same vouching is refused on another tenant and on the default one,
+// whose secrets differ.
+func TestTenantIdentitySecret(t *testing.T) {
+	r := redistest.New(t)
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	c.IdentitySecret = "deployment-identity-secret-0123"
+	a, b := openMain(t, c), openMain(t, c)
+	for _, id := range []string{"acme", "globex"} {
+		if st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`); st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+	}
+	const secret = "acme-identity-secret-0123456789"
+	st, body := tenantCall(t, "PUT", a.URL()+"/api/v1/operator/tenants/acme/credentials", "", c.OperatorKey, `{"identity_secret":"`+secret+`"}`)
+	if shown, _ := json.Marshal(body); st != http.StatusOK || strings.Contains(string(shown), secret) ||
+		body["credentials"].(map[string]any)["identity_secret_set"] != true {
+		t.Fatalf("set acme's identity secret: %d %s", st, shown)
+	}
+	if st, _ := tenantCall(t, "PUT", a.URL()+"/api/v1/operator/tenants/globex/credentials", "", c.OperatorKey, `{"identity_secret":"short"}`); st != http.StatusBadRequest {
+		t.Errorf("a short identity secret: %d, want 400", st)
+	}
+	vouched := `{"name":"Maria","customer_id":"user-8812","customer_hash":"` + hub.IdentityHash([]byte(secret), "user-8812") + `"}`
+	// B serves acme already, or builds it now: either way within the re-read.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, body := tenantCall(t, "POST", b.URL()+"/api/v1/widget/sessions?tenant=acme", "", "", vouched)
+		if st == http.StatusCreated {
+			if got := body["session"].(map[string]any)["customer_id"]; got != "user-8812" {
+				t.Fatalf("acme's vouched session has customer_id %v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("acme's site vouching with acme's secret: %d %v", st, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, where := range []string{"?tenant=globex", ""} {
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/widget/sessions"+where, "", "", vouched)
+		if st != http.StatusUnauthorized || body["error"].(map[string]any)["message"] != "customer_id needs a valid customer_hash" {
+			t.Errorf("acme's vouching on %q: %d %v; want 401", where, st, body)
+		}
+	}
+	// The deployment's secret still vouches for the default tenant only.
+	dep := `{"name":"Ann","customer_id":"user-1","customer_hash":"` + hub.IdentityHash([]byte(c.IdentitySecret), "user-1") + `"}`
+	if st, body := tenantCall(t, "POST", a.URL()+"/api/v1/widget/sessions", "", "", dep); st != http.StatusCreated {
+		t.Errorf("the default tenant's own vouching: %d %v", st, body)
+	}
+	if st, _ := tenantCall(t, "POST", a.URL()+"/api/v1/widget/sessions?tenant=globex", "", "", dep); st != http.StatusUnauthorized {
+		t.Errorf("the deployment's vouching on globex: %d, want 401", st)
 	}
 }

@@ -84,10 +84,11 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
 		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: max(cfg.Webhook.Poll, tenantWebhookPoll),
 	}
-	ccai, tencent := api.TenantSurfaceCredentials(t)
+	creds := api.TenantSurfaceCredentials(t)
 	srv := api.NewServer(api.Config{
-		CCAI:             ccai,
-		Tencent:          tencent,
+		CCAI:             creds.CCAI,
+		Tencent:          creds.Tencent,
+		IdentitySecret:   creds.Identity,
 		Sessions:         hub.NewService(store, hub.Policy{MaxOpenSessions: cfg.MaxOpenSessions, AgentCapacity: cfg.AgentCapacity, Retention: cfg.Retention}, nil),
 		Agents:           store,
 		History:          store,
