@@ -27,6 +27,29 @@ type metrics struct {
 	// for want of one, by the cap that refused ("address" or "total").
 	unauthenticated prometheus.Gauge
 	unauthRefused   *prometheus.CounterVec
+
+	// The same per tenant other than the default one (whose figures are
+	// the unlabelled ones above, less the tenants' for the totals):
+	// one series per served tenant and metric.
+	tenantConnections  *prometheus.GaugeVec
+	tenantRequests     *prometheus.CounterVec
+	tenantQueueLength  *prometheus.GaugeVec
+	tenantQueueWatched *prometheus.GaugeVec
+}
+
+// tenantMetrics are one tenant's series of the instance's metrics.
+type tenantMetrics struct {
+	connections, queueLength, queueWatched prometheus.Gauge
+	requests                               *prometheus.CounterVec // by code
+}
+
+func (m *metrics) forTenant(id string) *tenantMetrics {
+	return &tenantMetrics{
+		connections:  m.tenantConnections.WithLabelValues(id),
+		queueLength:  m.tenantQueueLength.WithLabelValues(id),
+		queueWatched: m.tenantQueueWatched.WithLabelValues(id),
+		requests:     m.tenantRequests.MustCurryWith(prometheus.Labels{"tenant": id}),
+	}
 }
 
 func newMetrics() *metrics {
@@ -69,9 +92,21 @@ func newMetrics() *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total", Help: "HTTP requests by status class.",
 		}, []string{"code"}),
+		tenantConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_tenant_ws_connections", Help: "WebSocket connections open on this instance, by tenant (tenants other than the default one).",
+		}, []string{"tenant"}),
+		tenantRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_tenant_http_requests_total", Help: "HTTP requests by tenant (other than the default one) and status class.",
+		}, []string{"tenant", "code"}),
+		tenantQueueLength: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_tenant_queue_length", Help: "Sessions waiting in a tenant's queue (tenants other than the default one), as this instance last read it.",
+		}, []string{"tenant"}),
+		tenantQueueWatched: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_tenant_queue_watched_customers", Help: "Connected customers this instance tells their queue position, by tenant (other than the default one).",
+		}, []string{"tenant"}),
 	}
 	m.registry.MustRegister(m.queueLength, m.queueWatched, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
-		m.unauthenticated, m.unauthRefused,
+		m.unauthenticated, m.unauthRefused, m.tenantConnections, m.tenantRequests, m.tenantQueueLength, m.tenantQueueWatched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unauthRefused.WithLabelValues(unauthRefusedAddr) // shown at 0 before the first refusal
 	m.unauthRefused.WithLabelValues(unauthRefusedTotal)

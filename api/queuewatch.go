@@ -156,7 +156,11 @@ func (q *queueWatch) push(ctx context.Context) error {
 		return err
 	}
 	now := q.srv.sessions.Now().UTC()
-	q.srv.metrics.queueLength.Set(float64(info.Length))
+	if tm := q.srv.tm; tm != nil {
+		tm.queueLength.Set(float64(info.Length))
+	} else {
+		q.srv.metrics.queueLength.Set(float64(info.Length))
+	}
 	live := make(map[*conn]bool, len(conns))
 	for _, c := range conns {
 		live[c] = true
@@ -172,7 +176,11 @@ func (q *queueWatch) push(ctx context.Context) error {
 			delete(q.customers, c) // out of the queue: watched again if it goes back
 		}
 	}
-	q.srv.metrics.queueWatched.Set(float64(len(q.customers)))
+	if tm := q.srv.tm; tm != nil {
+		tm.queueWatched.Set(float64(len(q.customers)))
+	} else {
+		q.srv.metrics.queueWatched.Set(float64(len(q.customers)))
+	}
 	q.mu.Unlock()
 	for i, c := range conns {
 		pos := info.Positions[i]

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"log/slog"
@@ -86,6 +87,9 @@ type Config struct {
 	// limits, which are the instance's, not a tenant's. Its Run runs only
 	// its own queue watch.
 	Instance *Server
+	// Tenant is the id of the tenant this Server serves, with Instance:
+	// its figures in /metrics carry it.
+	Tenant string
 	// Operator enables the operator API; its zero value leaves it off.
 	Operator OperatorConfig
 	// Web serves the pages under "/"; nil serves none.
@@ -153,6 +157,9 @@ type Server struct {
 	// routes, in its order. Both are set by NewServer.
 	shared *sharedRouter
 	leaves []http.Handler
+	// tm are this tenant's series of the instance's metrics; nil on an
+	// instance's own Server. Set by NewServer.
+	tm *tenantMetrics
 }
 
 // NewServer returns a Server with every route registered.
@@ -191,6 +198,7 @@ func NewServer(cfg Config) *Server {
 	if in := cfg.Instance; in != nil {
 		s.instance = in
 		s.metrics, s.widgetLimit, s.loginLimit, s.ws.unauth = in.metrics, in.widgetLimit, in.loginLimit, in.ws.unauth
+		s.tm = s.metrics.forTenant(cmp.Or(cfg.Tenant, "unnamed"))
 	} else {
 		s.metrics.registry.MustRegister(cfg.Collectors...)
 	}
@@ -503,7 +511,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(strconv.Itoa(rec.status/100) + "xx").Inc()
+		code := strconv.Itoa(rec.status/100) + "xx"
+		s.metrics.requests.WithLabelValues(code).Inc()
+		if s.tm != nil {
+			s.tm.requests.WithLabelValues(code).Inc()
+		}
 		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 			return
 		}

@@ -346,6 +346,9 @@ func (s *Server) newConn(ws *websocket.Conn, r *http.Request) *conn {
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.metrics.connections.Inc()
+	if s.tm != nil {
+		s.tm.connections.Inc()
+	}
 	return c
 }
 
@@ -354,6 +357,9 @@ func (s *Server) dropConn(c *conn) {
 	delete(s.conns, c)
 	s.connMu.Unlock()
 	s.metrics.connections.Dec()
+	if s.tm != nil {
+		s.tm.connections.Dec()
+	}
 	s.connWG.Done()
 }
 

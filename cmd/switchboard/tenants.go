@@ -109,6 +109,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Web:              web.Handler(),
 		Logger:           logger,
 		Instance:         m.api,
+		Tenant:           t.ID,
 	})
 	srv.ApplySettings(t.Settings)
 	m.tenants.add(store)

@@ -261,4 +261,23 @@ func TestTenantSettingsApplyLive(t *testing.T) {
 	if st, body := tenantCall(t, "POST", b.URL()+"/customer-service/sessions", "", keys["globex"], `{"title":"2","customer_name":"Bo"}`); st != http.StatusOK && st != http.StatusCreated {
 		t.Errorf("globex, unaffected by acme's quota: %d %v", st, body)
 	}
+
+	// B's /metrics counts each tenant's requests apart.
+	res, err := http.Get(b.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`switchboard_tenant_http_requests_total{code="4xx",tenant="acme"}`,
+		`switchboard_tenant_http_requests_total{code="2xx",tenant="globex"}`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("B's /metrics has no %s", want)
+		}
+	}
+	if strings.Contains(string(raw), `tenant="default"`) || strings.Contains(string(raw), `tenant="unnamed"`) {
+		t.Errorf("B's /metrics labels the default tenant's figures, which are the unlabelled ones")
+	}
 }
