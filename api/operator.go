@@ -25,6 +25,10 @@ type OperatorConfig struct {
 	// once (TenantRouter.Changed); the others see it within their cache's
 	// lifetime.
 	Changed func(t *hub.Tenant)
+	// Webhooks, when set, gives the webhook endpoints of a tenant (not the
+	// default one, whose are the Server's own), for the operator's
+	// /tenants/{id}/webhooks routes.
+	Webhooks func(tenant string) WebhookAdmin
 }
 
 // The operator API's tenant, as it shows it. The admin key is in the
@@ -72,6 +76,10 @@ func (s *Server) routeOperator(r *mux.Router) {
 	op.Handle("/tenants/{id}", s.methods(methods{http.MethodGet: s.operator(s.getTenant), http.MethodPatch: s.operator(s.updateTenant)}))
 	op.Handle("/tenants/{id}/keys/rotate", s.methods(methods{http.MethodPost: s.operator(s.rotateTenantKey)}))
 	op.Handle("/tenants/{id}/credentials", s.methods(methods{http.MethodPut: s.operator(s.putTenantCredentials)}))
+	op.Handle("/tenants/{tenant}/webhooks", s.methods(methods{http.MethodGet: s.operatorWebhooks(s.listWebhooks), http.MethodPost: s.operatorWebhooks(s.createWebhook)}))
+	op.Handle("/tenants/{tenant}/webhooks/{id}", s.methods(methods{http.MethodGet: s.operatorWebhooks(s.getWebhook), http.MethodDelete: s.operatorWebhooks(s.deleteWebhook)}))
+	op.Handle("/tenants/{tenant}/webhooks/{id}/failures", s.methods(methods{http.MethodGet: s.operatorWebhooks(s.listWebhookFailures)}))
+	op.Handle("/tenants/{tenant}/webhooks/{id}/failures/{fid}/replay", s.methods(methods{http.MethodPost: s.operatorWebhooks(s.replayWebhookFailure)}))
 	op.PathPrefix("/").HandlerFunc(s.operator(s.notFound))
 }
 
@@ -90,6 +98,32 @@ func (s *Server) operator(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// operatorWebhooks serves a webhook handler of the native API to the
+// operator, against the endpoints of the tenant the path names: the same
+// requests and answers as that tenant's admin gets on /api/v1/webhooks.
+func (s *Server) operatorWebhooks(h webhookHandler) http.HandlerFunc {
+	return s.operator(func(w http.ResponseWriter, r *http.Request) {
+		id := mux.Vars(r)["tenant"]
+		var wh WebhookAdmin
+		if id == hub.DefaultTenant {
+			wh = s.webhooks
+		} else {
+			if _, err := s.tenants.Tenant(r.Context(), id); err != nil {
+				s.nativeErr(w, r, err)
+				return
+			}
+			if s.tenantWebhooks != nil {
+				wh = s.tenantWebhooks(id)
+			}
+		}
+		if wh == nil {
+			s.nativeErr(w, r, hub.Errorf(hub.ENOTFOUND, "webhooks are not available"))
+			return
+		}
+		h(w, r, wh)
+	})
 }
 
 func (s *Server) tenantChanged(t *hub.Tenant) {

@@ -125,7 +125,8 @@ type Server struct {
 	operatorKey      []byte // "" turns the operator API off
 	tenants          hub.TenantStore
 	operatorChanged  func(*hub.Tenant)
-	instance         *Server // the instance's default-tenant Server when this is a tenant's; nil otherwise
+	tenantWebhooks   func(string) WebhookAdmin // the operator's way to a tenant's webhooks
+	instance         *Server                   // the instance's default-tenant Server when this is a tenant's; nil otherwise
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
 	ws               WSOptions
@@ -168,7 +169,7 @@ func NewServer(cfg Config) *Server {
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, fanout: cfg.Fanout, tokens: cfg.Tokens,
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
-		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed,
+		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute

@@ -23,11 +23,26 @@ type WebhookAdmin interface {
 
 func (s *Server) routeWebhooks(r *mux.Router) {
 	v1 := r.PathPrefix("/api/v1").Subrouter()
-	v1.Handle("/webhooks", s.methods(methods{http.MethodGet: s.admin(s.listWebhooks), http.MethodPost: s.admin(s.createWebhook)}))
-	v1.Handle("/webhooks/{id}", s.methods(methods{http.MethodGet: s.admin(s.getWebhook), http.MethodDelete: s.admin(s.deleteWebhook)}))
-	v1.Handle("/webhooks/{id}/failures", s.methods(methods{http.MethodGet: s.admin(s.listWebhookFailures)}))
-	v1.Handle("/webhooks/{id}/failures/{fid}/replay", s.methods(methods{http.MethodPost: s.admin(s.replayWebhookFailure)}))
+	// own serves a webhook handler with this Server's endpoints, to its
+	// admins (the operator API serves the same handlers for any tenant:
+	// operatorWebhooks).
+	own := func(h webhookHandler) http.HandlerFunc {
+		return s.admin(func(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+			if s.webhooks == nil {
+				s.nativeErr(w, r, hub.Errorf(hub.ENOTFOUND, "webhooks are not available"))
+				return
+			}
+			h(w, r, s.webhooks)
+		})
+	}
+	v1.Handle("/webhooks", s.methods(methods{http.MethodGet: own(s.listWebhooks), http.MethodPost: own(s.createWebhook)}))
+	v1.Handle("/webhooks/{id}", s.methods(methods{http.MethodGet: own(s.getWebhook), http.MethodDelete: own(s.deleteWebhook)}))
+	v1.Handle("/webhooks/{id}/failures", s.methods(methods{http.MethodGet: own(s.listWebhookFailures)}))
+	v1.Handle("/webhooks/{id}/failures/{fid}/replay", s.methods(methods{http.MethodPost: own(s.replayWebhookFailure)}))
 }
+
+// webhookHandler serves one webhook request against the endpoints of wh.
+type webhookHandler func(w http.ResponseWriter, r *http.Request, wh WebhookAdmin)
 
 // nativeWebhook is an endpoint as the admin API shows it; the secret only
 // in the answer to its creation.
@@ -48,18 +63,7 @@ func toNativeWebhook(e *webhook.Endpoint) nativeWebhook {
 	return nativeWebhook{ID: e.ID, URL: e.URL, Events: events, CreatedAt: nativeTime(e.CreatedAt)}
 }
 
-func (s *Server) webhooksOn(w http.ResponseWriter, r *http.Request) bool {
-	if s.webhooks == nil {
-		s.nativeErr(w, r, hub.Errorf(hub.ENOTFOUND, "webhooks are not available"))
-		return false
-	}
-	return true
-}
-
-func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
+func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
 	var u, secret *string
 	var events *[]string
 	if err := decodeJSON(w, r, fields{"url": &u, "events": &events, "secret": &secret}); err != nil || u == nil {
@@ -83,7 +87,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, _ hub.Pri
 		s.nativeErr(w, r, err)
 		return
 	}
-	if err := s.webhooks.PutEndpoint(r.Context(), e); err != nil {
+	if err := wh.PutEndpoint(r.Context(), e); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
@@ -92,11 +96,8 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, _ hub.Pri
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
-	eps, err := s.webhooks.Endpoints(r.Context())
+func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
+	eps, err := wh.Endpoints(r.Context())
 	if err != nil {
 		s.nativeErr(w, r, err)
 		return
@@ -108,11 +109,8 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, _ hub.Prin
 	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 }
 
-func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
-	e, pending, err := s.webhooks.Endpoint(r.Context(), mux.Vars(r)["id"])
+func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
+	e, pending, err := wh.Endpoint(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
 		s.nativeErr(w, r, err)
 		return
@@ -122,11 +120,8 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, _ hub.Princi
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
-	if err := s.webhooks.DeleteEndpoint(r.Context(), mux.Vars(r)["id"]); err != nil {
+func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
+	if err := wh.DeleteEndpoint(r.Context(), mux.Vars(r)["id"]); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
@@ -135,10 +130,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, _ hub.Pri
 
 // listWebhookFailures answers the deliveries that ran out of retries,
 // newest first, with what the endpoint last answered.
-func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
+func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
 	limit, err := queryInt64(r, "limit", 50)
 	if err == nil && (limit < 1 || limit > 500) {
 		err = hub.Errorf(hub.EINVALID, "limit must be 1 to 500")
@@ -148,11 +140,11 @@ func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, _ h
 		return
 	}
 	id := mux.Vars(r)["id"]
-	if _, _, err := s.webhooks.Endpoint(r.Context(), id); err != nil {
+	if _, _, err := wh.Endpoint(r.Context(), id); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
-	fs, err := s.webhooks.Failures(r.Context(), id, int(limit))
+	fs, err := wh.Failures(r.Context(), id, int(limit))
 	if err != nil {
 		s.nativeErr(w, r, err)
 		return
@@ -169,16 +161,13 @@ func (s *Server) listWebhookFailures(w http.ResponseWriter, r *http.Request, _ h
 
 // replayWebhookFailure queues a failed delivery again, with the same id and
 // payload; it is sent after what is queued now.
-func (s *Server) replayWebhookFailure(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	if !s.webhooksOn(w, r) {
-		return
-	}
+func (s *Server) replayWebhookFailure(w http.ResponseWriter, r *http.Request, wh WebhookAdmin) {
 	id := mux.Vars(r)["id"]
-	if _, _, err := s.webhooks.Endpoint(r.Context(), id); err != nil {
+	if _, _, err := wh.Endpoint(r.Context(), id); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
-	if err := s.webhooks.Replay(r.Context(), id, mux.Vars(r)["fid"]); err != nil {
+	if err := wh.Replay(r.Context(), id, mux.Vars(r)["fid"]); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}

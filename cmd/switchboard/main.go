@@ -227,7 +227,7 @@ func (m *Main) Open(ctx context.Context) error {
 			Help: "Connections closed as they were accepted: their address held SWITCHBOARD_HTTP_MAX_CONNS_PER_ADDR open already.",
 		}, func() float64 { return float64(peers.Refused()) })),
 		Operator: api.OperatorConfig{Key: cfg.OperatorKey, Tenants: store.Tenants(),
-			Changed: func(t *hub.Tenant) { m.router.Changed(t) }},
+			Changed: func(t *hub.Tenant) { m.router.Changed(t) }, Webhooks: m.tenantWebhooks},
 		Web:    web.Handler(),
 		Logger: m.Logger,
 	})

@@ -16,14 +16,32 @@ import (
 // tenantStacks are the tenants this instance serves besides the default
 // one, each built on its first request (api.TenantRouter calls build).
 type tenantStacks struct {
-	mu     sync.Mutex
-	stores []*redisstore.Store // guarded by mu: for the janitor
+	mu      sync.Mutex
+	stores  []*redisstore.Store        // guarded by mu: for the janitor
+	senders map[string]*webhook.Sender // guarded by mu: by tenant id
 }
 
-func (ts *tenantStacks) add(s *redisstore.Store) {
+func (ts *tenantStacks) add(id string, s *redisstore.Store, sender *webhook.Sender) {
 	ts.mu.Lock()
 	ts.stores = append(ts.stores, s)
+	if ts.senders == nil {
+		ts.senders = map[string]*webhook.Sender{}
+	}
+	ts.senders[id] = sender
 	ts.mu.Unlock()
+}
+
+// tenantWebhooks are tenant id's webhook endpoints for the operator API:
+// when this instance serves the tenant, adding one wakes its sender here.
+func (m *Main) tenantWebhooks(id string) api.WebhookAdmin {
+	store := m.store.ForTenant(id)
+	m.tenants.mu.Lock()
+	sender := m.tenants.senders[id]
+	m.tenants.mu.Unlock()
+	if sender == nil {
+		return store
+	}
+	return kickOnPut{store, sender}
 }
 
 func (ts *tenantStacks) all() []*redisstore.Store {
@@ -112,7 +130,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Tenant:           t.ID,
 	})
 	srv.ApplySettings(t.Settings)
-	m.tenants.add(store)
+	m.tenants.add(t.ID, store, sender)
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); fanout.Run(m.background) }()
 	go func() { defer m.wg.Done(); desk.Run(m.background) }()

@@ -281,3 +281,91 @@ func TestTenantSettingsApplyLive(t *testing.T) {
 		t.Errorf("B's /metrics labels the default tenant's figures, which are the unlabelled ones")
 	}
 }
+
+// TestOperatorManagesTenantWebhooks: the operator adds, lists and removes
+// a tenant's webhook endpoints under /api/v1/operator/tenants/{id}/webhooks,
+// the same endpoints the tenant's admin sees on /api/v1/webhooks, and they
+// receive that tenant's events only.
+func TestOperatorManagesTenantWebhooks(t *testing.T) {
+	r := redistest.New(t)
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	a, b := openMain(t, c), openMain(t, c)
+	keys := map[string]string{}
+	for _, id := range []string{"acme", "globex"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+		keys[id] = body["admin_key"].(string)
+	}
+	// acme is served on B (its first request), then the operator adds its
+	// endpoint through B: B's sender for acme starts on it at once.
+	tenantCall(t, "GET", b.URL()+"/customer-service/stats", "", keys["acme"], "")
+	const secret = "operator-hook-secret-0123456789"
+	recv := newHookRecv(t, secret, nil)
+	st, ep := tenantCall(t, "POST", b.URL()+"/api/v1/operator/tenants/acme/webhooks", "", c.OperatorKey,
+		`{"url":"`+recv.URL+`","events":["session.created"],"secret":"`+secret+`"}`)
+	if st != http.StatusCreated || ep["id"] == nil {
+		t.Fatalf("the operator adds acme's endpoint: %d %v", st, ep)
+	}
+	id := ep["id"].(string)
+	for who, want := range map[string]int{"acme": 1, "globex": 0} {
+		st, body := tenantCall(t, "GET", a.URL()+"/api/v1/webhooks", "", keys[who], "")
+		if n := len(body["webhooks"].([]any)); st != http.StatusOK || n != want {
+			t.Errorf("%s's admin lists %d endpoints (%d), want %d", who, n, st, want)
+		}
+	}
+	if st, body := tenantCall(t, "GET", a.URL()+"/api/v1/operator/tenants/acme/webhooks/"+id, "", c.OperatorKey, ""); st != http.StatusOK || body["url"] != recv.URL || body["secret"] != nil {
+		t.Errorf("the operator reads acme's endpoint: %d %v", st, body)
+	}
+	for _, bad := range []struct {
+		path, key string
+		status    int
+	}{
+		{"/api/v1/operator/tenants/nobody/webhooks", c.OperatorKey, http.StatusNotFound},
+		{"/api/v1/operator/tenants/acme/webhooks", keys["acme"], http.StatusUnauthorized},
+		{"/api/v1/operator/tenants/globex/webhooks/" + id, c.OperatorKey, http.StatusNotFound},
+	} {
+		if st, body := tenantCall(t, "GET", a.URL()+bad.path, "", bad.key, ""); st != bad.status || body["error"] == nil {
+			t.Errorf("GET %s: %d %v, want %d in the native format", bad.path, st, body, bad.status)
+		}
+	}
+
+	// Each tenant opens a session; the endpoint gets acme's only.
+	sids := map[string]string{}
+	for _, who := range []string{"globex", "acme"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/customer-service/sessions", "", keys[who], `{"title":"t","customer_name":"Ann"}`)
+		if st != http.StatusOK && st != http.StatusCreated {
+			t.Fatalf("%s: create a session: %d %v", who, st, body)
+		}
+		sids[who] = body["data"].(map[string]any)["id"].(string)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := recv.all()
+		if len(got) > 0 {
+			for _, q := range got {
+				sid := ""
+				if q.Payload.Session != nil {
+					sid = q.Payload.Session.ID
+				}
+				if q.SigErr != nil || sid != sids["acme"] {
+					t.Fatalf("the endpoint got %s for session %q (%v); want acme's %s only", q.Event, sid, q.SigErr, sids["acme"])
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("acme's endpoint got nothing in 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, _ := tenantCall(t, "DELETE", a.URL()+"/api/v1/operator/tenants/acme/webhooks/"+id, "", c.OperatorKey, ""); st != http.StatusNoContent {
+		t.Errorf("the operator removes acme's endpoint: %d", st)
+	}
+	if st, body := tenantCall(t, "GET", b.URL()+"/api/v1/webhooks", "", keys["acme"], ""); st != http.StatusOK || len(body["webhooks"].([]any)) != 0 {
+		t.Errorf("acme's endpoints after the removal: %d %v", st, body)
+	}
+}
