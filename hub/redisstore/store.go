@@ -24,7 +24,8 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-// script loads lua/name.lua with lua/lib.lua in front of it.
+// script loads lua/name.lua with what it uses of lua/lib.lua in front of it
+// (withLib).
 func script(name string) *redis.Script {
 	lib, err := luaFS.ReadFile("lua/lib.lua")
 	if err != nil {
@@ -34,7 +35,7 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(string(lib) + string(body))
+	return redis.NewScript(withLib(string(lib), string(body)))
 }
 
 var (

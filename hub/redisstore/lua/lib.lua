@@ -7,6 +7,12 @@
 -- (hook queues it with the webhook delivery).
 local epoch = ''
 
+-- emit_at appends the event body (a JSON object) with seq and the epoch
+-- spliced in front to the session's stream, with the explicit id seq-0 and
+-- n (its chat-history number) when given, and publishes it on channel: the
+-- second half of emit, for a script that updated the session's hash itself
+-- (message.lua). epoch must be set.
+--
 -- emit appends one event to a session: it takes the next seq of the session
 -- (HINCRBY on its hash), splices the seq and the store's epoch (the field
 -- epoch of prefix:store, see store_check.lua; left out while there is none)
@@ -16,15 +22,10 @@ local epoch = ''
 -- is never trimmed: it is the session's whole history for as long as the
 -- session is kept (message.lua and read.lua refuse to go past the session's
 -- event limit instead, see full). Returns the seq.
-local function emit(prefix, session_key, stream_key, channel, body, n)
-  local seq = redis.call('HINCRBY', session_key, 'seq', 1)
-  epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
+local function emit_at(stream_key, channel, body, n, seq)
   local head = '{"seq":' .. seq .. ','
   if epoch ~= '' then
     head = head .. '"epoch":"' .. epoch .. '",'
-    if redis.call('HGET', session_key, 'epoch') ~= epoch then
-      redis.call('HSET', session_key, 'epoch', epoch)
-    end
   end
   local ev = head .. string.sub(body, 2)
   if n then
@@ -33,6 +34,15 @@ local function emit(prefix, session_key, stream_key, channel, body, n)
     redis.call('XADD', stream_key, seq .. '-0', 'e', ev)
   end
   redis.call('PUBLISH', channel, ev)
+end
+
+local function emit(prefix, session_key, stream_key, channel, body, n)
+  local seq = redis.call('HINCRBY', session_key, 'seq', 1)
+  epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
+  if epoch ~= '' and redis.call('HGET', session_key, 'epoch') ~= epoch then
+    redis.call('HSET', session_key, 'epoch', epoch)
+  end
+  emit_at(stream_key, channel, body, n, seq)
   return seq
 end
 
@@ -93,15 +103,36 @@ local function may_act(key, state, role, id, privileged)
   return false
 end
 
+-- party_may_act is may_act on fields already read: the session's state,
+-- customer_id, agent_id and bot_id.
+local function party_may_act(state, customer, agent, bot, role, id, privileged)
+  if privileged == '1' then
+    return true
+  elseif role == 'customer' then
+    return customer == id
+  elseif role == 'agent' then
+    if state == 'Chatbot' then
+      return bot == id
+    end
+    return state == 'Agent' and agent == id
+  end
+  return false
+end
+
+-- refusal is refuse on fields already read.
+local function refusal(customer, agent, bot, role, id)
+  if role == 'customer' and customer == id or role == 'agent' and (agent == id or bot == id) then
+    return redis.error_reply('SB:forbidden')
+  end
+  return redis.error_reply('SB:not_found')
+end
+
 -- refuse returns the error for a party may_act refused: SB:forbidden to
 -- the session's own customer or agent (it may read it, not do this now),
 -- SB:not_found to anyone else, so that session ids cannot be probed.
 local function refuse(key, role, id)
   local h = redis.call('HMGET', key, 'customer_id', 'agent_id', 'bot_id')
-  if role == 'customer' and h[1] == id or role == 'agent' and (h[2] == id or h[3] == id) then
-    return redis.error_reply('SB:forbidden')
-  end
-  return redis.error_reply('SB:not_found')
+  return refusal(h[1], h[2], h[3], role, id)
 end
 
 -- open_for reads the open session at key and checks that the party may

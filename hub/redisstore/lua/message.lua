@@ -19,15 +19,30 @@ if first then
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
   return {tonumber(first), 1}
 end
-local id, state, err = open_for(KEYS[1], ARGV[2], ARGV[3], ARGV[4])
-if err then
-  return err
-elseif full(KEYS[1], ARGV[6]) then
+-- The session's fields in one read, and its counters and epoch in one
+-- write: what open_for, full and emit read and write one by one, this is
+-- the send path (docs/performance.md, round two).
+local h = redis.call('HMGET', KEYS[1], 'id', 'state', 'customer_id', 'agent_id', 'bot_id', 'seq', 'messages', 'epoch')
+if not h[1] then
+  return redis.error_reply('SB:not_found')
+elseif h[2] == 'Ended' then
+  return redis.error_reply('SB:ended')
+elseif not party_may_act(h[2], h[3], h[4], h[5], ARGV[2], ARGV[3], ARGV[4]) then
+  return refusal(h[3], h[4], h[5], ARGV[2], ARGV[3])
+end
+local seq = (tonumber(h[6]) or 0) + 1
+local max = tonumber(ARGV[6]) or 0
+if max > 0 and seq > max then
   return redis.error_reply('SB:full')
 end
-local seq = emit(ARGV[8], KEYS[1], KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'))
-hook(ARGV[8], 'message.created', id, seq, ARGV[9])
-redis.call('HINCRBY', KEYS[1], 'messages', 1)
+epoch = redis.call('HGET', ARGV[8] .. ':store', 'epoch') or ''
+if epoch ~= '' and h[8] ~= epoch then
+  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', (tonumber(h[7]) or 0) + 1, 'epoch', epoch)
+else
+  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', (tonumber(h[7]) or 0) + 1)
+end
+emit_at(KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'), seq)
+hook(ARGV[8], 'message.created', h[1], seq, ARGV[9])
 redis.call('HSET', KEYS[3], ARGV[10], seq)
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return {seq, 0}
