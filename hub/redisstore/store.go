@@ -82,6 +82,8 @@ type Store struct {
 	// basePrefix is the deployment's prefix when this Store is a
 	// tenant's (ForTenant); "" when it is the deployment's own.
 	basePrefix string
+	// sends batches this contact center's message script calls.
+	sends *batcher
 }
 
 var (
@@ -107,7 +109,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = time.Second
 	}
-	return &Store{rdb: rdb, opts: opts}, nil
+	return &Store{rdb: rdb, opts: opts, sends: &batcher{rdb: rdb}}, nil
 }
 
 // Prefix returns the prefix of the Store's keys.
@@ -511,7 +513,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 	if s.opts.MinReplicas > 0 {
 		res, err = s.replicated(ctx, keys, args)
 	} else {
-		res, err = messageScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		res, err = s.sends.run(ctx, keys, args)
 	}
 	if err != nil {
 		return 0, false, scriptError(err)

@@ -37,7 +37,9 @@ func TenantPrefix(base, id string) string {
 func (s *Store) ForTenant(id string) *Store {
 	opts := s.opts
 	opts.Prefix = TenantPrefix(s.base(), id)
-	return &Store{rdb: s.rdb, opts: opts, basePrefix: s.base()}
+	// A batcher of its own: on a Cluster a tenant's calls all go to its
+	// shard, and a shard that fails over holds up only its own tenants'.
+	return &Store{rdb: s.rdb, opts: opts, basePrefix: s.base(), sends: &batcher{rdb: s.rdb}}
 }
 
 // base returns the deployment's prefix, the one the operator registry
