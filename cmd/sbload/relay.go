@@ -194,10 +194,10 @@ func (c *relayConn) close() {
 func setupRelay(ctx context.Context, addr string, n int, bind bool, rec *recorder) ([]*sock, error) {
 	convs := make([]*conversation, n)
 	socks := make([]*sock, 2*n)
-	rec.setConversations(convs, nil)
 	for j := range convs {
 		convs[j] = &conversation{idx: j, sid: fmt.Sprintf("room%d", j)}
 	}
+	rec.setConversations(convs, nil) // after they exist: it indexes them by session
 	err := parallel(ctx, 2*n, 64, func(ctx context.Context, k int) error {
 		j, side := k/2, k%2
 		s := &sock{idx: k, side: side}
