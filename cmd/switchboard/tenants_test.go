@@ -172,26 +172,34 @@ func TestTenantsEndToEnd(t *testing.T) {
 	}
 }
 
+// twoTenants starts two instances on one Redis with the operator API on,
+// and creates tenants acme and globex through the first with the
+// operator's body extra (settings) merged in; it returns their admin keys.
+func twoTenants(t *testing.T, extra string) (c Config, a, b *Main, keys map[string]string) {
+	t.Helper()
+	r := redistest.New(t)
+	c = defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
+	c.OperatorKey = "test-operator-key-0123456789"
+	a, b = openMain(t, c), openMain(t, c)
+	keys = map[string]string{}
+	for _, id := range []string{"acme", "globex"} {
+		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"`+extra+`}`)
+		if st != http.StatusCreated {
+			t.Fatalf("create %s: %d %v", id, st, body)
+		}
+		keys[id] = body["admin_key"].(string)
+	}
+	return c, a, b, keys
+}
+
 // TestTenantSettingsApplyLive: a tenant's settings changed through the
 // operator API on one instance take effect on another that already serves
 // the tenant, within the registry re-read, with no restart: its agent
 // statuses replace the deployment's, its allowed origins join the
 // deployment's (for it alone), and its max open sessions bind.
 func TestTenantSettingsApplyLive(t *testing.T) {
-	r := redistest.New(t)
-	c := defaultConfig(t)
-	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
-	c.OperatorKey = "test-operator-key-0123456789"
-	a, b := openMain(t, c), openMain(t, c)
-	keys := map[string]string{}
-	for _, id := range []string{"acme", "globex"} {
-		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey,
-			`{"id":"`+id+`","settings":{"statuses":["lunch"]}}`)
-		if st != http.StatusCreated {
-			t.Fatalf("create %s: %d %v", id, st, body)
-		}
-		keys[id] = body["admin_key"].(string)
-	}
+	c, a, b, keys := twoTenants(t, `,"settings":{"statuses":["lunch"]}`)
 	acme := keys["acme"]
 	if st, body := tenantCall(t, "POST", b.URL()+"/api/v1/agents", "", acme,
 		`{"id":"agent_rita","name":"Rita","email":"rita@acme.test","role":"agent","password":"correct-horse-9"}`); st != http.StatusCreated {
@@ -287,19 +295,7 @@ func TestTenantSettingsApplyLive(t *testing.T) {
 // the same endpoints the tenant's admin sees on /api/v1/webhooks, and they
 // receive that tenant's events only.
 func TestOperatorManagesTenantWebhooks(t *testing.T) {
-	r := redistest.New(t)
-	c := defaultConfig(t)
-	c.RedisURL, c.KeyPrefix, c.AdminKey = r.URL, r.Prefix, "test-admin-key-0123456789"
-	c.OperatorKey = "test-operator-key-0123456789"
-	a, b := openMain(t, c), openMain(t, c)
-	keys := map[string]string{}
-	for _, id := range []string{"acme", "globex"} {
-		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`)
-		if st != http.StatusCreated {
-			t.Fatalf("create %s: %d %v", id, st, body)
-		}
-		keys[id] = body["admin_key"].(string)
-	}
+	c, a, b, keys := twoTenants(t, "")
 	// acme is served on B (its first request), then the operator adds its
 	// endpoint through B: B's sender for acme starts on it at once.
 	tenantCall(t, "GET", b.URL()+"/customer-service/stats", "", keys["acme"], "")
