@@ -270,7 +270,8 @@ func (s *Server) rotateTenantKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // putTenantCredentials replaces tenant id's CCAI and Tencent-Desk
-// credentials whole (an empty body member clears it). A CCAI key or
+// credentials and its identity secret whole (an absent body member clears
+// it). A CCAI key or
 // sdkappid that the deployment itself or another tenant holds is refused:
 // it is how a request finds its tenant.
 func (s *Server) putTenantCredentials(w http.ResponseWriter, r *http.Request) {
