@@ -393,6 +393,7 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	rec := l.rec
 	rec.takeWindow()
 	before, _ := sampleAll(ctx, l.servers)
+	self0 := selfCPU()
 	rb, _ := redisStats(ctx, l.rdb)
 	sent0, deliv0, err0 := rec.sent.Load(), rec.delivered.Load(), rec.sendErrs.Load()
 	rc0, rce0 := rec.reconnects.Load(), rec.reconnectErrs.Load()
@@ -421,6 +422,7 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 		}
 	}
 	after, _ := sampleAll(ctx, l.servers)
+	r.ToolCPU = selfCPU() - self0
 	ra, _ := redisStats(ctx, l.rdb)
 	lat, rcl := rec.takeWindow()
 
@@ -446,6 +448,7 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	if r.ServerCPU > 0 {
 		r.DeliveriesPerCPUSecond = float64(r.Delivered) / r.ServerCPU
 		r.ServerCores = r.ServerCPU / r.Seconds
+		r.ToolPerServerCPU = r.ToolCPU / r.ServerCPU
 	}
 	if l.rdb != nil && r.Sent > 0 {
 		d := ra.sub(rb)
@@ -459,6 +462,9 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	}
 	logf("%s: sent %d (%.0f/s), delivered %d (%.0f/s), p50 %.2fms p99 %.2fms max %.1fms, errors %d, lost %d",
 		name, r.Sent, r.SentPerSecond, r.Delivered, r.DeliveredPerSecond, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.SendErrors, r.Lost)
+	if r.ServerCPU > 0 {
+		logf("%s: sbload itself used %.2f cores, %.2f× the hubs' CPU", name, r.ToolCPU/r.Seconds, r.ToolPerServerCPU)
+	}
 	if r.RedisMicrosPerMessage > 0 {
 		logf("%s: redis %.2f cores, %.1f µs CPU per message: one Redis core carries about %.0f msg/s of this shape",
 			name, r.RedisCores, r.RedisMicrosPerMessage, 1e6/r.RedisMicrosPerMessage)

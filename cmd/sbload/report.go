@@ -66,7 +66,12 @@ type RunResult struct {
 	// RedisMicrosPerMessage its CPU per message sent (background calls
 	// included): one Redis core carries about 1e6 / it messages a second
 	// of this shape, which is how docs/operations.md sizes a shard.
-	RedisCores            float64 `json:"redis_cores,omitempty"`
+	RedisCores float64 `json:"redis_cores,omitempty"`
+	// ToolCPU is this load tool's own CPU seconds during the window, and
+	// ToolPerServerCPU that over the hubs': on a machine the tool shares
+	// with the hubs, what it costs is not left for them (issue 15).
+	ToolCPU               float64 `json:"tool_cpu_seconds,omitempty"`
+	ToolPerServerCPU      float64 `json:"tool_cpu_per_server_cpu,omitempty"`
 	RedisMicrosPerMessage float64 `json:"redis_cpu_us_per_message,omitempty"`
 	Pass                  bool    `json:"pass,omitempty"`
 }
@@ -160,6 +165,8 @@ func (r *Report) summarize() {
 	m.RedisCommandsPerMessage = col(func(x RunResult) float64 { return x.RedisCommandsPerMessage })
 	m.RedisScriptsPerMessage = col(func(x RunResult) float64 { return x.RedisScriptsPerMessage })
 	m.RedisCores = col(func(x RunResult) float64 { return x.RedisCores })
+	m.ToolCPU = col(func(x RunResult) float64 { return x.ToolCPU })
+	m.ToolPerServerCPU = col(func(x RunResult) float64 { return x.ToolPerServerCPU })
 	m.RedisMicrosPerMessage = col(func(x RunResult) float64 { return x.RedisMicrosPerMessage })
 	r.Median = &m
 }
