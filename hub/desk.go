@@ -125,14 +125,11 @@ type DeskStore interface {
 	// RefreshPresence extends live connections and returns those the store
 	// no longer has (swept while this instance stalled).
 	RefreshPresence(ctx context.Context, conns []Presence, now time.Time, p DeskPolicy) ([]Presence, error)
-	// Sweep turns Offline the agents whose connections all expired and
-	// whose grace ran out, requeueing their sessions; it returns how many.
-	Sweep(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
-	// ExpireOffers requeues offers not accepted in time; it returns how many.
-	ExpireOffers(ctx context.Context, now time.Time, p DeskPolicy) (int, error)
 	// Tick does in one atomic step what falls due by now, up to limit of
-	// each kind: Sweep, ExpireOffers, then Route; and says when the next
-	// connection expiry, grace end or offer deadline falls.
+	// each kind: it turns Offline the agents whose connections all expired
+	// and whose grace ran out (requeueing their sessions), requeues offers
+	// not accepted in time, then routes; and says when the next connection
+	// expiry, grace end or offer deadline falls.
 	Tick(ctx context.Context, limit int, now time.Time, p DeskPolicy) (Tick, error)
 	// Route offers up to limit queued sessions to routable agents, and
 	// says how many it offered and how many the queue holds after.

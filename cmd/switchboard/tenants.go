@@ -16,32 +16,30 @@ import (
 // tenantStacks are the tenants this instance serves besides the default
 // one, each built on its first request (api.TenantRouter calls build).
 type tenantStacks struct {
-	mu      sync.Mutex
-	stores  []*redisstore.Store        // guarded by mu: for the janitor
-	senders map[string]*webhook.Sender // guarded by mu: by tenant id
+	mu     sync.Mutex
+	stores []*redisstore.Store         // guarded by mu: for the janitor
+	hooks  map[string]api.WebhookAdmin // guarded by mu: each served tenant's webhooks, by tenant id
 }
 
-func (ts *tenantStacks) add(id string, s *redisstore.Store, sender *webhook.Sender) {
+func (ts *tenantStacks) add(id string, s *redisstore.Store, hooks api.WebhookAdmin) {
 	ts.mu.Lock()
 	ts.stores = append(ts.stores, s)
-	if ts.senders == nil {
-		ts.senders = map[string]*webhook.Sender{}
+	if ts.hooks == nil {
+		ts.hooks = map[string]api.WebhookAdmin{}
 	}
-	ts.senders[id] = sender
+	ts.hooks[id] = hooks
 	ts.mu.Unlock()
 }
 
 // tenantWebhooks are tenant id's webhook endpoints for the operator API:
 // when this instance serves the tenant, adding one wakes its sender here.
 func (m *Main) tenantWebhooks(id string) api.WebhookAdmin {
-	store := m.store.ForTenant(id)
 	m.tenants.mu.Lock()
-	sender := m.tenants.senders[id]
-	m.tenants.mu.Unlock()
-	if sender == nil {
-		return store
+	defer m.tenants.mu.Unlock()
+	if hooks := m.tenants.hooks[id]; hooks != nil {
+		return hooks
 	}
-	return kickOnPut{store, sender}
+	return m.store.ForTenant(id) // not served here: whichever instance serves it delivers
 }
 
 func (ts *tenantStacks) all() []*redisstore.Store {
@@ -102,6 +100,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		MaxAge: cfg.Webhook.MaxAge, MinBackoff: cfg.Webhook.MinBackoff, MaxBackoff: cfg.Webhook.MaxBackoff,
 		LeaseTTL: cfg.Webhook.LeaseTTL, Poll: max(cfg.Webhook.Poll, tenantWebhookPoll),
 	}
+	hooks := kickOnPut{store, sender}
 	creds := api.TenantSurfaceCredentials(t)
 	srv := api.NewServer(api.Config{
 		CCAI:             creds.CCAI,
@@ -112,7 +111,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		History:          store,
 		Chats:            hub.NewHistory(store, nil),
 		Location:         cfg.Location,
-		Webhooks:         kickOnPut{store, sender},
+		Webhooks:         hooks,
 		Fanout:           fanout,
 		Desk:             desk,
 		Teams:            store,
@@ -130,7 +129,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Tenant:           t.ID,
 	})
 	srv.ApplySettings(t.Settings)
-	m.tenants.add(t.ID, store, sender)
+	m.tenants.add(t.ID, store, hooks)
 	m.wg.Add(4)
 	go func() { defer m.wg.Done(); fanout.Run(m.background) }()
 	go func() { defer m.wg.Done(); desk.Run(m.background) }()

@@ -98,12 +98,15 @@ func (s *Store) RefreshPresence(ctx context.Context, conns []hub.Presence, now t
 	return missing, nil
 }
 
-// Sweep implements hub.DeskStore.
+// Sweep does the first part of Tick alone: it turns Offline the agents
+// whose connections all expired and whose grace ran out, and returns how
+// many (the desk tests drive each part on its own).
 func (s *Store) Sweep(ctx context.Context, now time.Time, p hub.DeskPolicy) (int, error) {
 	return s.batches(ctx, sweepScript, s.key("presence"), now, p)
 }
 
-// ExpireOffers implements hub.DeskStore.
+// ExpireOffers does the second part of Tick alone: it requeues the offers
+// not accepted in time, and returns how many.
 func (s *Store) ExpireOffers(ctx context.Context, now time.Time, p hub.DeskPolicy) (int, error) {
 	return s.batches(ctx, expireScript, s.key("offers"), now, p)
 }
