@@ -2,10 +2,11 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/switchboardhq/switchboard/hub/jsonhead"
 )
 
 // Topic names. A session's events go to "session:<id>"; notices for one
@@ -39,21 +40,34 @@ type Delivery struct {
 // (typing): it is not in the stream and nothing depends on it.
 func (d *Delivery) Ephemeral() bool { return d.Type == EventTyping || d.Type == EventQueuePosition }
 
-// ParseDelivery reads the routing fields of an event's JSON.
+// ParseDelivery reads the routing fields of an event's JSON, stepping over
+// the rest (the message and its text) without decoding it: every event
+// passes here once per instance (hub/jsonhead).
 func ParseDelivery(topic string, data []byte) (*Delivery, error) {
-	var head struct {
-		Seq       int64  `json:"seq"`
-		Epoch     string `json:"epoch"`
-		Type      string `json:"type"`
-		SessionID string `json:"session_id"`
-		State     State  `json:"state"`
-		AgentID   string `json:"agent_id"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
+	d := &Delivery{Topic: topic, Data: data}
+	err := jsonhead.Each(data, func(key, raw []byte) (err error) {
+		switch string(key) {
+		case "seq":
+			d.Seq, err = jsonhead.Int(raw)
+		case "epoch":
+			d.Epoch, err = jsonhead.String(raw)
+		case "type":
+			d.Type, err = jsonhead.String(raw)
+		case "session_id":
+			d.SessionID, err = jsonhead.String(raw)
+		case "state":
+			var s string
+			s, err = jsonhead.String(raw)
+			d.State = State(s)
+		case "agent_id":
+			d.AgentID, err = jsonhead.String(raw)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return &Delivery{Topic: topic, Seq: head.Seq, Epoch: head.Epoch, Type: head.Type, SessionID: head.SessionID,
-		State: head.State, AgentID: head.AgentID, Data: data}, nil
+	return d, nil
 }
 
 // Subscriber receives the events of the topics it was added to. Both

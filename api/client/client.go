@@ -22,6 +22,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/switchboardhq/switchboard/api/protocol"
+	"github.com/switchboardhq/switchboard/hub/jsonhead"
 )
 
 // Config says where and as whom to connect.
@@ -345,19 +346,14 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 		if err != nil {
 			return
 		}
-		var head struct {
-			Frame
-			ID string `json:"id"` // a reply's or error's command id
-		}
-		if json.Unmarshal(data, &head) != nil { // one pass over the frame
+		f, id, perr := readFrame(data)
+		if perr != nil {
 			continue
 		}
-		f := head.Frame
-		f.Raw = data
 		c.mu.Lock()
-		if (f.Type == protocol.FrameReply || f.Type == protocol.FrameError) && head.ID != "" {
-			if ch := c.pending[head.ID]; ch != nil {
-				delete(c.pending, head.ID)
+		if (f.Type == protocol.FrameReply || f.Type == protocol.FrameError) && id != "" {
+			if ch := c.pending[id]; ch != nil {
+				delete(c.pending, id)
 				c.mu.Unlock()
 				ch <- data
 				continue
@@ -386,6 +382,33 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 		c.mu.Unlock()
 		c.events <- f
 	}
+}
+
+// readFrame reads the fields of a frame that say where it goes, and a
+// reply's or error's command id, stepping over the rest without decoding
+// it (hub/jsonhead): the reader of a busy socket does this for every frame.
+func readFrame(data []byte) (f Frame, id string, err error) {
+	f.Raw = data
+	err = jsonhead.Each(data, func(key, raw []byte) (err error) {
+		switch string(key) {
+		case "type":
+			f.Type, err = jsonhead.String(raw)
+		case "seq":
+			f.Seq, err = jsonhead.Int(raw)
+		case "epoch":
+			f.Epoch, err = jsonhead.String(raw)
+		case "session_id":
+			f.SessionID, err = jsonhead.String(raw)
+		case "last_seq":
+			f.LastSeq, err = jsonhead.Int(raw)
+		case "reason":
+			f.Reason, err = jsonhead.String(raw)
+		case "id":
+			id, err = jsonhead.String(raw)
+		}
+		return err
+	})
+	return f, id, err
 }
 
 func closeErr(err error) error {
