@@ -12,6 +12,7 @@ type metrics struct {
 	connections prometheus.Gauge
 	framesIn    prometheus.Counter
 	delivered   prometheus.Counter
+	flushes     prometheus.Counter
 	dropped     prometheus.Counter
 	queueLength prometheus.Gauge
 	// queueWatched counts the customers whose queue position this
@@ -64,6 +65,9 @@ func newMetrics() *metrics {
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_ws_frames_sent_total", Help: "Frames written to WebSocket clients (events, replies, errors).",
 		}),
+		flushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_ws_coalesced_writes_total", Help: "Writes that carried several queued frames to a WebSocket client in one system call.",
+		}),
 		queueLength: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_queue_length", Help: "Sessions waiting in the queue, as this instance last read it.",
 		}),
@@ -105,7 +109,7 @@ func newMetrics() *metrics {
 			Name: "switchboard_tenant_queue_watched_customers", Help: "Connected customers this instance tells their queue position, by tenant (other than the default one).",
 		}, []string{"tenant"}),
 	}
-	m.registry.MustRegister(m.queueLength, m.queueWatched, m.connections, m.framesIn, m.delivered, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
+	m.registry.MustRegister(m.queueLength, m.queueWatched, m.connections, m.framesIn, m.delivered, m.flushes, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
 		m.unauthenticated, m.unauthRefused, m.tenantConnections, m.tenantRequests, m.tenantQueueLength, m.tenantQueueWatched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unauthRefused.WithLabelValues(unauthRefusedAddr) // shown at 0 before the first refusal

@@ -147,7 +147,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if !s.admitUnauth(w, r, ip) {
 		return
 	}
-	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w, timeout: s.ws.WriteTimeout}
+	ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
 		OriginPatterns:  s.allowedOrigins(),
 		CompressionMode: websocket.CompressionDisabled,
@@ -158,6 +159,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.ws.ReadLimit)
 	c := s.newConn(ws, r)
+	if c != nil {
+		c.cork = sb.cork
+	}
 	if c == nil {
 		s.unauthRelease(ip)
 		ws.Close(protocol.CloseShutdown, "shutting down")
@@ -181,13 +185,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 const wsBufferSize = 1024
 
 // smallBuffers hands coder/websocket the hijacked connection with small
-// buffers of its own.
-type smallBuffers struct{ http.ResponseWriter }
+// buffers of its own, behind a corkConn (kept in cork for the socket's
+// writer).
+type smallBuffers struct {
+	http.ResponseWriter
+	timeout time.Duration // the corkConn's flush timeout
+	cork    *corkConn     // set by Hijack
+}
 
 // Hijack implements http.Hijacker. net/http has flushed the 101 response
 // by now; bytes it read past the request (a client that did not wait for
 // the 101) are kept in front of the connection.
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -218,7 +227,8 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, wsBufferSize)), nil
+	w.cork = &corkConn{Conn: nc, timeout: w.timeout}
+	return w.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(w.cork, wsBufferSize)), nil
 }
 
 // offers reports whether the handshake offers the subprotocol.
@@ -252,6 +262,12 @@ type item struct {
 	rateDone, rated bool
 }
 
+// writes reports whether the item only writes a frame (a reply, a session
+// event), without reading the store.
+func (it item) writes() bool {
+	return it.frame != nil || it.event != nil && strings.HasPrefix(it.event.Topic, "session:")
+}
+
 // conn is one WebSocket connection.
 //
 // The handler goroutine reads frames and runs commands; one writer
@@ -262,9 +278,10 @@ type item struct {
 // kicks the socket when a durable event does not fit, and the client
 // resumes from its last seq.
 type conn struct {
-	// Immutable after newConn.
+	// Immutable after newConn (cork set by serveWS before the reader starts).
 	srv    *Server
 	ws     *websocket.Conn
+	cork   *corkConn       // the connection under ws: the writer coalesces frames in it
 	ctx    context.Context // the connection's lifetime, not the request's
 	cancel context.CancelFunc
 	ip     string
@@ -325,6 +342,8 @@ type conn struct {
 	// Owned by the writer: closes a customer's socket when the rating
 	// window after its session's end runs out.
 	ratingTimer *time.Timer
+	// Owned by the writer: cork is gathering its frames for one write.
+	corked bool
 	// Owned by the writer: the wait before the next catch-up attempt while
 	// the store is unavailable (0: none failed since the last success).
 	retryDelay time.Duration
@@ -867,6 +886,11 @@ func (c *conn) writer() {
 	for {
 		c.qmu.Lock()
 		if c.head == len(c.queue) || c.stopped || c.ctx.Err() != nil {
+			if c.corked { // only a stop leaves frames gathered: they go first
+				c.qmu.Unlock()
+				c.uncork()
+				continue
+			}
 			c.writing = false
 			c.head = 0
 			if cap(c.queue) > 4 {
@@ -881,8 +905,18 @@ func (c *conn) writer() {
 		it := c.queue[c.head]
 		c.queue[c.head] = item{}
 		c.head++
+		more := c.head < len(c.queue) && c.queue[c.head].writes()
 		c.qmu.Unlock()
+		if more && it.writes() && c.cork != nil && !c.corked {
+			c.cork.cork() // frames wait behind this one: one write for them all
+			c.corked = true
+		}
 		err := c.handle(it)
+		if c.corked && (err != nil || !c.nextWrites() || c.cork.gathered() >= corkLimit) {
+			if ferr := c.uncork(); ferr != nil && err == nil {
+				err = ferr
+			}
+		}
 		if err != nil && !errors.Is(err, errWrite) && hub.ErrorCode(err) == hub.EUNAVAILABLE && c.retryLater(it) {
 			continue // the store is away: the socket stays open and catches up when it is back
 		}
@@ -944,14 +978,42 @@ func (c *conn) stopWriting() {
 
 var errWrite = errors.New("write failed")
 
-// write writes one frame under WriteTimeout.
+// write writes one frame under WriteTimeout; corked, it only gathers (the
+// flush has the timeout), and waits at most for a ping or close frame that
+// holds the socket, each bounded by its own timeout.
 func (c *conn) write(b []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.ws.WriteTimeout)
-	defer cancel()
+	ctx := c.ctx
+	if !c.corked {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(c.ctx, c.srv.ws.WriteTimeout)
+		defer cancel()
+	}
 	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		return errWrite
 	}
 	c.srv.metrics.delivered.Inc()
+	return nil
+}
+
+// nextWrites reports whether the next item in the queue only writes a
+// frame, so that gathered frames may wait for it: anything else (a
+// catch-up reads the store) has them flushed first.
+func (c *conn) nextWrites() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.head < len(c.queue) && c.queue[c.head].writes()
+}
+
+// uncork writes the frames the writer gathered, in one write.
+func (c *conn) uncork() error {
+	if !c.corked {
+		return nil
+	}
+	c.corked = false
+	if err := c.cork.uncork(); err != nil {
+		return errWrite
+	}
+	c.srv.metrics.flushes.Inc()
 	return nil
 }
 
@@ -1106,6 +1168,9 @@ func (c *conn) notMine(d *hub.Delivery) bool {
 // When it cannot continue it sends resync.
 func (c *conn) catchUp(sid string) error {
 	const batch = 500
+	if err := c.uncork(); err != nil { // a gap found while gathering: what gathered goes before the store is read
+		return err
+	}
 	var lastState *hub.Delivery
 	for {
 		last := c.last[sid]

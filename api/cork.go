@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// corkConn is the connection under a socket's websocket.Conn. coder/websocket
+// flushes every frame to the kernel on its own, one write system call each,
+// the largest single cost of a busy hub (docs/performance.md, "Coalesced
+// writes"). While the socket's writer has more frames queued it corks the
+// connection: the frames' bytes gather in one buffer, and uncork hands them
+// to the kernel in one write. A frame with nothing queued behind it is
+// written at once, as before, so coalescing adds no latency: it only joins
+// what was already waiting.
+//
+// Every write, corked or not, goes through mu, so that the bytes of a frame
+// written by another goroutine (a ping, the close frame) never overtake
+// frames buffered before it.
+type corkConn struct {
+	net.Conn
+	timeout time.Duration // bounds one flush, as WriteTimeout bounds one frame
+
+	mu     sync.Mutex
+	corked bool    // guarded by mu
+	buf    *[]byte // guarded by mu: the corked bytes, from corkBufs while corked
+}
+
+// corkLimit is how many bytes a writer gathers before it flushes anyway.
+const corkLimit = 32 << 10
+
+// corkBufs keeps the buffers of corked sockets: an idle socket holds none.
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// Write implements net.Conn.
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked {
+		*c.buf = append(*c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// cork makes the writes that follow gather until uncork.
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	if !c.corked {
+		c.corked = true
+		c.buf = corkBufs.Get().(*[]byte)
+	}
+	c.mu.Unlock()
+}
+
+// gathered returns how many bytes wait for uncork.
+func (c *corkConn) gathered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return 0
+	}
+	return len(*c.buf)
+}
+
+// uncork writes what gathered in one write, within the timeout, and lets
+// writes through again.
+func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return nil
+	}
+	c.corked = false
+	b := c.buf
+	c.buf = nil
+	defer func() {
+		*b = (*b)[:0]
+		if cap(*b) <= 4*corkLimit {
+			corkBufs.Put(b)
+		}
+	}()
+	if len(*b) == 0 {
+		return nil
+	}
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	_, err := c.Conn.Write(*b)
+	c.Conn.SetWriteDeadline(time.Time{})
+	return err
+}
