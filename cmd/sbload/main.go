@@ -30,6 +30,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -133,6 +134,7 @@ func main() {
 	flag.StringVar(&o.Bind, "bind", "auto", "bind each socket to its own 127.x.y.z source address: auto (when the hubs are on loopback), always, never")
 	flag.StringVar(&o.out, "out", "", "write the JSON report here")
 	flag.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	cpuprofile := flag.String("cpuprofile", "", "write sbload's own CPU profile here (to see what the tool costs)")
 	flag.Parse()
 	o.Hubs = strings.Split(hubs, ",")
 	if !slices.Contains([]string{"idle", "steady", "ramp", "storm", "connect"}, o.Mode) || o.Conversations < 1 || o.PerAgent < 1 || o.Runs < 1 || o.Size < 48 {
@@ -140,6 +142,17 @@ func main() {
 		os.Exit(2)
 	}
 	raiseFileLimit(uint64(4*o.Conversations + 4096))
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sbload:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := run(ctx, o)
