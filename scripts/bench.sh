@@ -13,13 +13,18 @@
 #   storm    steady 1,000 msg/s while 2 % of the sockets drop and resume
 #            every second, 3 runs
 #   connect  waves of connect + authenticate + resume on one hub, 5 waves
+#   growth   the same 2,000 msg/s on 1, 2 and 3 hubs (5,000 conversations),
+#            and over 1,000 and 9,500 conversations on 2 hubs, 3 runs each:
+#            deliveries per hub CPU-second and Redis µs per message as the
+#            work grows (9,500 conversations, 19,000 sockets, is what one
+#            load process opens under this machine's 20,000 open files)
 # then the Go benchmarks of the hot paths (3 runs each, on the same Redis),
 # and writes report.md and report.json (targets met or not, medians) with
 # every run's JSON under $BENCH_OUT (default bench-results/<UTC time>).
 #
 # Settings (environment): BENCH_OUT; BENCH_QUICK=1 for a short pass (one run
 # each, short windows: a check of the script, not figures to quote).
-# It takes about 20 minutes on a 2-core machine. Speed is judged here and
+# It takes about 25 minutes on a 2-core machine. Speed is judged here and
 # never by timed tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +34,8 @@ out=${BENCH_OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 quick=${BENCH_QUICK:-0}
-runs=3 dur=30s step=10s idlewin=20s connect_runs=5 benchcount=3
-if [ "$quick" = 1 ]; then runs=1 dur=5s step=4s idlewin=5s connect_runs=2 benchcount=1; fi
+runs=3 dur=30s step=10s idlewin=20s connect_runs=5 benchcount=3 growdur=10s
+if [ "$quick" = 1 ]; then runs=1 dur=5s step=4s idlewin=5s connect_runs=2 benchcount=1 growdur=4s; fi
 
 tmp=$(mktemp -d)
 redis_pid="" hub_pids=()
@@ -113,6 +118,12 @@ for r in $(seq "$runs"); do
 done
 start_hubs 2; load storm -mode storm -conversations 5000 -rate 1000 -duration "$dur" -runs "$runs" -storm-share 0.02
 start_hubs 2; load connect -mode connect -conversations 8000 -runs "$connect_runs"
+for h in 1 2 3; do
+  start_hubs "$h"; load "growth-h$h-c5000" -mode steady -conversations 5000 -rate 2000 -duration "$growdur" -runs "$runs"
+done
+for c in 1000 9500; do
+  start_hubs 2; load "growth-h2-c$c" -mode steady -conversations "$c" -rate 2000 -duration "$growdur" -runs "$runs"
+done
 stop_hubs
 
 echo "bench: Go benchmarks"

@@ -35,6 +35,12 @@ type Config struct {
 	Origin string
 	// HTTPClient dials; nil uses http.DefaultClient.
 	HTTPClient *http.Client
+	// OnFrame, if set, receives every frame in place of Events, on the
+	// connection's reader goroutine, in order: it must not block (a slow
+	// one stalls the socket, and the hub kicks it as a slow consumer). It
+	// saves a goroutine handoff per frame to a client that only records
+	// what it reads, such as the load tool.
+	OnFrame func(Frame)
 	// EventBuffer is how many frames wait for Events' reader; default 4096.
 	// A reader that falls further behind stops the socket's reads, and the
 	// hub kicks it as a slow consumer.
@@ -380,6 +386,10 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 			c.stats.Resyncs++
 		}
 		c.mu.Unlock()
+		if c.cfg.OnFrame != nil {
+			c.cfg.OnFrame(f)
+			continue
+		}
 		c.events <- f
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // `sbload report -dir D` turns the JSON reports scripts/bench.sh left in D
 // (idle-<sockets>-<run>.json, steady.json, ramp-<run>.json, storm.json,
-// connect.json) and the Go benchmarks' output (gobench.txt) into one
+// connect.json, growth-h<hubs>-c<conversations>.json) and the Go
+// benchmarks' output (gobench.txt) into one
 // Markdown report (report.md) and one JSON report (report.json), each
 // target marked met or not with its figure.
 
@@ -29,6 +30,62 @@ type Target struct {
 	Note   string `json:"note,omitempty"`
 }
 
+// GrowthRow is one shape of the growth runs (the same rate on 1 to 3 hubs,
+// and over 1,000 to 20,000 conversations): how the cost of a message moves
+// with the work. Figures are medians of the runs on one setup.
+type GrowthRow struct {
+	Hubs                   int     `json:"hubs"`
+	Conversations          int     `json:"conversations"`
+	Rate                   float64 `json:"rate"`
+	DeliveriesPerCPUSecond float64 `json:"deliveries_per_server_cpu_second"`
+	ServerCores            float64 `json:"server_cores"`
+	RedisMicrosPerMessage  float64 `json:"redis_cpu_us_per_message"`
+	RedisCommandsPerMsg    float64 `json:"redis_commands_per_message"`
+	ToolPerServerCPU       float64 `json:"tool_cpu_per_server_cpu"`
+	P99Millis              float64 `json:"p99_ms"`
+	Lost                   int64   `json:"lost"`
+}
+
+// growth reads the growth runs in dir, ordered by hubs then conversations.
+func growth(dir string) []GrowthRow {
+	files, _ := filepath.Glob(filepath.Join(dir, "growth-h*-c*.json"))
+	var rows []GrowthRow
+	for _, f := range files {
+		var h, c int
+		if _, err := fmt.Sscanf(filepath.Base(f), "growth-h%d-c%d.json", &h, &c); err != nil {
+			continue
+		}
+		r := readReport(f)
+		if r == nil || len(r.Runs) == 0 {
+			continue
+		}
+		med := func(get func(RunResult) float64) float64 {
+			v := make([]float64, len(r.Runs))
+			for i, run := range r.Runs {
+				v[i] = get(run)
+			}
+			return median(v)
+		}
+		rows = append(rows, GrowthRow{
+			Hubs: h, Conversations: c, Rate: r.Runs[0].TargetRate,
+			DeliveriesPerCPUSecond: med(func(x RunResult) float64 { return x.DeliveriesPerCPUSecond }),
+			ServerCores:            med(func(x RunResult) float64 { return x.ServerCores }),
+			RedisMicrosPerMessage:  med(func(x RunResult) float64 { return x.RedisMicrosPerMessage }),
+			RedisCommandsPerMsg:    med(func(x RunResult) float64 { return x.RedisCommandsPerMessage }),
+			ToolPerServerCPU:       med(func(x RunResult) float64 { return x.ToolPerServerCPU }),
+			P99Millis:              med(func(x RunResult) float64 { return x.Latency.P99 }),
+			Lost:                   r.Lost + r.Duplicated + r.OutOfOrder,
+		})
+	}
+	slices.SortFunc(rows, func(a, b GrowthRow) int {
+		if a.Hubs != b.Hubs {
+			return a.Hubs - b.Hubs
+		}
+		return a.Conversations - b.Conversations
+	})
+	return rows
+}
+
 // BenchReport is report.json.
 type BenchReport struct {
 	Generated  time.Time                     `json:"generated"`
@@ -39,6 +96,7 @@ type BenchReport struct {
 	Ramps      []*Report                     `json:"ramps,omitempty"`
 	Storm      *Report                       `json:"storm,omitempty"`
 	Connect    *Report                       `json:"connect,omitempty"`
+	Growth     []GrowthRow                   `json:"growth,omitempty"`
 	Benchmarks map[string]map[string]float64 `json:"go_benchmarks"` // name -> unit -> median
 }
 
@@ -133,6 +191,7 @@ func runReport(dir string) error {
 		}
 	}
 	br.Benchmarks = goBenchmarks(filepath.Join(dir, "gobench.txt"))
+	br.Growth = growth(dir)
 	br.targets()
 
 	b, _ := json.MarshalIndent(br, "", "  ")
@@ -299,6 +358,13 @@ func (br *BenchReport) markdown() string {
 		b.WriteString("\n## Connect waves (one instance)\n\n| Sockets | Seconds | Per second |\n|---|---|---|\n")
 		for _, w := range c.Connects {
 			fmt.Fprintf(&b, "| %d | %.2f | %.0f |\n", w.Sockets, w.Seconds, w.PerSecond)
+		}
+	}
+	if len(br.Growth) > 0 {
+		b.WriteString("\n## Growth (same rate; medians of the runs)\n\n| Hubs | Conversations | msg/s | Deliveries per hub CPU-s | Hub cores | Redis µs/msg | Redis cmds/msg | sbload ÷ hubs CPU | p99 ms | lost+dup+ooo |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, g := range br.Growth {
+			fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %.2f | %.1f | %.2f | %.2f | %.2f | %d |\n", g.Hubs, g.Conversations, g.Rate,
+				g.DeliveriesPerCPUSecond, g.ServerCores, g.RedisMicrosPerMessage, g.RedisCommandsPerMsg, g.ToolPerServerCPU, g.P99Millis, g.Lost)
 		}
 	}
 	if len(br.Benchmarks) > 0 {

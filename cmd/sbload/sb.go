@@ -87,9 +87,10 @@ type sbTarget struct {
 	failover bool
 }
 
-// clientConfig is the client configuration of a socket on hub, from src.
-func (t *sbTarget) clientConfig(hub int, token string, src net.IP, buffer int) client.Config {
-	c := client.Config{URL: t.wsURL(hub), Token: token, HTTPClient: httpClient(src), EventBuffer: buffer}
+// clientConfig is the client configuration of a socket on hub, from src,
+// whose frames go to on, on the socket's reader goroutine (nil: Events).
+func (t *sbTarget) clientConfig(hub int, token string, src net.IP, buffer int, on func(client.Frame)) client.Config {
+	c := client.Config{URL: t.wsURL(hub), Token: token, HTTPClient: httpClient(src), EventBuffer: buffer, OnFrame: on}
 	if t.failover {
 		c.AutoReconnect = true
 		for i := 1; i < len(t.urls); i++ {
@@ -222,18 +223,20 @@ func setupAgents(ctx context.Context, t *sbTarget, nAgents, perAgent, base int, 
 			return err
 		}
 		s := &sock{idx: base + a, hub: hub, side: 1, src: t.src(base + a)}
-		c, err := client.Dial(ctx, t.clientConfig(hub, tok.Token, s.src, 256))
-		if err != nil {
-			return fmt.Errorf("agent %d: %w", a, err)
-		}
-		s.sb = c
-		p.socks[a] = s
-		go agentLoop(s, id, rec, func(sid string) {
+		dialed := make(chan struct{})
+		on := agentFrames(s, dialed, id, rec, func(sid string) {
 			select {
 			case p.assigned <- assignment{sid, a}:
 			default: // after a setup: nobody counts any more
 			}
 		})
+		c, err := client.Dial(ctx, t.clientConfig(hub, tok.Token, s.src, 256, on))
+		if err != nil {
+			return fmt.Errorf("agent %d: %w", a, err)
+		}
+		s.sb = c
+		close(dialed)
+		p.socks[a] = s
 		return nil
 	})
 	if err != nil {
@@ -309,14 +312,13 @@ func (p *agentPool) conversations(ctx context.Context, t *sbTarget, n, first int
 		cv := convs[j]
 		hub := (cv.side[1].hub + 1) % len(t.urls)
 		s := &sock{idx: j, hub: hub, side: 0, src: t.src(j)}
-		c, err := client.Dial(ctx, t.clientConfig(hub, tokens[j], s.src, 64))
+		c, err := client.Dial(ctx, t.clientConfig(hub, tokens[j], s.src, 64, customerFrames(rec)))
 		if err != nil {
 			return fmt.Errorf("customer %d: %w", j, err)
 		}
 		s.sb = c
 		cv.side[0] = s
 		customers[j] = s
-		go customerLoop(s, rec)
 		return nil
 	})
 	if err != nil {
@@ -326,9 +328,10 @@ func (p *agentPool) conversations(ctx context.Context, t *sbTarget, n, first int
 	return customers, nil
 }
 
-// customerLoop hands the customer's messages and resyncs to the recorder.
-func customerLoop(s *sock, rec *recorder) {
-	for f := range s.sb.Events() {
+// customerFrames returns the handler of a customer's frames: it hands
+// messages and resyncs to the recorder, on the socket's reader goroutine.
+func customerFrames(rec *recorder) func(client.Frame) {
+	return func(f client.Frame) {
 		switch f.Type {
 		case "message.created":
 			rec.receive(f.Raw, 0)
@@ -338,29 +341,30 @@ func customerLoop(s *sock, rec *recorder) {
 	}
 }
 
-// agentLoop accepts the agent's offers, reports its sessions, and hands
-// its messages to the recorder.
-func agentLoop(s *sock, id string, rec *recorder, assigned func(sid string)) {
-	var st struct {
-		State   string `json:"state"`
-		AgentID string `json:"agent_id"`
-	}
-	for f := range s.sb.Events() {
+// agentFrames returns the handler of an agent's frames: it accepts the
+// agent's offers (once the socket is dialed), reports its sessions, and
+// hands its messages to the recorder.
+func agentFrames(s *sock, dialed <-chan struct{}, id string, rec *recorder, assigned func(sid string)) func(client.Frame) {
+	return func(f client.Frame) {
+		var st struct {
+			State   string `json:"state"`
+			AgentID string `json:"agent_id"`
+		}
 		switch f.Type {
 		case "message.created":
 			rec.receive(f.Raw, 1)
 		case protocol.FrameResync:
 			rec.resync(f.SessionID, 1)
 		case "session.state":
-			st.State, st.AgentID = "", ""
 			json.Unmarshal(f.Raw, &st)
 			if st.AgentID != id {
-				continue
+				return
 			}
 			switch st.State {
 			case "WaitingForAgentAnswering":
 				sid := f.SessionID
 				go func() {
+					<-dialed
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					s.sb.Do(ctx, protocol.Command{Type: protocol.CmdAccept, SessionID: sid})
