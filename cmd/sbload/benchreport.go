@@ -46,35 +46,45 @@ type GrowthRow struct {
 	Lost                   int64   `json:"lost"`
 }
 
+var growthName = regexp.MustCompile(`^growth-h(\d+)-c(\d+)(?:-p\d+)?\.json$`)
+
 // growth reads the growth runs in dir, ordered by hubs then conversations.
+// A shape measured by several load processes together (-p<k> parts of the
+// same windows, see -wait-for) is merged first (mergeParts).
 func growth(dir string) []GrowthRow {
 	files, _ := filepath.Glob(filepath.Join(dir, "growth-h*-c*.json"))
-	var rows []GrowthRow
+	type shape struct{ hubs, convs int }
+	parts := map[shape][]*Report{}
 	for _, f := range files {
-		var h, c int
-		if _, err := fmt.Sscanf(filepath.Base(f), "growth-h%d-c%d.json", &h, &c); err != nil {
+		m := growthName.FindStringSubmatch(filepath.Base(f))
+		if m == nil {
 			continue
 		}
-		r := readReport(f)
-		if r == nil || len(r.Runs) == 0 {
-			continue
+		h, _ := strconv.Atoi(m[1])
+		c, _ := strconv.Atoi(m[2])
+		if r := readReport(f); r != nil && len(r.Runs) > 0 {
+			parts[shape{h, c}] = append(parts[shape{h, c}], r)
 		}
+	}
+	var rows []GrowthRow
+	for sh, rs := range parts {
+		runs, lost := mergeParts(rs)
 		med := func(get func(RunResult) float64) float64 {
-			v := make([]float64, len(r.Runs))
-			for i, run := range r.Runs {
+			v := make([]float64, len(runs))
+			for i, run := range runs {
 				v[i] = get(run)
 			}
 			return median(v)
 		}
 		rows = append(rows, GrowthRow{
-			Hubs: h, Conversations: c, Rate: r.Runs[0].TargetRate,
+			Hubs: sh.hubs, Conversations: sh.convs, Rate: med(func(x RunResult) float64 { return x.TargetRate }),
 			DeliveriesPerCPUSecond: med(func(x RunResult) float64 { return x.DeliveriesPerCPUSecond }),
 			ServerCores:            med(func(x RunResult) float64 { return x.ServerCores }),
 			RedisMicrosPerMessage:  med(func(x RunResult) float64 { return x.RedisMicrosPerMessage }),
 			RedisCommandsPerMsg:    med(func(x RunResult) float64 { return x.RedisCommandsPerMessage }),
 			ToolPerServerCPU:       med(func(x RunResult) float64 { return x.ToolPerServerCPU }),
 			P99Millis:              med(func(x RunResult) float64 { return x.Latency.P99 }),
-			Lost:                   r.Lost + r.Duplicated + r.OutOfOrder,
+			Lost:                   lost,
 		})
 	}
 	slices.SortFunc(rows, func(a, b GrowthRow) int {
@@ -84,6 +94,54 @@ func growth(dir string) []GrowthRow {
 		return a.Conversations - b.Conversations
 	})
 	return rows
+}
+
+// mergeParts joins the reports of load processes that measured the same
+// hubs over the same windows into one run per window: messages and
+// deliveries add up; the hubs' and Redis's CPU, which every part measured,
+// is the parts' median; the tools' CPU adds up; p99 is the worst part's.
+// It returns the runs and the lost, duplicated and out-of-order messages.
+func mergeParts(rs []*Report) ([]RunResult, int64) {
+	var lost int64
+	n := len(rs[0].Runs)
+	for _, r := range rs {
+		lost += r.Lost + r.Duplicated + r.OutOfOrder
+		n = min(n, len(r.Runs))
+	}
+	if len(rs) == 1 {
+		return rs[0].Runs, lost
+	}
+	runs := make([]RunResult, n)
+	for i := range runs {
+		var m RunResult
+		var cpu, secs, redis, cmds []float64
+		for _, r := range rs {
+			x := r.Runs[i]
+			m.TargetRate += x.TargetRate
+			m.Sent += x.Sent
+			m.Delivered += x.Delivered
+			m.ToolCPU += x.ToolCPU
+			m.Latency.P99 = max(m.Latency.P99, x.Latency.P99)
+			cpu = append(cpu, x.ServerCPU)
+			secs = append(secs, x.Seconds)
+			redis = append(redis, x.RedisCores*x.Seconds)
+			cmds = append(cmds, x.RedisCommandsPerMessage*float64(x.Sent))
+		}
+		m.ServerCPU, m.Seconds = median(cpu), median(secs)
+		if m.ServerCPU > 0 {
+			m.DeliveriesPerCPUSecond = float64(m.Delivered) / m.ServerCPU
+			m.ToolPerServerCPU = m.ToolCPU / m.ServerCPU
+		}
+		if m.Seconds > 0 {
+			m.ServerCores = m.ServerCPU / m.Seconds
+		}
+		if m.Sent > 0 {
+			m.RedisMicrosPerMessage = median(redis) * 1e6 / float64(m.Sent)
+			m.RedisCommandsPerMessage = median(cmds) / float64(m.Sent)
+		}
+		runs[i] = m
+	}
+	return runs, lost
 }
 
 // BenchReport is report.json.

@@ -25,8 +25,26 @@ func TestGrowthRows(t *testing.T) {
 	write("growth-h1-c5000.json", Report{Runs: []RunResult{run(12000, 45)}})
 	write("growth-h2-c1000.json", Report{Runs: []RunResult{run(13000, 44)}})
 	write("growth-hx-c1.json", Report{Runs: []RunResult{run(1, 1)}}) // not a growth name: left out
+	// Two load processes measured 3 hubs over the same windows.
+	part := func(sent, delivered int64, hubCPU, p99 float64) RunResult {
+		r := RunResult{TargetRate: 1000, Seconds: 10, Sent: sent, Delivered: delivered, ServerCPU: hubCPU, RedisCores: 0.5,
+			RedisCommandsPerMessage: 22, ToolCPU: 1, ServerCores: hubCPU / 10}
+		r.Latency.P99 = p99
+		return r
+	}
+	write("growth-h3-c20000-p1.json", Report{Runs: []RunResult{part(10000, 20000, 4, 3)}})
+	write("growth-h3-c20000-p2.json", Report{Runs: []RunResult{part(10000, 20000, 4, 7)}, Duplicated: 2})
 
 	rows := growth(dir)
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 4: %+v", len(rows), rows)
+	}
+	m := rows[3]
+	if m.Hubs != 3 || m.Conversations != 20000 || m.Rate != 2000 || m.DeliveriesPerCPUSecond != 10000 || m.ServerCores != 0.4 ||
+		m.RedisMicrosPerMessage != 250 || m.RedisCommandsPerMsg != 11 || m.ToolPerServerCPU != 0.5 || m.P99Millis != 7 || m.Lost != 2 {
+		t.Fatalf("merged parts: %+v", m)
+	}
+	rows = rows[:3]
 	if len(rows) != 3 {
 		t.Fatalf("%d rows, want 3: %+v", len(rows), rows)
 	}

@@ -60,6 +60,11 @@ type options struct {
 	Settle        time.Duration `json:"-"`
 	Baseline      bool          `json:"baseline"`
 	Bind          string        `json:"bind"`
+	// WaitFor, if set, holds the measured runs until this file exists:
+	// several load processes on the same hubs (one process opens at most
+	// the machine's open-files limit of sockets) set up one after another
+	// and then measure the same windows (bench.sh's growth runs).
+	WaitFor string `json:"wait_for,omitempty"`
 
 	key, redisURL, out string
 	quiet              bool
@@ -130,6 +135,7 @@ func main() {
 	flag.DurationVar(&o.RampMaxP99, "ramp-p99", 50*time.Millisecond, "the ramp stops at the first step whose p99 is above this")
 	flag.DurationVar(&o.IdleWindow, "idle-window", 20*time.Second, "how long idle mode measures CPU")
 	flag.DurationVar(&o.Settle, "settle", 5*time.Second, "pause after the setup before measuring")
+	flag.StringVar(&o.WaitFor, "wait-for", "", "after the setup, wait for this file to exist before measuring (several load processes measuring together)")
 	flag.BoolVar(&o.Baseline, "baseline", false, "also run the same shape against a bare relay and report ratios")
 	flag.StringVar(&o.Bind, "bind", "auto", "bind each socket to its own 127.x.y.z source address: auto (when the hubs are on loopback), always, never")
 	flag.StringVar(&o.out, "out", "", "write the JSON report here")
@@ -281,6 +287,17 @@ func measure(ctx context.Context, o options, target string, servers []server, rd
 	case <-time.After(o.Settle):
 	case <-ctx.Done():
 		return rep, ctx.Err()
+	}
+	if o.WaitFor != "" {
+		logf("set up; waiting for %s", o.WaitFor)
+		for {
+			if _, err := os.Stat(o.WaitFor); err == nil {
+				break
+			}
+			if !sleepCtx(ctx, 10*time.Millisecond) {
+				return rep, ctx.Err()
+			}
+		}
 	}
 
 	switch o.Mode {
