@@ -307,20 +307,35 @@ func (br *BenchReport) targets() {
 	}
 	if s := br.Steady; s != nil && s.Median != nil {
 		m := s.Median
-		br.add("Latency at 1,000 msg/s over 5,000 conversations, 2 instances", "p50 ≤ 0.7 ms, p99 ≤ 5 ms",
+		br.add("Latency at 1,000 msg/s over 5,000 conversations, 2 instances", "p50 ≤ 0.7 ms, p99 ≤ 2 ms (round one: 5 ms)",
 			fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (median of %d)", m.Latency.P50, m.Latency.P99, len(s.Runs)),
-			m.Latency.P50 <= 0.7 && m.Latency.P99 <= 5, "")
-		br.add("Hub CPU at 1,000 msg/s", "≥ 6,000 deliveries per hub CPU-second",
-			fmt.Sprintf("%.0f (median of %d)", m.DeliveriesPerCPUSecond, len(s.Runs)), m.DeliveriesPerCPUSecond >= 6000, "")
+			m.Latency.P50 <= 0.7 && m.Latency.P99 <= 2, "")
+		want, met := "≥ 6,000 deliveries per hub CPU-second, and ≥ 0.6 of the bare relay in the same run", m.DeliveriesPerCPUSecond >= 6000
+		fig := fmt.Sprintf("%.0f (median of %d)", m.DeliveriesPerCPUSecond, len(s.Runs))
+		if b := s.Baseline; b != nil && b.Median != nil && b.Median.DeliveriesPerCPUSecond > 0 {
+			ratio := m.DeliveriesPerCPUSecond / b.Median.DeliveriesPerCPUSecond
+			fig += fmt.Sprintf("; bare relay %.0f, ratio %.2f", b.Median.DeliveriesPerCPUSecond, ratio)
+			met = met && ratio >= 0.6
+		} else {
+			met = false
+			fig += "; no relay baseline in this run"
+		}
+		br.add("Hub CPU at 1,000 msg/s", want, fig, met, "")
 		br.add("Redis script calls per chat message", "≤ 1",
 			fmt.Sprintf("%.3f (all script calls during the runs, background ones included, / messages)", m.RedisScriptsPerMessage),
 			m.RedisScriptsPerMessage <= 1.05, "the send path makes exactly one (message.lua); the rest are presence refreshes and sweeps")
+		br.add("Redis work per chat message", "≤ 8 commands and ≤ 15 µs of Redis CPU",
+			fmt.Sprintf("%.2f commands, %.1f µs (median of %d; background work included, Redis sharing the cores)", m.RedisCommandsPerMessage, m.RedisMicrosPerMessage, len(s.Runs)),
+			m.RedisCommandsPerMessage <= 8 && m.RedisMicrosPerMessage > 0 && m.RedisMicrosPerMessage <= 15,
+			"docs/performance.md has the figures of Redis alone")
 	}
 	if len(br.Ramps) > 0 {
 		var sat, p99 []float64
 		for _, r := range br.Ramps {
 			if r.Saturation != nil {
-				sat = append(sat, r.Saturation.SentPerSecond)
+				// The step's rate: a step passes only if the tool sent at
+				// least 95 % of it (9,999.9/s is the 10,000 step held).
+				sat = append(sat, r.Saturation.TargetRate)
 				p99 = append(p99, r.Saturation.Latency.P99)
 			} else {
 				sat = append(sat, 0)
@@ -331,9 +346,13 @@ func (br *BenchReport) targets() {
 			lost += r.Lost + r.Duplicated + r.OutOfOrder
 		}
 		s := median(sat)
-		br.add("Saturation", "≥ 8,000 msg/s with p99 ≤ 50 ms, 0 lost/duplicated/out of order",
-			fmt.Sprintf("%.0f msg/s (median of %d ramps), p99 there %.1f ms, lost+dup+ooo %d", s, len(sat), median(p99), lost),
-			s >= 8000 && lost == 0, "")
+		runs := make([]string, len(sat))
+		for i, v := range sat {
+			runs[i] = strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		br.add("Saturation", "≥ 10,000 msg/s with p99 ≤ 50 ms, 0 lost/duplicated/out of order (round one: 8,000)",
+			fmt.Sprintf("%.0f msg/s (median of %d ramps, the last step held: %s), p99 there %.1f ms, lost+dup+ooo %d", s, len(sat), strings.Join(runs, ", "), median(p99), lost),
+			s >= 10000 && lost == 0, "")
 	}
 	if s := br.Storm; s != nil && s.Median != nil {
 		m := s.Median
@@ -343,9 +362,9 @@ func (br *BenchReport) targets() {
 			s.Lost == 0 && s.Duplicated == 0 && m.Latency.P99 <= 100, "")
 	}
 	if c := br.Connect; c != nil && c.ConnectMed != nil {
-		br.add("Connect + authenticate + resume on one instance", "≥ 4,000 per second",
+		br.add("Connect + authenticate + resume on one instance", "≥ 6,000 per second (round one: 4,000)",
 			fmt.Sprintf("%.0f/s (median of %d waves of %d)", c.ConnectMed.PerSecond, len(c.Connects), c.ConnectMed.Sockets),
-			c.ConnectMed.PerSecond >= 4000, "")
+			c.ConnectMed.PerSecond >= 6000, "")
 	}
 }
 
