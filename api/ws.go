@@ -907,9 +907,8 @@ func (c *conn) writer() {
 		c.head++
 		more := c.head < len(c.queue) && c.queue[c.head].writes()
 		c.qmu.Unlock()
-		if more && it.writes() && c.cork != nil && !c.corked {
-			c.cork.cork() // frames wait behind this one: one write for them all
-			c.corked = true
+		if more && it.writes() {
+			c.gather() // frames wait behind this one: one write for them all
 		}
 		err := c.handle(it)
 		if c.corked && (err != nil || !c.nextWrites() || c.cork.gathered() >= corkLimit) {
@@ -1002,6 +1001,15 @@ func (c *conn) nextWrites() bool {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return c.head < len(c.queue) && c.queue[c.head].writes()
+}
+
+// gather corks the socket (if it is not already) for the frames the writer
+// is about to write; the writer's loop, or a read of the store, uncorks.
+func (c *conn) gather() {
+	if c.cork != nil && !c.corked {
+		c.cork.cork()
+		c.corked = true
+	}
 }
 
 // uncork writes the frames the writer gathered, in one write.
@@ -1168,11 +1176,11 @@ func (c *conn) notMine(d *hub.Delivery) bool {
 // When it cannot continue it sends resync.
 func (c *conn) catchUp(sid string) error {
 	const batch = 500
-	if err := c.uncork(); err != nil { // a gap found while gathering: what gathered goes before the store is read
-		return err
-	}
 	var lastState *hub.Delivery
 	for {
+		if err := c.uncork(); err != nil { // what gathered goes before the store is read
+			return err
+		}
 		last := c.last[sid]
 		r, err := c.srv.history.EventsFrom(c.ctx, sid, last, batch)
 		switch {
@@ -1188,6 +1196,9 @@ func (c *conn) catchUp(sid string) error {
 		if r.AnchorKept && r.Anchor != "" {
 			c.epochs[sid] = r.Anchor
 		}
+		if len(r.Events) > 1 {
+			c.gather() // the missed events go out in few writes
+		}
 		for i, data := range r.Events {
 			d, err := hub.ParseDelivery(hub.SessionTopic(sid), data)
 			if err != nil || d.Seq != last+int64(i)+1 {
@@ -1195,6 +1206,12 @@ func (c *conn) catchUp(sid string) error {
 			}
 			if err := c.writeEvent(d, true); err != nil {
 				return err
+			}
+			if c.corked && c.cork.gathered() >= corkLimit {
+				if err := c.uncork(); err != nil {
+					return err
+				}
+				c.gather()
 			}
 			if d.Type == hub.EventSessionState {
 				lastState = d
@@ -1215,6 +1232,9 @@ func (c *conn) catchUp(sid string) error {
 // resync tells the client to reload a session it cannot catch up on, and
 // continues live from the session's current seq.
 func (c *conn) resync(sid, reason string) error {
+	if err := c.uncork(); err != nil { // what gathered goes before the store is read
+		return err
+	}
 	sess, err := c.srv.sessions.Session(c.ctx, sid)
 	if errors.Is(err, hub.ErrSessionNotFound) {
 		c.unfollow(sid)
