@@ -44,30 +44,12 @@ func (d *Delivery) Ephemeral() bool { return d.Type == EventTyping || d.Type == 
 // the rest (the message and its text) without decoding it: every event
 // passes here once per instance (hub/jsonhead).
 func ParseDelivery(topic string, data []byte) (*Delivery, error) {
-	d := &Delivery{Topic: topic, Data: data}
-	err := jsonhead.Each(data, func(key, raw []byte) (err error) {
-		switch string(key) {
-		case "seq":
-			d.Seq, err = jsonhead.Int(raw)
-		case "epoch":
-			d.Epoch, err = jsonhead.String(raw)
-		case "type":
-			d.Type, err = jsonhead.String(raw)
-		case "session_id":
-			d.SessionID, err = jsonhead.String(raw)
-		case "state":
-			var s string
-			s, err = jsonhead.String(raw)
-			d.State = State(s)
-		case "agent_id":
-			d.AgentID, err = jsonhead.String(raw)
-		}
-		return err
-	})
+	h, err := jsonhead.ReadHead(data)
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return &Delivery{Topic: topic, Seq: h.Seq, Epoch: h.Epoch, Type: h.Type, SessionID: h.SessionID,
+		State: State(h.State), AgentID: h.AgentID, Data: data}, nil
 }
 
 // Subscriber receives the events of the topics it was added to. Both

@@ -397,28 +397,9 @@ func (c *Client) read(ws *websocket.Conn, gen int, done chan struct{}) {
 // readFrame reads the fields of a frame that say where it goes, and a
 // reply's or error's command id, stepping over the rest without decoding
 // it (hub/jsonhead): the reader of a busy socket does this for every frame.
-func readFrame(data []byte) (f Frame, id string, err error) {
-	f.Raw = data
-	err = jsonhead.Each(data, func(key, raw []byte) (err error) {
-		switch string(key) {
-		case "type":
-			f.Type, err = jsonhead.String(raw)
-		case "seq":
-			f.Seq, err = jsonhead.Int(raw)
-		case "epoch":
-			f.Epoch, err = jsonhead.String(raw)
-		case "session_id":
-			f.SessionID, err = jsonhead.String(raw)
-		case "last_seq":
-			f.LastSeq, err = jsonhead.Int(raw)
-		case "reason":
-			f.Reason, err = jsonhead.String(raw)
-		case "id":
-			id, err = jsonhead.String(raw)
-		}
-		return err
-	})
-	return f, id, err
+func readFrame(data []byte) (Frame, string, error) {
+	h, err := jsonhead.ReadHead(data)
+	return Frame{Type: h.Type, Seq: h.Seq, Epoch: h.Epoch, SessionID: h.SessionID, LastSeq: h.LastSeq, Reason: h.Reason, Raw: data}, h.ID, err
 }
 
 func closeErr(err error) error {

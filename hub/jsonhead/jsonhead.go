@@ -86,6 +86,50 @@ func Each(data []byte, f func(key, raw []byte) error) error {
 	}
 }
 
+// Head is what the hub and the Go client route an event or a frame by: its
+// top-level fields of docs/protocol.md. A field the data lacks is left
+// zero.
+type Head struct {
+	Type      string
+	Seq       int64
+	Epoch     string
+	SessionID string
+	State     string // session.state: the new state
+	AgentID   string // session.state: the agent offered or in the session
+	LastSeq   int64  // resync
+	Reason    string // resync
+	ID        string // a reply's or error's command id
+}
+
+// ReadHead reads data's Head, stepping over every other field.
+func ReadHead(data []byte) (Head, error) {
+	var h Head
+	err := Each(data, func(key, raw []byte) (err error) {
+		switch string(key) {
+		case "type":
+			h.Type, err = String(raw)
+		case "seq":
+			h.Seq, err = Int(raw)
+		case "epoch":
+			h.Epoch, err = String(raw)
+		case "session_id":
+			h.SessionID, err = String(raw)
+		case "state":
+			h.State, err = String(raw)
+		case "agent_id":
+			h.AgentID, err = String(raw)
+		case "last_seq":
+			h.LastSeq, err = Int(raw)
+		case "reason":
+			h.Reason, err = String(raw)
+		case "id":
+			h.ID, err = String(raw)
+		}
+		return err
+	})
+	return h, err
+}
+
 // String returns the JSON string raw (with its quotes) unquoted; null is "".
 func String(raw []byte) (string, error) {
 	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {

@@ -168,3 +168,15 @@ func BenchmarkEachEvent(b *testing.B) {
 		}
 	})
 }
+
+func TestReadHead(t *testing.T) {
+	h, err := ReadHead([]byte(`{"type":"session.state","seq":7,"epoch":"e2","session_id":"s1","state":"Agent","agent_id":"a1",` +
+		`"last_seq":5,"reason":"epoch_changed","id":"9","message":{"type":"nested","seq":99}}`))
+	want := Head{Type: "session.state", Seq: 7, Epoch: "e2", SessionID: "s1", State: "Agent", AgentID: "a1", LastSeq: 5, Reason: "epoch_changed", ID: "9"}
+	if err != nil || h != want {
+		t.Fatalf("%+v %v, want %+v (nested fields are not the head's)", h, err, want)
+	}
+	if _, err := ReadHead([]byte(`{"seq":"seven"}`)); err == nil {
+		t.Fatal("a string seq read as a number")
+	}
+}
