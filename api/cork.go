@@ -25,6 +25,7 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool    // guarded by mu
 	buf    *[]byte // guarded by mu: the corked bytes, from corkBufs while corked
+	pieces int     // guarded by mu: the writes gathered in buf (a frame each, or a part of a large one)
 }
 
 // corkLimit is how many bytes a writer gathers before it flushes anyway.
@@ -39,6 +40,7 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if c.corked {
 		*c.buf = append(*c.buf, p...)
+		c.pieces++
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
@@ -65,16 +67,16 @@ func (c *corkConn) gathered() int {
 }
 
 // uncork writes what gathered in one write, within the timeout, and lets
-// writes through again.
-func (c *corkConn) uncork() error {
+// writes through again. It returns how many writes it joined.
+func (c *corkConn) uncork() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
-		return nil
+		return 0, nil
 	}
 	c.corked = false
-	b := c.buf
-	c.buf = nil
+	b, joined := c.buf, c.pieces
+	c.buf, c.pieces = nil, 0
 	defer func() {
 		*b = (*b)[:0]
 		if cap(*b) <= 4*corkLimit {
@@ -82,10 +84,10 @@ func (c *corkConn) uncork() error {
 		}
 	}()
 	if len(*b) == 0 {
-		return nil
+		return 0, nil
 	}
 	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	_, err := c.Conn.Write(*b)
 	c.Conn.SetWriteDeadline(time.Time{})
-	return err
+	return joined, err
 }

@@ -61,15 +61,15 @@ func TestCorkGathersWritesInOrder(t *testing.T) {
 	if n := c.gathered(); n != 3 {
 		t.Fatalf("gathered %d bytes, want 3", n)
 	}
-	if err := c.uncork(); err != nil {
-		t.Fatal(err)
+	if joined, err := c.uncork(); err != nil || joined != 3 {
+		t.Fatalf("uncork joined %d writes (%v), want 3", joined, err)
 	}
 	c.Write([]byte("d"))
 	if got := under.taken(); strings.Join(got, "|") != "abc|d" {
 		t.Fatalf("writes %q, want one of abc then d", got)
 	}
-	if err := c.uncork(); err != nil { // uncorked already: nothing to do
-		t.Fatal(err)
+	if joined, err := c.uncork(); err != nil || joined != 0 { // uncorked already: nothing to do
+		t.Fatalf("a second uncork joined %d (%v)", joined, err)
 	}
 }
 

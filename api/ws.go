@@ -159,14 +159,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(s.ws.ReadLimit)
 	c := s.newConn(ws, r)
-	if c != nil {
-		c.cork = sb.cork
-	}
 	if c == nil {
 		s.unauthRelease(ip)
 		ws.Close(protocol.CloseShutdown, "shutting down")
 		return
 	}
+	c.cork = sb.cork
 	s.ws.unauth.attach(c)
 	token, hasToken := bearer(r)
 	go func() {
@@ -911,7 +909,10 @@ func (c *conn) writer() {
 			c.gather() // frames wait behind this one: one write for them all
 		}
 		err := c.handle(it)
-		if c.corked && (err != nil || !c.nextWrites() || c.cork.gathered() >= corkLimit) {
+		if err == nil {
+			err = c.flushFull()
+		}
+		if c.corked && (err != nil || !c.nextWrites()) {
 			if ferr := c.uncork(); ferr != nil && err == nil {
 				err = ferr
 			}
@@ -1018,10 +1019,26 @@ func (c *conn) uncork() error {
 		return nil
 	}
 	c.corked = false
-	if err := c.cork.uncork(); err != nil {
+	joined, err := c.cork.uncork()
+	if err != nil {
 		return errWrite
 	}
-	c.srv.metrics.flushes.Inc()
+	if joined > 1 {
+		c.srv.metrics.flushes.Inc()
+	}
+	return nil
+}
+
+// flushFull writes what the writer gathered once it reaches corkLimit, and
+// goes on gathering.
+func (c *conn) flushFull() error {
+	if !c.corked || c.cork.gathered() < corkLimit {
+		return nil
+	}
+	if err := c.uncork(); err != nil {
+		return err
+	}
+	c.gather()
 	return nil
 }
 
@@ -1207,11 +1224,8 @@ func (c *conn) catchUp(sid string) error {
 			if err := c.writeEvent(d, true); err != nil {
 				return err
 			}
-			if c.corked && c.cork.gathered() >= corkLimit {
-				if err := c.uncork(); err != nil {
-					return err
-				}
-				c.gather()
+			if err := c.flushFull(); err != nil {
+				return err
 			}
 			if d.Type == hub.EventSessionState {
 				lastState = d
