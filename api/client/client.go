@@ -41,7 +41,8 @@ type Config struct {
 	// saves a goroutine handoff per frame to a client that only records
 	// what it reads, such as the load tool.
 	OnFrame func(Frame)
-	// EventBuffer is how many frames wait for Events' reader; default 4096.
+	// EventBuffer is how many frames wait for Events' reader; default 4096
+	// (none with OnFrame).
 	// A reader that falls further behind stops the socket's reads, and the
 	// hub kicks it as a slow consumer.
 	EventBuffer int
@@ -143,6 +144,9 @@ type Stats struct {
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 4096
+	}
+	if cfg.OnFrame != nil {
+		cfg.EventBuffer = 0 // Events stays empty: no buffer to hold
 	}
 	c := &Client{cfg: cfg, events: make(chan Frame, cfg.EventBuffer), last: map[string]int64{},
 		epochs: map[string]string{}, pending: map[string]chan json.RawMessage{},

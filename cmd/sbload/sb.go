@@ -224,6 +224,7 @@ func setupAgents(ctx context.Context, t *sbTarget, nAgents, perAgent, base int, 
 		}
 		s := &sock{idx: base + a, hub: hub, side: 1, src: t.src(base + a)}
 		dialed := make(chan struct{})
+		defer close(dialed) // an offer waits for s.sb; a failed dial leaves it nil
 		on := agentFrames(s, dialed, id, rec, func(sid string) {
 			select {
 			case p.assigned <- assignment{sid, a}:
@@ -235,7 +236,6 @@ func setupAgents(ctx context.Context, t *sbTarget, nAgents, perAgent, base int, 
 			return fmt.Errorf("agent %d: %w", a, err)
 		}
 		s.sb = c
-		close(dialed)
 		p.socks[a] = s
 		return nil
 	})
@@ -364,7 +364,9 @@ func agentFrames(s *sock, dialed <-chan struct{}, id string, rec *recorder, assi
 			case "WaitingForAgentAnswering":
 				sid := f.SessionID
 				go func() {
-					<-dialed
+					if <-dialed; s.sb == nil {
+						return // the dial failed
+					}
 					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 					defer cancel()
 					s.sb.Do(ctx, protocol.Command{Type: protocol.CmdAccept, SessionID: sid})
