@@ -144,7 +144,7 @@ func (s *Server) basicAgent(r *http.Request, email, password string) (*hub.Agent
 	bad := hub.Errorf(hub.EUNAUTHORIZED, "wrong e-mail or password")
 	a, err := s.agents.AgentByEmail(r.Context(), email)
 	if errors.Is(err, hub.ErrAgentNotFound) {
-		if !s.loginLimit.allow(s.clientIP(r)) {
+		if !s.loginLimit.Allow(s.clientIP(r)) {
 			return nil, hub.Errorf(hub.ELIMIT, "too many attempts; try again later")
 		}
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
@@ -160,7 +160,7 @@ func (s *Server) basicAgent(r *http.Request, email, password string) (*hub.Agent
 	if s.basicOK.valid(key, now) {
 		return a, nil
 	}
-	if !s.loginLimit.allow(s.clientIP(r)) {
+	if !s.loginLimit.Allow(s.clientIP(r)) {
 		return nil, hub.Errorf(hub.ELIMIT, "too many attempts; try again later")
 	}
 	if bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), []byte(password)) != nil {

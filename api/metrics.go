@@ -3,6 +3,8 @@ package api
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchboardhq/switchboard/api/realtime"
 )
 
 // metrics are the instance's Prometheus metrics, on their own registry so
@@ -24,7 +26,7 @@ type metrics struct {
 	// catchUpRetries counts catch-ups put off while the store was unavailable.
 	catchUpRetries prometheus.Counter
 	// unauthenticated are the WebSockets holding an unauthenticated
-	// slot (api/unauth.go); unauthRefused counts the upgrades refused 429
+	// slot (api/realtime/unauth.go); unauthRefused counts the upgrades refused 429
 	// for want of one, by the cap that refused ("address" or "total").
 	unauthenticated prometheus.Gauge
 	unauthRefused   *prometheus.CounterVec
@@ -112,7 +114,22 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.queueLength, m.queueWatched, m.connections, m.framesIn, m.delivered, m.flushes, m.dropped, m.kicked, m.requests, m.resyncs, m.catchUpRetries,
 		m.unauthenticated, m.unauthRefused, m.tenantConnections, m.tenantRequests, m.tenantQueueLength, m.tenantQueueWatched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.unauthRefused.WithLabelValues(unauthRefusedAddr) // shown at 0 before the first refusal
-	m.unauthRefused.WithLabelValues(unauthRefusedTotal)
+	m.unauthRefused.WithLabelValues(realtime.UnauthRefusedAddr) // shown at 0 before the first refusal
+	m.unauthRefused.WithLabelValues(realtime.UnauthRefusedTotal)
 	return m
+}
+
+// realtime returns the real-time engine's series: the instance's, or with
+// tm a tenant's (its queue figures are the tenant's alone).
+func (m *metrics) realtime(tm *tenantMetrics) *realtime.Metrics {
+	rm := &realtime.Metrics{
+		Connections: m.connections, FramesIn: m.framesIn, Delivered: m.delivered, Coalesced: m.flushes,
+		Dropped: m.dropped, Kicked: m.kicked, Resyncs: m.resyncs, CatchUpRetries: m.catchUpRetries,
+		QueueLength: m.queueLength, QueueWatched: m.queueWatched,
+		Unauthenticated: m.unauthenticated, UnauthRefused: m.unauthRefused,
+	}
+	if tm != nil {
+		rm.TenantConnections, rm.QueueLength, rm.QueueWatched = tm.connections, tm.queueLength, tm.queueWatched
+	}
+	return rm
 }

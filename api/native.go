@@ -188,7 +188,7 @@ func (s *Server) admin(h principalHandler) http.HandlerFunc {
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !s.loginLimit.allow(s.clientIP(r)) {
+	if !s.loginLimit.Allow(s.clientIP(r)) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many attempts; try again later"), http.StatusTooManyRequests)
 		return
 	}
@@ -239,7 +239,7 @@ func (s *Server) writeAgentToken(w http.ResponseWriter, a *hub.Agent) {
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("switchboard-timing"), bcrypt.DefaultCost)
 
 func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
-	if !s.widgetLimit.allow(s.clientIP(r)) {
+	if !s.widgetLimit.Allow(s.clientIP(r)) {
 		s.nativeError(w, r, hub.Errorf(hub.ELIMIT, "too many new conversations from this address; try again later"), http.StatusTooManyRequests)
 		return
 	}

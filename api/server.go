@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/switchboardhq/switchboard/api/keyrate"
 	"github.com/switchboardhq/switchboard/api/protocol"
+	"github.com/switchboardhq/switchboard/api/realtime"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
@@ -98,6 +99,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// WSOptions tune the WebSocket endpoint (realtime.Options).
+type WSOptions = realtime.Options
+
 // Server is the HTTP handler of one hub instance.
 type Server struct {
 	// Immutable after NewServer.
@@ -115,7 +119,6 @@ type Server struct {
 	openSessionOf func(context.Context, string) (string, error)
 	creds         atomic.Pointer[Credentials] // a tenant's may change
 	trusted       []netip.Prefix
-	queueWatch    *queueWatch
 	tokens        *hub.Tokens
 	adminKey      []byte
 	adminKeyHash  atomic.Pointer[string] // hex SHA-256 of the admin key, when only that is known; rotations replace it
@@ -133,25 +136,17 @@ type Server struct {
 	ping             func(context.Context) error
 	logger           *slog.Logger
 	metrics          *metrics
-	widgetLimit      *ipLimiter
-	// frameLimit holds each principal's frame budget, shared by its
-	// sockets on this instance, so that reconnecting does not refill it;
-	// authLimit bounds how often a principal authenticates a socket here.
-	frameLimit *ipLimiter
-	authLimit  *ipLimiter
-	sendLimit  *ipLimiter // each customer's message budget; nil: none
-	loginLimit *ipLimiter
-	basicOK    basicCache
-	handler    http.Handler
+	widgetLimit      *keyrate.Limiter
+	loginLimit       *keyrate.Limiter
+	basicOK          basicCache
+	handler          http.Handler
 
-	// draining is set once shutdown begins: readiness fails and new
-	// WebSocket upgrades are refused from then on.
+	// rt serves the WebSocket endpoint (api/realtime).
+	rt *realtime.Engine
+
+	// draining is set once shutdown begins: readiness fails (and rt
+	// refuses new WebSocket upgrades) from then on.
 	draining atomic.Bool
-
-	connMu sync.Mutex
-	conns  map[*conn]struct{} // guarded by connMu: open WebSocket connections
-	pings  *pinger            // keeps the sockets alive (Run runs it)
-	connWG sync.WaitGroup     // one per connection handler still running
 
 	// shared is an instance's route table, which its tenants' Servers use
 	// too (nil on a tenant's); leaves are this Server's handlers of its
@@ -172,9 +167,8 @@ func NewServer(cfg Config) *Server {
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
-		widgetLimit: newIPLimiter(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
-		loginLimit:  newIPLimiter(rate.Every(3*time.Second), 10),
-		conns:       map[*conn]struct{}{},
+		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
+		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -195,32 +189,29 @@ func NewServer(cfg Config) *Server {
 		s.SetAdminKeyHash(cfg.AdminKeyHash)
 	}
 	s.SetCredentials(Credentials{CCAI: cfg.CCAI, Tencent: cfg.Tencent, Identity: cfg.IdentitySecret})
-	s.ws.setDefaults()
+	s.ws.SetDefaults()
+	var instanceRT *realtime.Engine
 	if in := cfg.Instance; in != nil {
 		s.instance = in
-		s.metrics, s.widgetLimit, s.loginLimit, s.ws.unauth = in.metrics, in.widgetLimit, in.loginLimit, in.ws.unauth
+		s.metrics, s.widgetLimit, s.loginLimit = in.metrics, in.widgetLimit, in.loginLimit
 		s.tm = s.metrics.forTenant(cmp.Or(cfg.Tenant, "unnamed"))
+		instanceRT = in.rt
 	} else {
 		s.metrics.registry.MustRegister(cfg.Collectors...)
 	}
-	s.frameLimit = newIPLimiter(s.ws.RateLimit, s.ws.RateBurst)
-	if s.ws.CustomerSendRate > 0 {
-		s.sendLimit = newIPLimiter(s.ws.CustomerSendRate, s.ws.CustomerSendBurst)
-	}
-	s.authLimit = newIPLimiter(s.ws.AuthRate, s.ws.AuthBurst)
-	s.queueWatch = newQueueWatch(s)
-	if s.instance != nil {
-		s.pings = s.instance.pings
-	} else {
-		s.pings = newPinger(s.ws.PingInterval, s.ws.PongTimeout, s.logger)
-	}
+	s.rt = realtime.New(realtime.Config{
+		Sessions: s.sessions, Agents: s.agents, History: s.history, Chats: s.chats, Desk: s.desk, Fanout: s.fanout,
+		Options: s.ws, Authenticate: s.principalFromToken, ClientIP: s.clientIP, Bearer: bearer,
+		Origins: s.allowedOrigins, Refuse: s.nativeError, Metrics: s.metrics.realtime(s.tm),
+		Instance: instanceRT, Logger: s.logger,
+	})
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(s.notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
-	r.HandleFunc("/ws", s.serveWS)
+	r.Handle("/ws", s.rt)
 	s.routeCustomerService(r)
 	s.routeOperator(r) // before routeNative, whose /api/v1 subrouter would answer its paths 404
 	s.routeNative(r)
@@ -255,24 +246,17 @@ func NewServer(cfg Config) *Server {
 
 // Run runs the instance's pinger and queue-position pusher until ctx ends; the hub's
 // desk runs beside it (hub.Desk.Run).
-func (s *Server) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if s.instance == nil { // a tenant's sockets are pinged by the instance's pinger
-		wg.Add(1)
-		go func() { defer wg.Done(); s.pings.run(ctx) }()
-	}
-	s.fanout.Add(hub.QueueTopic, s.queueWatch)
-	defer s.fanout.Remove(hub.QueueTopic, s.queueWatch)
-	s.queueWatch.run(ctx)
-}
+func (s *Server) Run(ctx context.Context) { s.rt.Run(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Drain makes readiness fail and refuses new WebSocket upgrades, so that
 // load balancers stop sending new traffic while in-flight requests finish.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.rt.Drain()
+}
 
 // Shutdown drains the server and closes every WebSocket with the shutdown
 // close code (reconnect elsewhere and resume), waiting for their handlers
@@ -280,15 +264,11 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // connections, so the caller runs this first.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Drain()
-	return s.closeAll(ctx)
+	return s.rt.CloseAll(ctx, protocol.CloseShutdown, "server shutting down")
 }
 
 // Connections returns the number of open WebSocket connections.
-func (s *Server) Connections() int {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Connections() int { return s.rt.Connections() }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -464,14 +444,17 @@ func (s *Server) allowedOrigins() []string {
 }
 
 // Enable undoes Disable: the tenant was enabled again.
-func (s *Server) Enable() { s.draining.Store(false) }
+func (s *Server) Enable() {
+	s.draining.Store(false)
+	s.rt.Enable()
+}
 
 // Disable serves a tenant that was disabled: readiness and upgrades are
 // refused as in Drain, and every socket is closed with the tenant-disabled
 // code, which clients do not reconnect after.
 func (s *Server) Disable(ctx context.Context) error {
 	s.Drain()
-	return s.closeAllWith(ctx, protocol.CloseTenantDisabled, "tenant disabled")
+	return s.rt.CloseAll(ctx, protocol.CloseTenantDisabled, "tenant disabled")
 }
 
 // bearer returns the token of an "Authorization: Bearer" header.

@@ -58,7 +58,7 @@ func BenchmarkDecodeCommand(b *testing.B) {
 }
 
 // BenchmarkEncodeReply measures the encoding of the reply the hub sends
-// for every send command: conn.send in api/ws.go (unexported, so not
+// for every send command: conn.send in api/realtime/conn.go (unexported, so not
 // reachable from here) is json.Marshal of a protocol.Reply followed by a
 // channel send, and this is that json.Marshal. It runs once per command on
 // the reader goroutine, so its allocations add to every message's cost.

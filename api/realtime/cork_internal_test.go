@@ -1,4 +1,4 @@
-package api
+package realtime
 
 import (
 	"context"
@@ -76,8 +76,7 @@ func TestCorkGathersWritesInOrder(t *testing.T) {
 // TestWriterCoalescesQueuedFrames: frames queued together reach the client
 // in order, in one write; a frame alone is written at once.
 func TestWriterCoalescesQueuedFrames(t *testing.T) {
-	s := &Server{ws: WSOptions{}, metrics: newMetrics()}
-	s.ws.setDefaults()
+	e := testEngine()
 	under := make(chan *countingConn, 1)
 	conns := make(chan *conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +88,7 @@ func TestWriterCoalescesQueuedFrames(t *testing.T) {
 		cc := &countingConn{Conn: sb.cork.Conn}
 		sb.cork.Conn = cc // before any frame: only this test's writer writes
 		ctx, cancel := context.WithCancel(context.Background())
-		c := &conn{srv: s, ws: ws, cork: sb.cork, ctx: ctx, cancel: cancel, last: map[string]int64{}}
+		c := &conn{e: e, ws: ws, cork: sb.cork, ctx: ctx, cancel: cancel, last: map[string]int64{}}
 		under <- cc
 		conns <- c
 	}))
@@ -127,7 +126,7 @@ func TestWriterCoalescesQueuedFrames(t *testing.T) {
 		t.Fatalf("%d frames took %d writes, want 1", n, got)
 	}
 	var m dto.Metric
-	s.metrics.flushes.Write(&m)
+	e.metrics.Coalesced.Write(&m)
 	if f := m.GetCounter().GetValue(); f != 1 {
 		t.Fatalf("coalesced writes metric %v, want 1", f)
 	}

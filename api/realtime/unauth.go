@@ -1,4 +1,4 @@
-package api
+package realtime
 
 import (
 	"net/http"
@@ -37,8 +37,8 @@ func newUnauthLimiter(perAddr, total int) *unauthLimiter {
 // The cap that refused an upgrade: the "cap" label of
 // switchboard_ws_unauthenticated_refused_total.
 const (
-	unauthRefusedAddr  = "address"
-	unauthRefusedTotal = "total"
+	UnauthRefusedAddr  = "address"
+	UnauthRefusedTotal = "total"
 )
 
 // acquire takes a slot for an upgrade from addr; it returns "" when it
@@ -48,9 +48,9 @@ func (l *unauthLimiter) acquire(addr string) (refused string) {
 	defer l.mu.Unlock()
 	switch {
 	case l.byAddr[addr] >= l.perAddr:
-		return unauthRefusedAddr
+		return UnauthRefusedAddr
 	case l.n >= l.total:
-		return unauthRefusedTotal
+		return UnauthRefusedTotal
 	}
 	l.byAddr[addr]++
 	l.n++
@@ -96,34 +96,34 @@ func (l *unauthLimiter) done(c *conn) bool {
 // and counts the refusal. It reports whether the upgrade may go on; the
 // caller then owes the slot an attach (the socket exists) or an
 // unauthRelease (it does not).
-func (s *Server) admitUnauth(w http.ResponseWriter, r *http.Request, addr string) bool {
-	why := s.ws.unauth.acquire(addr)
+func (e *Engine) admitUnauth(w http.ResponseWriter, r *http.Request, addr string) bool {
+	why := e.unauth.acquire(addr)
 	if why == "" {
-		s.metrics.unauthenticated.Inc()
+		e.metrics.Unauthenticated.Inc()
 		return true
 	}
-	s.metrics.unauthRefused.WithLabelValues(why).Inc()
+	e.metrics.UnauthRefused.WithLabelValues(why).Inc()
 	msg := "too many unauthenticated sockets from this address"
-	if why == unauthRefusedTotal {
+	if why == UnauthRefusedTotal {
 		msg = "too many unauthenticated sockets"
 	}
 	// The connection goes with the answer: a client that keeps it open
 	// would hold its goroutine and buffers for the idle timeout.
 	w.Header().Set("Connection", "close")
-	s.nativeError(w, r, &hub.Error{Code: hub.ELIMIT, Message: msg}, http.StatusTooManyRequests)
+	e.refuse(w, r, &hub.Error{Code: hub.ELIMIT, Message: msg}, http.StatusTooManyRequests)
 	return false
 }
 
 // unauthRelease gives back the slot of an upgrade from addr that failed.
-func (s *Server) unauthRelease(addr string) {
-	s.ws.unauth.release(addr)
-	s.metrics.unauthenticated.Dec()
+func (e *Engine) unauthRelease(addr string) {
+	e.unauth.release(addr)
+	e.metrics.Unauthenticated.Dec()
 }
 
 // unauthDone gives back c's slot if it still holds one: call it when c's
 // auth succeeded and when c ends.
-func (s *Server) unauthDone(c *conn) {
-	if s.ws.unauth.done(c) {
-		s.metrics.unauthenticated.Dec()
+func (e *Engine) unauthDone(c *conn) {
+	if e.unauth.done(c) {
+		e.metrics.Unauthenticated.Dec()
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package realtime
 
 import (
 	"context"
@@ -87,8 +87,8 @@ func (p *pinger) ping(c *conn) {
 	err := c.ws.Ping(ctx)
 	cancel()
 	if err != nil && c.ctx.Err() == nil && c.beginClose() {
-		c.srv.logger.LogAttrs(c.ctx, slog.LevelDebug, "ws: ping unanswered", slog.String("ip", c.ip))
-		c.srv.metrics.kicked.WithLabelValues("pong_timeout").Inc()
+		c.e.logger.LogAttrs(c.ctx, slog.LevelDebug, "ws: ping unanswered", slog.String("ip", c.ip))
+		c.e.metrics.Kicked.WithLabelValues("pong_timeout").Inc()
 		c.finishClose(protocol.ClosePongTimeout, "pong timeout")
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package realtime
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 // Deliver and Resync run on the bus reader and never block; push runs on
 // the run goroutine.
 type queueWatch struct {
-	srv  *Server
+	e    *Engine
 	wake chan struct{} // capacity 1
 
 	mu          sync.Mutex
@@ -68,8 +68,8 @@ type queueStats struct {
 	At           time.Time `json:"at"`
 }
 
-func newQueueWatch(s *Server) *queueWatch {
-	return &queueWatch{srv: s, wake: make(chan struct{}, 1),
+func newQueueWatch(e *Engine) *queueWatch {
+	return &queueWatch{e: e, wake: make(chan struct{}, 1),
 		customers: map[*conn]watched{}, supervisors: map[*conn]struct{}{}, sent: map[*conn]queuePosition{}}
 }
 
@@ -82,13 +82,13 @@ func (q *queueWatch) poke() {
 
 // Deliver implements hub.Subscriber.
 func (q *queueWatch) Deliver(*hub.Delivery) {
-	q.srv.desk.Kick()
+	q.e.desk.Kick()
 	q.poke()
 }
 
 // Resync implements hub.Subscriber: changes may have been missed.
 func (q *queueWatch) Resync(string) {
-	q.srv.desk.Kick()
+	q.e.desk.Kick()
 	q.poke()
 }
 
@@ -124,7 +124,7 @@ func (q *queueWatch) run(ctx context.Context) {
 			return
 		case <-q.wake:
 			if err := q.push(ctx); err != nil && ctx.Err() == nil {
-				q.srv.logger.Warn("queue positions not pushed", "err", err)
+				q.e.logger.Warn("queue positions not pushed", "err", err)
 			}
 		}
 	}
@@ -151,16 +151,12 @@ func (q *queueWatch) push(ctx context.Context) error {
 	q.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := q.srv.desk.Queue(ctx, sids)
+	info, err := q.e.desk.Queue(ctx, sids)
 	if err != nil {
 		return err
 	}
-	now := q.srv.sessions.Now().UTC()
-	if tm := q.srv.tm; tm != nil {
-		tm.queueLength.Set(float64(info.Length))
-	} else {
-		q.srv.metrics.queueLength.Set(float64(info.Length))
-	}
+	now := q.e.sessions.Now().UTC()
+	q.e.metrics.QueueLength.Set(float64(info.Length))
 	live := make(map[*conn]bool, len(conns))
 	for _, c := range conns {
 		live[c] = true
@@ -176,11 +172,7 @@ func (q *queueWatch) push(ctx context.Context) error {
 			delete(q.customers, c) // out of the queue: watched again if it goes back
 		}
 	}
-	if tm := q.srv.tm; tm != nil {
-		tm.queueWatched.Set(float64(len(q.customers)))
-	} else {
-		q.srv.metrics.queueWatched.Set(float64(len(q.customers)))
-	}
+	q.e.metrics.QueueWatched.Set(float64(len(q.customers)))
 	q.mu.Unlock()
 	for i, c := range conns {
 		pos := info.Positions[i]
