@@ -76,10 +76,56 @@ type nativeSession struct {
 	// null until the customer rates the ended session.
 	VisitorID int64       `json:"visitor_id"`
 	Rating    *hub.Rating `json:"rating"`
+	// Call is the call in progress (null for none); Calls are the calls
+	// that ended, oldest first.
+	Call  *nativeCall  `json:"call"`
+	Calls []nativeCall `json:"calls"`
+}
+
+// nativeCall is a session's call as the native API shows it.
+type nativeCall struct {
+	ID          string     `json:"id"`
+	Media       string     `json:"media"`
+	State       string     `json:"state"` // ringing, accepted, connected, ended
+	From        string     `json:"from"`  // the inviting party's role
+	InvitedAt   *string    `json:"invited_at"`
+	AcceptedAt  *string    `json:"accepted_at"`
+	ConnectedAt *string    `json:"connected_at"`
+	EndedAt     *string    `json:"ended_at"`
+	DurationS   int64      `json:"duration"` // seconds from acceptance: so far, or in all once ended
+	Reason      string     `json:"reason,omitempty"`
+	EndedBy     *hub.Party `json:"ended_by,omitempty"`
+}
+
+func timeOf(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func toNativeCalls(s *hub.Session, now time.Time) (*nativeCall, []nativeCall) {
+	var cur *nativeCall
+	if c := s.Call; c != nil {
+		cur = &nativeCall{ID: c.ID, Media: c.Media, State: c.State, From: c.From, InvitedAt: nativeTime(c.InvitedAt),
+			AcceptedAt: nativeTime(timeOf(c.AcceptedAt)), ConnectedAt: nativeTime(timeOf(c.ConnectedAt))}
+		if c.AcceptedAt != nil {
+			cur.DurationS = int64(now.Sub(*c.AcceptedAt) / time.Second)
+		}
+	}
+	past := make([]nativeCall, len(s.Calls))
+	for i, c := range s.Calls {
+		past[i] = nativeCall{ID: c.ID, Media: c.Media, State: "ended", From: c.From, InvitedAt: nativeTime(c.InvitedAt),
+			AcceptedAt: nativeTime(timeOf(c.AcceptedAt)), ConnectedAt: nativeTime(timeOf(c.ConnectedAt)),
+			EndedAt: nativeTime(c.EndedAt), DurationS: c.DurationS, Reason: c.Reason, EndedBy: c.EndedBy}
+	}
+	return cur, past
 }
 
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
+	call, calls := toNativeCalls(s, now)
 	return nativeSession{
+		Call: call, Calls: calls,
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),

@@ -48,6 +48,13 @@ type DeskPolicy struct {
 	// Statuses are the custom statuses agents may choose besides Available
 	// (not routable), e.g. lunch, break, meeting.
 	Statuses []string
+	// RingTimeout is how long a call rings before it ends unanswered
+	// (no_answer); default 45 s.
+	RingTimeout time.Duration
+	// CallGrace is how long a call survives the socket of one of its legs
+	// closing (a reconnect keeps it; a reload or a lost network ends it,
+	// network_lost); default 20 s.
+	CallGrace time.Duration
 }
 
 func (p *DeskPolicy) setDefaults() {
@@ -61,6 +68,8 @@ func (p *DeskPolicy) setDefaults() {
 	def(&p.PresenceRefresh, p.PresenceTTL/3)
 	def(&p.SweepEvery, 30*time.Second)
 	def(&p.RouteEvery, time.Second)
+	def(&p.RingTimeout, 45*time.Second)
+	def(&p.CallGrace, 20*time.Second)
 }
 
 // Presence names one live agent connection.
@@ -120,6 +129,7 @@ type Transfer struct {
 // DeskStore is what the Desk needs of storage: presence, statuses, routing.
 // Every method is one atomic step in the store.
 type DeskStore interface {
+	CallStore
 	Connect(ctx context.Context, c Presence, now time.Time, p DeskPolicy) error
 	Disconnect(ctx context.Context, c Presence, now time.Time, p DeskPolicy) error
 	// RefreshPresence extends live connections and returns those the store

@@ -105,6 +105,11 @@ type Session struct {
 	Rating          *Rating
 	RatedAt         time.Time
 	ReadBy          map[string]int64
+
+	// Call is the call in progress (nil for none); Calls are the calls
+	// that ended, oldest first.
+	Call  *Call
+	Calls []CallRecord
 }
 
 // ReadUpTo returns the highest read marker of the parties of a role

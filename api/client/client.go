@@ -55,6 +55,10 @@ type Config struct {
 	// close codes), resuming every session, until Close. Without it only
 	// Reconnect and a Send that finds the connection gone reconnect.
 	AutoReconnect bool
+	// Device names this client's device to the hub (a call's leg is bound
+	// to it); empty: the hub makes one up, which the client keeps for its
+	// reconnects.
+	Device string
 }
 
 // Frame is one frame from the hub as Events hands it over: an event (Seq >
@@ -294,7 +298,14 @@ func (c *Client) connect(ctx context.Context, k int) error {
 		close(done)
 		return err
 	}
-	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume, Epochs: epochs})
+	c.mu.Lock()
+	device := c.cfg.Device
+	if device == "" {
+		device = c.hello.Device // the one the hub made up on the first connection
+	}
+	c.mu.Unlock()
+	auth, _ := json.Marshal(protocol.Command{Type: protocol.CmdAuth, ID: "auth", Token: c.cfg.Token, Resume: resume,
+		Epochs: epochs, Device: device})
 	if err := ws.Write(ctx, websocket.MessageText, auth); err != nil {
 		return fail(err)
 	}
@@ -617,4 +628,29 @@ func (c *Client) Drop() error {
 	ws := c.ws
 	c.mu.Unlock()
 	return ws.CloseNow()
+}
+
+// Device returns the device the hub knows this client as (hello's).
+func (c *Client) Device() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hello.Device
+}
+
+// CallInvite calls the other party of a session (media "audio" or
+// "video"); the reply carries the call's id and the ICE servers.
+func (c *Client) CallInvite(ctx context.Context, sessionID, media string) (protocol.Reply, error) {
+	return c.Do(ctx, protocol.Command{Type: protocol.CmdCallInvite, SessionID: sessionID, Media: media})
+}
+
+// CallStep sends one of the call commands that name a call: call.accept,
+// call.decline, call.cancel, call.hangup, call.connected, call.rejoin.
+func (c *Client) CallStep(ctx context.Context, typ, sessionID, callID string) (protocol.Reply, error) {
+	return c.Do(ctx, protocol.Command{Type: typ, SessionID: sessionID, CallID: callID})
+}
+
+// CallSignal relays an SDP (offer or answer) or, with sdp nil, an ICE
+// candidate to the other party's device in the call.
+func (c *Client) CallSignal(ctx context.Context, sessionID, callID string, sdp, candidate json.RawMessage) (protocol.Reply, error) {
+	return c.Do(ctx, protocol.Command{Type: protocol.CmdCallSignal, SessionID: sessionID, CallID: callID, SDP: sdp, Candidate: candidate})
 }

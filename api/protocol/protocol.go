@@ -68,6 +68,17 @@ const (
 	CmdTransfer = "transfer" // to agent_id or team_id
 	CmdHandover = "handover" // a bot hands its session to the queue
 	CmdStatus   = "status"   // choose your status: Available or a custom one
+
+	// Calls (the session's customer, and the agent who holds it; see
+	// docs/protocol.md, "Calls").
+	CmdCallInvite    = "call.invite"    // call the other party: media audio or video
+	CmdCallAccept    = "call.accept"    // answer a ringing call from this device
+	CmdCallDecline   = "call.decline"   // refuse a ringing call
+	CmdCallCancel    = "call.cancel"    // give up a call you made before it is answered
+	CmdCallHangup    = "call.hangup"    // end the call
+	CmdCallConnected = "call.connected" // this device's media path is up
+	CmdCallSignal    = "call.signal"    // an SDP or ICE candidate for the other party's device
+	CmdCallRejoin    = "call.rejoin"    // after a reconnect: this device still holds its leg
 )
 
 // Server frame types (besides events, whose types are hub.Event* and
@@ -88,6 +99,10 @@ const (
 //	read    session_id, seq
 //	close   session_id
 //	rate    session_id, score (1 to 5), comment (optional)
+//	call.invite                      session_id, media (audio or video)
+//	call.accept, .decline, .cancel,
+//	.hangup, .connected, .rejoin     session_id, call_id
+//	call.signal                      session_id, call_id, and sdp or candidate (a JSON object)
 //
 // id is optional on every command; the reply to it carries the same id.
 type Command struct {
@@ -113,6 +128,14 @@ type Command struct {
 	// Observe (auth, supervisors and admins): this socket watches; it does
 	// not make the agent present, so it is never offered sessions.
 	Observe bool `json:"observe,omitempty"`
+	// Device (auth, optional) names the page or app the socket belongs
+	// to, kept across its reconnects: a call's leg is bound to a device.
+	// The hub makes one up when it is absent (hello tells it).
+	Device    string          `json:"device,omitempty"`
+	CallID    string          `json:"call_id,omitempty"`   // call.*
+	Media     string          `json:"media,omitempty"`     // call.invite
+	SDP       json.RawMessage `json:"sdp,omitempty"`       // call.signal: {"type":"offer"|"answer","sdp":"..."}
+	Candidate json.RawMessage `json:"candidate,omitempty"` // call.signal: an RTCIceCandidateInit
 }
 
 // ErrorBody is the error of a reply or an error frame: code is one of the
@@ -185,6 +208,9 @@ func (c *Command) validate() *Error {
 		if err := c.validEpochs(); err != nil {
 			return err
 		}
+		if c.Device != "" && !validDevice(c.Device) {
+			return invalid("device must be 1 to 64 letters, digits, _ or -")
+		}
 	case CmdResume:
 		if len(c.Resume) == 0 || len(c.Resume) > MaxResume {
 			return invalid("resume needs 1 to 1000 sessions")
@@ -234,6 +260,23 @@ func (c *Command) validate() *Error {
 		if (c.AgentID == "") == (c.TeamID == "") {
 			return invalid("transfer needs exactly one of agent_id and team_id")
 		}
+	case CmdCallInvite:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.Media != "audio" && c.Media != "video" {
+			return invalid("call.invite needs media audio or video")
+		}
+	case CmdCallAccept, CmdCallDecline, CmdCallCancel, CmdCallHangup, CmdCallConnected, CmdCallRejoin, CmdCallSignal:
+		if err := needSession(); err != nil {
+			return err
+		}
+		if c.CallID == "" {
+			return invalid(c.Type + " needs call_id")
+		}
+		if c.Type == CmdCallSignal && (len(c.SDP) == 0) == (len(c.Candidate) == 0) {
+			return invalid("call.signal needs exactly one of sdp and candidate")
+		}
 	case CmdPing:
 	case CmdStatus:
 		if c.Status == "" {
@@ -259,6 +302,19 @@ func (c *Command) validEpochs() *Error {
 		}
 	}
 	return nil
+}
+
+// validDevice reports whether s may name a device (as hub.ValidDevice).
+func validDevice(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func truncate(s string) string {
@@ -297,18 +353,37 @@ type Hello struct {
 	Principal   Principal `json:"principal"`
 	Sessions    []string  `json:"sessions"`
 	HeartbeatMS int64     `json:"heartbeat_ms"`
+	// Device is the socket's device: the one auth named, or one the hub
+	// made up. A client that reconnects names it again.
+	Device string `json:"device"`
+	// ICEServers are the STUN and TURN servers for calls, with TURN
+	// credentials of their own (RTCConfiguration.iceServers); absent when
+	// none are configured (a LAN needs none).
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is one RTCIceServer of a browser's RTCConfiguration.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Reply answers a command. OK is false with Error set on failure.
 type Reply struct {
-	Type      string     `json:"type"` // "reply"
-	ID        string     `json:"id,omitempty"`
-	OK        bool       `json:"ok"`
-	Seq       int64      `json:"seq,omitempty"`       // send: the message's seq; read: the marker
-	Duplicate bool       `json:"duplicate,omitempty"` // send: a retry of a message already sent
-	State     string     `json:"state,omitempty"`     // accept, decline, pick, transfer, handover: the session's state after it
-	Status    string     `json:"status,omitempty"`    // status: the status the agent shows after it
-	Error     *ErrorBody `json:"error,omitempty"`
+	Type      string `json:"type"` // "reply"
+	ID        string `json:"id,omitempty"`
+	OK        bool   `json:"ok"`
+	Seq       int64  `json:"seq,omitempty"`        // send: the message's seq; read: the marker
+	Duplicate bool   `json:"duplicate,omitempty"`  // send: a retry of a message already sent
+	State     string `json:"state,omitempty"`      // accept, decline, pick, transfer, handover: the session's state after it
+	Status    string `json:"status,omitempty"`     // status: the status the agent shows after it
+	CallID    string `json:"call_id,omitempty"`    // call.*: the call
+	CallState string `json:"call_state,omitempty"` // call.*: its state after the command; "ended" once it ended
+	// ICEServers (call.invite, call.accept): the servers for the call's
+	// RTCPeerConnection, with fresh TURN credentials.
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+	Error      *ErrorBody  `json:"error,omitempty"`
 }
 
 // ErrorFrame reports a frame that could not be answered as a command.

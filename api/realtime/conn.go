@@ -53,6 +53,10 @@ type conn struct {
 	principal  hub.Principal
 	presenceID string
 	queueSID   string
+	// id names this socket (a call's leg remembers the socket it is on);
+	// device is the page or app it belongs to (auth's device, or id), kept
+	// across the client's reconnects. Both are set at auth.
+	id, device string
 
 	// Owned by the writer goroutine (one at a time: each starts only after
 	// the last one ended, under qmu): the last seq written per followed
@@ -64,6 +68,9 @@ type conn struct {
 	mu     sync.Mutex
 	closed bool                   // guarded by mu: close has begun
 	typing map[string]*time.Timer // guarded by mu: server-side typing expiry per session
+	// calls are the calls this socket holds a leg of, by session: when
+	// the socket ends, each gets its grace (hub.CallLegLost).
+	calls map[string]string // guarded by mu
 
 	closeOnce sync.Once
 	// stopping counts the typing-off publishes begun at close; presence is

@@ -3,8 +3,9 @@
 // catch-up that makes a resume gap-free, keepalive and the close codes.
 // The commands a client sends are handled beside it, one file per topic:
 // chat.go (messages, typing, receipts, rating, closing), desk.go (an
-// agent's routing commands, status and its own topic's events) and
-// queuewatch.go (queue positions). The frames are in api/protocol and
+// agent's routing commands, status and its own topic's events), calls.go
+// (voice and video: signalling a session's call) and queuewatch.go (queue
+// positions). The frames are in api/protocol and
 // documented in docs/protocol.md.
 //
 // Where a frame goes: reader.go reads and decodes it and runs its handler
@@ -57,6 +58,9 @@ type Config struct {
 	Bearer func(*http.Request) (string, bool)
 	// Origins returns the origin patterns whose pages may open sockets now.
 	Origins func() []string
+	// ICE returns the STUN and TURN servers for a party's calls, with
+	// fresh TURN credentials (hub/ice); nil or an empty answer: none.
+	ICE func(user string) []protocol.ICEServer
 	// Refuse answers an upgrade that is refused before any WebSocket
 	// exists, in the native API's format (status 0: the error's own).
 	Refuse  func(w http.ResponseWriter, r *http.Request, err error, status int)
@@ -86,6 +90,7 @@ type Engine struct {
 	bearer       func(*http.Request) (string, bool)
 	origins      func() []string
 	refuse       func(http.ResponseWriter, *http.Request, error, int)
+	ice          func(string) []protocol.ICEServer
 	metrics      *Metrics
 	logger       *slog.Logger
 	instance     *Engine // the instance's default-tenant Engine when this is a tenant's
@@ -112,7 +117,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{
 		sessions: cfg.Sessions, agents: cfg.Agents, history: cfg.History, chats: cfg.Chats, desk: cfg.Desk,
 		fanout: cfg.Fanout, opts: cfg.Options, authenticate: cfg.Authenticate, clientIP: cfg.ClientIP, bearer: cfg.Bearer,
-		origins: cfg.Origins, refuse: cfg.Refuse, metrics: cfg.Metrics, logger: cfg.Logger, instance: cfg.Instance,
+		origins: cfg.Origins, refuse: cfg.Refuse, ice: cfg.ICE, metrics: cfg.Metrics, logger: cfg.Logger, instance: cfg.Instance,
 		conns: map[*conn]struct{}{},
 	}
 	if e.logger == nil {
@@ -198,10 +203,14 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.cork = sb.cork
 	e.unauth.attach(c)
 	token, hasToken := e.bearer(r)
+	if d := r.URL.Query().Get("device"); hub.ValidDevice(d) {
+		c.device = d // a client that authenticates with the upgrade names its device here
+	}
 	go func() {
 		defer e.dropConn(c)
 		defer e.unauthDone(c)
 		c.run(token, hasToken)
+		c.leaveCalls()
 		c.leaveDesk()
 		c.stopWriting()
 	}()
@@ -212,6 +221,7 @@ func (e *Engine) newConn(ws *websocket.Conn, ip string) *conn {
 	c := &conn{
 		e: e, ws: ws, ctx: ctx, cancel: cancel, ip: ip,
 		last: map[string]int64{}, epochs: map[string]string{}, typing: map[string]*time.Timer{},
+		calls: map[string]string{}, id: hub.NewSecret(16),
 	}
 	e.connMu.Lock()
 	defer e.connMu.Unlock()

@@ -23,6 +23,9 @@ func (c *conn) handleEvent(d *hub.Delivery) error {
 	if d.Ephemeral() {
 		return c.write(d.Data)
 	}
+	if d.Type == hub.EventCallSignal {
+		return c.handleSignal(d)
+	}
 	if known := c.epochs[d.SessionID]; known != "" && d.Epoch != "" && d.Epoch != known {
 		// Appended in another epoch than the last event written: the store
 		// may have rolled back and reused seqs. The stream tells.
@@ -50,6 +53,9 @@ func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
 	c.last[d.SessionID] = d.Seq
 	if d.Epoch != "" {
 		c.epochs[d.SessionID] = d.Epoch
+	}
+	if d.Type == hub.EventCallEnded {
+		c.callEnded(d)
 	}
 	if d.Type == hub.EventSessionRated && c.principal.Kind == hub.PrincipalCustomer {
 		// Rated (over REST, maybe from another device): the rating window

@@ -25,6 +25,9 @@ func (c *conn) run(token string, hasToken bool) {
 			return
 		}
 		token, authResume, authEpochs, authID, observe = cmd.Token, cmd.Resume, cmd.Epochs, cmd.ID, cmd.Observe
+		if cmd.Device != "" {
+			c.device = cmd.Device
+		}
 	}
 	if err := c.authenticate(token, observe); err != nil {
 		c.writeDirect(protocol.ErrorFrame{Type: protocol.FrameError, ID: authID, Error: errorBody(err)})
@@ -128,6 +131,9 @@ func (c *conn) readAuth() (*protocol.Command, error) {
 // or an admin's observing socket (the supervisor view): watching the
 // contact center must not get one offered sessions.
 func (c *conn) authenticate(token string, observe bool) error {
+	if c.device == "" {
+		c.device = c.id
+	}
 	p, err := c.e.authenticate(c.ctx, token)
 	if err != nil {
 		return err
@@ -197,6 +203,7 @@ func (c *conn) hello(id string, resume map[string]int64, epochs map[string]strin
 		}
 	}
 	hello := protocol.Hello{
+		Device: c.device, ICEServers: c.iceServers(),
 		Type: protocol.FrameHello, ID: id, Sessions: sessions, HeartbeatMS: c.e.opts.PingInterval.Milliseconds(),
 		Principal: protocol.Principal{Role: p.Kind, ID: p.ID, Name: p.Name, AgentRole: string(p.Role)},
 	}
@@ -231,7 +238,7 @@ func (c *conn) hello(id string, resume map[string]int64, epochs map[string]strin
 type handler func(ctx context.Context, c *conn, cmd *protocol.Command, reply *protocol.Reply) (done func(error), err error)
 
 // handlers are the commands a client may send, by type, each in the file
-// of its topic: chat.go, desk.go.
+// of its topic: chat.go, desk.go, calls.go.
 var handlers = map[string]handler{
 	protocol.CmdAuth:      reauth,
 	protocol.CmdPing:      ping,
@@ -248,6 +255,15 @@ var handlers = map[string]handler{
 	protocol.CmdTransfer:  deskCommand,
 	protocol.CmdHandover:  deskCommand,
 	protocol.CmdStatus:    setStatus,
+
+	protocol.CmdCallInvite:    callStep(hub.CallInvite),
+	protocol.CmdCallAccept:    callStep(hub.CallAccept),
+	protocol.CmdCallDecline:   callStep(hub.CallDecline),
+	protocol.CmdCallCancel:    callStep(hub.CallCancel),
+	protocol.CmdCallHangup:    callStep(hub.CallHangup),
+	protocol.CmdCallConnected: callStep(hub.CallMediaUp),
+	protocol.CmdCallRejoin:    callStep(hub.CallLegBack),
+	protocol.CmdCallSignal:    callSignal,
 }
 
 // reauth answers a second auth frame: a socket authenticates once.

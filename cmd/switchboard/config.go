@@ -309,6 +309,14 @@ var deskSettings = []setting{
 		c.Desk.PresenceTTL, err = durationIn(v, 3*time.Second, time.Hour)
 		return err
 	}},
+	{"call-ring-timeout", "SWITCHBOARD_CALL_RING_TIMEOUT", "45s", "how long a call rings before it ends unanswered (no_answer)", func(c *Config, v string) (err error) {
+		c.Desk.RingTimeout, err = durationIn(v, time.Second, time.Hour)
+		return err
+	}},
+	{"call-grace", "SWITCHBOARD_CALL_GRACE", "20s", "how long a call survives a leg's socket closing before it ends (network_lost); a reconnect that rejoins keeps it", func(c *Config, v string) (err error) {
+		c.Desk.CallGrace, err = durationIn(v, time.Second, time.Hour)
+		return err
+	}},
 	{"statuses", "SWITCHBOARD_STATUSES", "lunch,break,meeting", "comma-separated custom statuses agents may choose besides Available", func(c *Config, v string) error {
 		c.Desk.Statuses = nil
 		for _, st := range strings.Split(v, ",") {

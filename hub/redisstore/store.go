@@ -208,6 +208,16 @@ func scriptError(err error) error {
 		return hub.Errorf(hub.ECONFLICT, "email already in use")
 	case strings.HasSuffix(msg, "SB:agent_exists"):
 		return hub.Errorf(hub.ECONFLICT, "an agent with this id exists")
+	case strings.HasSuffix(msg, "SB:call_busy"):
+		return hub.ErrCallBusy
+	case strings.HasSuffix(msg, "SB:no_call"):
+		return hub.ErrNoCall
+	case strings.HasSuffix(msg, "SB:answered"):
+		return hub.ErrCallAnswered
+	case strings.HasSuffix(msg, "SB:call_state"):
+		return hub.ErrCallState
+	case strings.HasSuffix(msg, "SB:call_no_agent"):
+		return hub.ErrCallNoAgent
 	case strings.HasSuffix(msg, "SB:exists"):
 		return hub.Errorf(hub.EINTERNAL, "session id collision")
 	}
@@ -220,8 +230,9 @@ func scriptError(err error) error {
 func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
 	conf := "{}"
 	if p != nil {
-		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d}`,
-			p.OfferTimeout.Milliseconds(), p.SkipFor.Milliseconds(), p.Grace.Milliseconds(), p.PresenceTTL.Milliseconds())
+		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d,"ring_ms":%d,"call_grace_ms":%d}`,
+			p.OfferTimeout.Milliseconds(), p.SkipFor.Milliseconds(), p.Grace.Milliseconds(), p.PresenceTTL.Milliseconds(),
+			p.RingTimeout.Milliseconds(), p.CallGrace.Milliseconds())
 	}
 	return append([]any{s.opts.Prefix, ms(now), now.UTC().Format(time.RFC3339Nano), s.opts.MaxSessionEvents, conf}, more...)
 }
@@ -728,5 +739,7 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		RatedAt:       msTime(h["rated_at"]),
 		ReadBy:        readBy,
 		Epoch:         h["epoch"],
+		Call:          decodeCall(h),
+		Calls:         decodeCalls(h["calls"]),
 	}, nil
 }

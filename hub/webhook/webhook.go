@@ -27,7 +27,7 @@ import (
 )
 
 // Kinds are the event types an endpoint may receive.
-var Kinds = []string{"session.created", "session.assigned", "message.created", "session.ended", "session.rated"}
+var Kinds = []string{"session.created", "session.assigned", "message.created", "session.ended", "session.rated", "call.started", "call.ended"}
 
 // Endpoint is a receiver of webhook deliveries.
 type Endpoint struct {

@@ -12,6 +12,12 @@ local id, state, err = open_for(KEYS[1], ARGV[8], ARGV[9], ARGV[11])
 if err then
   return err
 end
+local by = {role = ARGV[8], id = ARGV[9]}
+if ARGV[10] ~= '' then
+  by.name = ARGV[10]
+end
+-- A call in progress ends first, for both parties.
+end_call(sid, 'session_closed', by)
 local h = redis.call('HMGET', KEYS[1], 'number', 'agent_id', 'bot_id', 'customer_id', 'visitor', 'user_id', 'handled_by')
 if state == 'Agent' then
   local since = num(redis.call('HGET', KEYS[1], 'active_since'))
@@ -38,10 +44,6 @@ redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(ARGV[7]), sid)
 redis.call('ZADD', k('idx', 'ended_at'), D.now, sid)
 redis.call('HSET', k('retire'), sid, cjson.encode({n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '',
   a = h[7] or ''}))
-local by = {role = ARGV[8], id = ARGV[9]}
-if ARGV[10] ~= '' then
-  by.name = ARGV[10]
-end
 -- A customer who ends the chat leaves it: a message of the history surface.
 local n
 if ARGV[8] == 'customer' then

@@ -345,11 +345,97 @@ local function party(id, name)
   return p
 end
 
+-- The fields of a session's call in progress (at most one), kept in the
+-- session's hash: call_id, call_state (ringing, accepted, connected),
+-- call_media, call_from (the inviter's role), call_at, call_acc_at and
+-- call_con_at (ms), per leg ('c' the customer, 'a' the agent) its device
+-- and socket (call_c_dev, call_c_conn, call_a_dev, call_a_conn),
+-- call_a_id (the agent in the call), call_up (the legs whose media is up),
+-- call_lost (the legs whose socket went), call_ring (the ring deadline)
+-- and call_due (the deadline in force, also the session's score in
+-- prefix:calls, which tick.lua sweeps). Ended calls are appended to the
+-- JSON array in the field calls.
+local call_fields = {'call_id', 'call_state', 'call_media', 'call_from', 'call_at', 'call_acc_at', 'call_con_at',
+  'call_c_dev', 'call_c_conn', 'call_a_dev', 'call_a_conn', 'call_a_id', 'call_up', 'call_lost', 'call_ring', 'call_due'}
+
+-- end_call ends the call in progress of a session, if it has one, for
+-- reason (hangup, declined, cancelled, no_answer, network_lost,
+-- session_closed, agent_offline, transferred), by the party by (nil for
+-- the hub): it appends call.ended (with the duration from acceptance, in
+-- seconds) and queues its webhook, records the call in calls and clears
+-- the call's fields. Returns the event's seq, or 0 without a call.
+local function end_call(sid, reason, by)
+  local skey = k('session', sid)
+  local c = redis.call('HMGET', skey, 'call_id', 'call_state', 'call_media', 'call_from', 'call_at', 'call_acc_at',
+    'call_con_at', 'calls')
+  if not c[1] or c[1] == '' then
+    return 0
+  end
+  local dur = 0
+  if num(c[6]) > 0 and D.now > num(c[6]) then
+    dur = math.floor((D.now - num(c[6])) / 1000)
+  end
+  local ev = {type = 'call.ended', call_id = c[1], media = c[3], reason = reason, duration_s = dur}
+  if by then
+    ev.ended_by = by
+  end
+  local seq = session_event(sid, ev)
+  hook(D.p, 'call.ended', sid, seq, D.iso)
+  local rec = {id = c[1], media = c[3], from = c[4], invited_at = num(c[5]), ended_at = D.now, duration_s = dur,
+    reason = reason}
+  if num(c[6]) > 0 then
+    rec.accepted_at = num(c[6])
+  end
+  if num(c[7]) > 0 then
+    rec.connected_at = num(c[7])
+  end
+  if by then
+    rec.ended_by = by
+  end
+  local calls = {}
+  if c[8] and c[8] ~= '' then
+    calls = cjson.decode(c[8])
+  end
+  calls[#calls + 1] = rec
+  redis.call('HSET', skey, 'calls', cjson.encode(calls))
+  redis.call('HDEL', skey, unpack(call_fields))
+  redis.call('ZREM', k('calls'), sid)
+  return seq
+end
+
+-- expire_calls ends up to limit calls whose deadline passed by now:
+-- no_answer for one that rang out, network_lost for one whose leg's
+-- socket did not come back within call_grace_ms. Returns how many it
+-- looked at.
+local function expire_calls(limit)
+  local due = redis.call('ZRANGEBYSCORE', k('calls'), '-inf', D.now, 'LIMIT', 0, limit)
+  for _, sid in ipairs(due) do
+    local c = redis.call('HMGET', k('session', sid), 'call_id', 'call_state', 'call_lost', 'call_due')
+    if not c[1] or c[1] == '' then
+      redis.call('ZREM', k('calls'), sid)
+    elseif num(c[4]) > D.now then
+      redis.call('ZADD', k('calls'), c[4], sid)
+    else
+      local reason = 'network_lost'
+      if c[2] == 'ringing' and (c[3] or '') == '' then
+        reason = 'no_answer'
+      end
+      end_call(sid, reason)
+    end
+  end
+  return #due
+end
+
 -- leave_agent ends the Agent phase of a session (adding its time to
 -- active_ms), moves it back among the waiting ones and says who left.
 local function leave_agent(sid, reason)
   local skey = k('session', sid)
   local h = redis.call('HMGET', skey, 'number', 'agent_id', 'agent_name', 'active_since')
+  if reason == 'agent_offline' then
+    end_call(sid, 'agent_offline')
+  else
+    end_call(sid, 'transferred')
+  end
   local since = num(h[4])
   if since > 0 and D.now > since then
     redis.call('HINCRBY', skey, 'active_ms', D.now - since)
@@ -408,6 +494,7 @@ local function start(sid, aid, name)
   local prev = h[3]
   if prev and prev ~= '' and prev ~= aid then
     redis.call('SREM', k('agent', prev, 'sessions'), sid)
+    end_call(sid, 'transferred') -- the call was with the agent who leaves
   end
   if h[4] and h[4] ~= '' then
     redis.call('SREM', k('agent', h[4], 'sessions'), sid)
