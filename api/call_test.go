@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,11 @@ func wantRefusal(t *testing.T, what string, err error, code, msg string) {
 func TestCallSignalling(t *testing.T) {
 	e := newCallEnv(t)
 	ctx := ctx10(t)
+	var hook struct{ ID string }
+	if st := httpJSON(t, "POST", e.hubs[0].http.URL+"/api/v1/webhooks", rtAdminKey,
+		`{"url":"https://hooks.example.com/calls","events":["call.started","call.ended"]}`, &hook); st != http.StatusCreated {
+		t.Fatalf("webhook: %d", st)
+	}
 	inv, err := e.agent.CallInvite(ctx, e.sid, hub.CallVideo)
 	if err != nil || inv.CallID == "" || inv.CallState != hub.CallRinging {
 		t.Fatalf("invite: %+v %v", inv, err)
@@ -173,6 +179,24 @@ func TestCallSignalling(t *testing.T) {
 	}
 	wantStats(t, "customer", e.customer)
 	wantStats(t, "agent", e.agent)
+
+	// The webhook deliveries were queued with the events: call.started and
+	// call.ended (the endpoint wants no others).
+	rdb := e.r.NewClient()
+	defer rdb.Close()
+	queued, err := rdb.XRange(ctx, e.r.Prefix+":hook:"+hook.ID+":q", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, m := range queued {
+		if m.Values["sid"] == e.sid {
+			kinds = append(kinds, fmt.Sprint(m.Values["type"]))
+		}
+	}
+	if strings.Join(kinds, ",") != "call.started,call.ended" {
+		t.Fatalf("webhook deliveries queued: %v", kinds)
+	}
 
 	var sess struct {
 		Call  *struct{ ID string }
