@@ -202,7 +202,7 @@ func TestCallSignalling(t *testing.T) {
 		Call  *struct{ ID string }
 		Calls []struct {
 			ID, Media, State, Reason string
-			ConnectedAt              *string `json:"connected_at"`
+			ConnectedAt              *string    `json:"connected_at"`
 			EndedBy                  *hub.Party `json:"ended_by"`
 		}
 	}
