@@ -78,6 +78,9 @@ type Config struct {
 	AgentTokenTTL, CustomerTokenTTL time.Duration
 	// WS tunes the WebSocket endpoint.
 	WS WSOptions
+	// ICE returns the STUN and TURN servers for a party's calls, with
+	// fresh TURN credentials (hub/ice); nil: none (a LAN needs none).
+	ICE func(user string) []protocol.ICEServer
 	// Ping reports whether the store is reachable, for /readyz.
 	Ping func(context.Context) error
 	// Collectors are more metrics for /metrics (the store guard's); optional.
@@ -202,7 +205,7 @@ func NewServer(cfg Config) *Server {
 	s.rt = realtime.New(realtime.Config{
 		Sessions: s.sessions, Agents: s.agents, History: s.history, Chats: s.chats, Desk: s.desk, Fanout: s.fanout,
 		Options: s.ws, Authenticate: s.principalFromToken, ClientIP: s.clientIP, Bearer: bearer,
-		Origins: s.allowedOrigins, Refuse: s.nativeError, Metrics: s.metrics.realtime(s.tm),
+		Origins: s.allowedOrigins, Refuse: s.nativeError, Metrics: s.metrics.realtime(s.tm), ICE: cfg.ICE,
 		Instance: instanceRT, Logger: s.logger,
 	})
 	r := mux.NewRouter()
