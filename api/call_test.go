@@ -361,7 +361,7 @@ func TestCallAnsweredElsewhere(t *testing.T) {
 }
 
 // TestCallAuthorization: another customer, and an agent who does not hold
-// the session, cannot ring, answer, signal or end a call in it (60
+// the session, cannot ring, answer, signal, rejoin or end a call in it (80
 // attempts over WS), and the session does not change.
 func TestCallAuthorization(t *testing.T) {
 	e := newCallEnv(t)
@@ -387,6 +387,7 @@ func TestCallAuthorization(t *testing.T) {
 				{Type: protocol.CmdCallHangup, SessionID: e.sid, CallID: inv.CallID},
 				{Type: protocol.CmdCallConnected, SessionID: e.sid, CallID: inv.CallID},
 				{Type: protocol.CmdCallSignal, SessionID: e.sid, CallID: inv.CallID, SDP: sdp},
+				{Type: protocol.CmdCallRejoin, SessionID: e.sid, CallID: inv.CallID},
 			}
 			for _, cmd := range cmds {
 				_, err := c.Do(ctx, cmd)

@@ -51,36 +51,19 @@ local function schedule(due)
   return due
 end
 
--- The lost and back steps come from the hub (a socket closed, a device
--- came back), not from a party's command.
-if step == 'lost' or step == 'back' then
-  if cid == '' or cid ~= ARGV[13] then
-    return {0, cstate, cid, 0}
+-- lost comes from the hub (a socket holding a leg closed), not from a
+-- party's command.
+if step == 'lost' then
+  if cid == '' or cid ~= ARGV[13] or conns[leg] ~= conn then
+    return {0, cstate, cid, num(s[15])} -- ended, or the device came back on another socket already
   end
   local lost = s[13] or ''
-  if step == 'lost' then
-    if conns[leg] ~= conn then
-      return {0, cstate, cid, num(s[15])} -- the device came back on another socket already
-    end
-    if not string.find(lost, leg, 1, true) then
-      lost = lost .. leg
-    end
-    redis.call('HSET', key, 'call_lost', lost)
-    local due = D.now + num(D.conf.call_grace_ms)
-    if cstate == 'ringing' and num(s[14]) < due then
-      due = num(s[14])
-    end
-    return {0, cstate, cid, schedule(due)}
+  if not string.find(lost, leg, 1, true) then
+    lost = lost .. leg
   end
-  if devs[leg] ~= dev then
-    return {0, cstate, cid, num(s[15])}
-  end
-  lost = string.gsub(lost, leg, '')
-  redis.call('HSET', key, 'call_' .. leg .. '_conn', conn, 'call_lost', lost)
-  local due = 0
-  if lost ~= '' then
-    due = num(s[15])
-  elseif cstate == 'ringing' then
+  redis.call('HSET', key, 'call_lost', lost)
+  local due = D.now + num(D.conf.call_grace_ms)
+  if cstate == 'ringing' and num(s[14]) < due then
     due = num(s[14])
   end
   return {0, cstate, cid, schedule(due)}
@@ -90,6 +73,24 @@ end
 -- holds it.
 if not party_may_act(s[2], s[3], s[4], '', role, id, '0') then
   return refusal(s[3], s[4], '', role, id)
+end
+
+-- back: the leg's device has a socket again (call.rejoin after a reconnect).
+if step == 'back' then
+  if cid == '' or cid ~= ARGV[13] then
+    return redis.error_reply('SB:no_call')
+  elseif devs[leg] ~= dev then
+    return redis.error_reply('SB:call_state')
+  end
+  local lost = string.gsub(s[13] or '', leg, '')
+  redis.call('HSET', key, 'call_' .. leg .. '_conn', conn, 'call_lost', lost)
+  local due = 0
+  if lost ~= '' then
+    due = num(s[15])
+  elseif cstate == 'ringing' then
+    due = num(s[14])
+  end
+  return {0, cstate, cid, schedule(due)}
 end
 
 if step == 'invite' then
