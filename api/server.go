@@ -35,9 +35,7 @@ type Config struct {
 	Agents   hub.AgentStore
 	// History reads session streams for the WebSocket catch-up; the
 	// connection has authorized the session already.
-	History interface {
-		EventsFrom(ctx context.Context, sessionID string, after int64, limit int) (hub.EventRange, error)
-	}
+	History realtime.EventReader
 	// Chats serves past conversations (the KF5 surface, the desktop's
 	// scroll-back and side panel) and ratings.
 	Chats *hub.History
@@ -108,11 +106,9 @@ type WSOptions = realtime.Options
 // Server is the HTTP handler of one hub instance.
 type Server struct {
 	// Immutable after NewServer.
-	sessions *hub.Service
-	agents   hub.AgentStore
-	history  interface {
-		EventsFrom(context.Context, string, int64, int) (hub.EventRange, error)
-	}
+	sessions      *hub.Service
+	agents        hub.AgentStore
+	history       realtime.EventReader
 	fanout        *hub.Fanout
 	chats         *hub.History
 	location      *time.Location

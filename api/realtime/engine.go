@@ -30,6 +30,11 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 )
 
+// EventReader reads a session's stream from a seq on (redisstore.Store).
+type EventReader interface {
+	EventsFrom(ctx context.Context, sessionID string, after int64, limit int) (hub.EventRange, error)
+}
+
 // Config is what an Engine needs. Every field is required unless its
 // comment says otherwise.
 type Config struct {
@@ -37,9 +42,7 @@ type Config struct {
 	Agents   hub.AgentStore
 	// History reads session streams for the catch-up; the connection has
 	// authorized the session already.
-	History interface {
-		EventsFrom(ctx context.Context, sessionID string, after int64, limit int) (hub.EventRange, error)
-	}
+	History EventReader
 	// Chats records ratings.
 	Chats *hub.History
 	// Desk runs presence, statuses and routing.
@@ -76,11 +79,9 @@ type Config struct {
 // Engine serves the WebSocket endpoint of one tenant on an instance.
 type Engine struct {
 	// Immutable after New.
-	sessions *hub.Service
-	agents   hub.AgentStore
-	history  interface {
-		EventsFrom(context.Context, string, int64, int) (hub.EventRange, error)
-	}
+	sessions     *hub.Service
+	agents       hub.AgentStore
+	history      EventReader
 	chats        *hub.History
 	desk         *hub.Desk
 	fanout       *hub.Fanout
