@@ -22,6 +22,11 @@
 // the agent), "resync" (the hub could not replay a session), "pending"
 // (the pending sends changed), "status" ({state: connecting | online |
 // offline | closed, code, reason}).
+//
+// A Connection names its device (one page load: deviceID()) in every auth
+// frame, the same across its reconnects: a call's leg is bound to the
+// device that placed or answered it (docs/protocol.md#calls). hello's
+// ice_servers are kept in iceServers.
 
 import { tenantURL } from "./api.js";
 
@@ -48,17 +53,26 @@ export function newID() {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+// deviceID returns a new device name for this page load: letters and
+// digits (the hub takes 1 to 64 of letters, digits, _ and -), prefixed.
+export function deviceID(prefix = "d") {
+  return (prefix + "_" + newID().replace(/-/g, "")).slice(0, 64);
+}
+
 export class Connection extends EventTarget {
   // options: url (ws://…/ws), token, resume ({session_id: seq} to start
   // from) and epochs ({session_id: the epoch of the event at that seq}),
   // pending (sends kept from an earlier page, e.g. a reload while
   // offline), observe (a supervisor watching: the socket does not make the
-  // agent present, so it is offered nothing).
-  constructor({ url, token, resume = {}, epochs = {}, pending = [], observe = false }) {
+  // agent present, so it is offered nothing), device (the page's device;
+  // made up when not given, and kept for every reconnect).
+  constructor({ url, token, resume = {}, epochs = {}, pending = [], observe = false, device = "" }) {
     super();
     this.url = url;
     this.token = token;
     this.observe = observe;
+    this.device = device || deviceID();
+    this.iceServers = []; // hello's, for calls
     this.last = { ...resume }; // session id -> last seq applied
     this.epochs = { ...epochs }; // session id -> the epoch of the event at last
     this.pending = new Map(); // client_msg_id -> send command not yet acknowledged
@@ -125,7 +139,7 @@ export class Connection extends EventTarget {
     this.lastFrame = Date.now();
     ws.onopen = () => {
       this.lastFrame = Date.now();
-      const auth = { type: "auth", id: "auth", token: this.token, resume: this.last, epochs: this.knownEpochs() };
+      const auth = { type: "auth", id: "auth", token: this.token, device: this.device, resume: this.last, epochs: this.knownEpochs() };
       if (this.observe) auth.observe = true;
       ws.send(JSON.stringify(auth));
     };
@@ -150,6 +164,8 @@ export class Connection extends EventTarget {
     switch (f.type) {
       case "hello":
         this.principal = f.principal;
+        if (f.device) this.device = f.device; // the one auth named: kept for the reconnects
+        this.iceServers = f.ice_servers || [];
         this.upSince = Date.now();
         for (const sid of f.sessions) if (!(sid in this.last)) this.last[sid] = 0;
         this.setState("online");
