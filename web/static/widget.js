@@ -20,6 +20,10 @@
 // WebSocket, the other REST calls) carries tenant=acme in its query, and the
 // saved conversation is kept per tenant. Without it the hub finds the
 // tenant by its host, else serves its default tenant.
+//
+// Calls: once an agent holds the conversation, the header's "Audio call"
+// and "Video call" buttons call the agent, and an agent's call rings here
+// (the window opens) with Accept and Decline (js/call.js does the WebRTC).
 (() => {
   "use strict";
   const script = document.currentScript;
@@ -53,6 +57,9 @@
   const ICON_CHAT =
     "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z";
   const ICON_CLOSE = "M6 6l12 12M18 6L6 18";
+  const ICON_PHONE =
+    "M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 3.57a1 1 0 0 1-.25 1z";
+  const ICON_VIDEO = "M3 6h12a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1zm14 4.5 5-3v9l-5-3z";
   function icon(d, stroke) {
     const ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
@@ -68,7 +75,7 @@
   // The modules come from the same hub: the connection, the REST client and
   // the DOM helpers the hub's own pages use. The element is defined once
   // they are loaded.
-  let conn, api, h, TICKS, TICK_LABEL, tickState;
+  let conn, api, calling, h, TICKS, TICK_LABEL, tickState;
 
   class SwitchboardWidget extends HTMLElement {
     connectedCallback() {
@@ -84,6 +91,8 @@
       this.agentDelivered = 0;
       this.lastAgentSeq = 0;
       this.ended = false;
+      this.state = ""; // the session's state, from its events
+      this.callMedia = {}; // call id -> audio or video
       if (this.saved.token) {
         this.showChat();
         this.start();
@@ -97,6 +106,11 @@
         "aria-controls": "sb-panel", onclick: () => this.toggle(),
       }, icon(ICON_CHAT));
       this.agentLine = h("p", { class: "agent", "data-testid": "sb-agent" });
+      this.audioButton = h("button", { type: "button", class: "head-button", "aria-label": "Audio call", title: "Audio call",
+        disabled: true, hidden: true, onclick: () => this.call("audio") }, icon(ICON_PHONE));
+      this.videoButton = h("button", { type: "button", class: "head-button", "aria-label": "Video call", title: "Video call",
+        disabled: true, hidden: true, onclick: () => this.call("video") }, icon(ICON_VIDEO));
+      this.callSlot = h("div", { class: "call-slot" });
       this.offline = h("div", { class: "banner offline", role: "status", "data-testid": "sb-offline", hidden: true },
         "Connection lost. Reconnecting…");
       this.error = h("div", { class: "banner error", role: "alert", "data-testid": "sb-error", hidden: true });
@@ -143,13 +157,14 @@
       this.rated = h("p", { class: "rated", "data-testid": "sb-rated", hidden: true }, "Thanks for your feedback");
       this.newButton = h("button", { type: "button", class: "link", hidden: true, onclick: () => this.reset() }, "Start a new chat");
       this.chat = h("div", { class: "chat", hidden: true },
-        this.queue, this.log, this.typingLine, this.rating, this.rated, this.composer,
+        this.queue, this.callSlot, this.log, this.typingLine, this.rating, this.rated, this.composer,
         h("div", { class: "actions" }, this.endButton, this.newButton));
 
       this.panel = h("section", { id: "sb-panel", class: "panel", role: "dialog", "aria-label": config.title, hidden: true,
         onkeydown: (e) => { if (e.key === "Escape") this.toggle(false); } },
         h("header", {},
-          h("div", {}, h("h2", {}, config.title), this.agentLine),
+          h("div", { class: "title" }, h("h2", {}, config.title), this.agentLine),
+          this.audioButton, this.videoButton,
           h("button", { type: "button", class: "minimize", "aria-label": "Minimize chat", onclick: () => this.toggle(false) },
             icon(ICON_CLOSE, true))),
         this.offline, this.error, this.prechat, this.chat);
@@ -180,6 +195,21 @@
     showChat() {
       this.prechat.hidden = true;
       this.chat.hidden = false;
+      this.audioButton.hidden = this.videoButton.hidden = false;
+    }
+
+    // call places a call to the agent; the buttons are enabled while an
+    // agent holds the conversation and no call is on.
+    call(media) {
+      if (this.calls && this.canCall()) this.calls.invite(this.sid, media);
+    }
+
+    canCall() {
+      return this.state === "Agent" && !this.ended && !!this.calls?.canInvite(this.sid);
+    }
+
+    refreshCallButtons() {
+      this.audioButton.disabled = this.videoButton.disabled = !this.canCall();
     }
 
     async begin(e) {
@@ -216,6 +246,15 @@
       this.sid = sid;
       this.conn = new conn.Connection({
         url: conn.wsURL(base, tenant), token: this.saved.token, resume: { [sid]: 0 }, pending: this.saved.pending || [],
+        device: conn.deviceID("w"), // one per page load, the same across reconnects
+      });
+      this.calls = new calling.CallManager({ conn: this.conn, role: "customer" });
+      this.callView = new calling.CallView(this.calls, { prefix: "sb-" });
+      this.callView.show(sid);
+      this.callSlot.replaceChildren(this.callView.el);
+      this.calls.addEventListener("change", () => this.refreshCallButtons());
+      this.calls.addEventListener("ring", () => {
+        if (this.panel.hidden) this.toggle(true, false); // the banner is in the window
       });
       for (const cmd of this.saved.pending || []) this.renderOwnPending(cmd.client_msg_id, cmd.text);
       this.conn.addEventListener("event", (e) => this.apply(e.detail));
@@ -261,7 +300,16 @@
     }
 
     apply(f) {
+      if (f.type === "session.state" || f.type === "session.created") this.state = f.state;
+      if (f.type === "session.ended") this.state = "Ended";
       switch (f.type) {
+        case "call.ringing":
+          this.callMedia[f.call_id] = f.media;
+          break;
+        case "call.started":
+        case "call.ended":
+          this.note(calling.callNote(f, this.callMedia[f.call_id]), "call-note");
+          break;
         case "session.state":
           if (f.state === "Agent") {
             this.position = "";
@@ -307,6 +355,7 @@
           this.rated.hidden = false;
           break;
       }
+      this.refreshCallButtons();
     }
 
     notice(f) {
@@ -333,8 +382,8 @@
       }
     }
 
-    note(text) {
-      this.insert(h("li", { class: "note", "data-testid": "sb-note" }, text));
+    note(text, type = "") {
+      this.insert(h("li", { class: "note" + (type ? " " + type : ""), "data-testid": "sb-note", "data-type": type || null }, text));
     }
 
     // insert adds a stored item before the first message still being sent.
@@ -502,8 +551,16 @@
     }
 
     reset() {
+      this.calls?.dispose();
+      this.callView?.dispose();
+      this.calls = this.callView = null;
+      this.callSlot.replaceChildren();
       this.conn?.stop();
       this.conn = null;
+      this.state = "";
+      this.callMedia = {};
+      this.audioButton.hidden = this.videoButton.hidden = true;
+      this.refreshCallButtons();
       this.saved = {};
       try {
         localStorage.removeItem(storeKey);
@@ -534,9 +591,9 @@
     }
   }
 
-  Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js"), import(base + "/js/dom.js")]).then(
-    ([c, a, dom]) => {
-      [conn, api] = [c, a];
+  Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js"), import(base + "/js/dom.js"), import(base + "/js/call.js")]).then(
+    ([c, a, dom, calls]) => {
+      [conn, api, calling] = [c, a, calls];
       ({ h, TICKS, TICK_LABEL, tickState } = dom);
       customElements.define("switchboard-widget", SwitchboardWidget);
       const mount = () => document.body.append(document.createElement("switchboard-widget"));

@@ -1,8 +1,11 @@
 // agent.js: the agent desktop (/agent). An agent signs in, picks a status,
 // takes offers, and works its sessions; every tab of the agent has its own
 // socket, and read markers, statuses and sessions come from the hub, so the
-// tabs agree.
+// tabs agree. Calls (js/call.js): the agent calls the customer of a
+// session it holds, or answers the customer's call; every tab rings, the
+// first to accept takes it.
 
+import { CallManager, CallView } from "./call.js";
 import { ChatPane, SessionModel, ago, alertHidden, connect, h, signIn, signOut, toast } from "./desk.js";
 
 const root = document.getElementById("app");
@@ -34,12 +37,32 @@ root.replaceChildren(
     h("nav", { class: "left" }, h("h2", {}, "Offers"), offers, h("h2", {}, "My sessions"), list),
     paneBox, side));
 
+// A call may be placed in a session the agent holds, one at a time.
+const calls = new CallManager({ conn, role: "agent" });
+const holds = (s) => s.state === "Agent" && s.agentID === me.id && !s.ended;
+
 const pane = new ChatPane(paneBox, {
   me, conn, api,
   actions: [
+    { label: "Audio call", when: holds, enabled: (s) => calls.canInvite(s.id), run: (s) => calls.invite(s.id, "audio") },
+    { label: "Video call", when: holds, enabled: (s) => calls.canInvite(s.id), run: (s) => calls.invite(s.id, "video") },
     { label: "Transfer", when: (s) => pane.canWrite(), run: (s) => transferDialog(s) },
     { label: "Close chat", when: (s) => pane.canWrite(), run: (s) => closeSession(s) },
   ],
+});
+
+// The call area sits above the conversation and shows this tab's call
+// wherever it is, else a ringing one, else the open session's; answering
+// opens the caller's conversation (the chat goes on during the call).
+const callView = new CallView(calls, { onAccept: (sid) => sid !== selected && select(sid) });
+paneBox.prepend(callView.el);
+calls.addEventListener("change", () => {
+  callView.show(calls.focus(selected));
+  renderSoon();
+});
+calls.addEventListener("ring", (e) => {
+  const s = sessions.get(e.detail.session_id);
+  alertHidden(`Incoming ${e.detail.call.media === "video" ? "video" : "voice"} call`, s?.customerName || "");
 });
 
 // --- statuses -----------------------------------------------------------------
@@ -352,7 +375,8 @@ function renderAll() {
   if (!active.length) list.append(h("li", { class: "muted" }, "No conversations"));
   if (selected && !sessions.has(selected)) select(null);
   if (selected) pane.show(sessions.get(selected));
-  document.title = (mine.filter(isOffer).length ? "● " : "") + "Agent desktop · Switchboard";
+  callView.show(calls.focus(selected));
+  document.title = (calls.ringing ? "☎ " : mine.filter(isOffer).length ? "● " : "") + "Agent desktop · Switchboard";
 }
 
 setInterval(renderSoon, 1000); // countdowns and waiting times

@@ -4,7 +4,8 @@
 // rendered as text (textContent), never parsed as HTML.
 
 import { Client, request } from "./api.js";
-import { Connection, wsURL } from "./conn.js";
+import { callNote } from "./call.js";
+import { Connection, deviceID, wsURL } from "./conn.js";
 import { TICKS, TICK_LABEL, h, tickState } from "./dom.js";
 
 export { h };
@@ -52,6 +53,7 @@ export class SessionModel {
     this.ended = false;
     this.rating = null;
     this.typing = null; // {name, until}
+    this.callMedia = {}; // call id -> audio or video, from call.ringing
   }
 
   marker(role, id) {
@@ -121,6 +123,13 @@ export class SessionModel {
         this.waitingSince = 0;
         this.note(f, f.from.role === "customer" ? "The customer ended the chat" : `Chat ended by ${f.from.name || "the system"}`);
         break;
+      case "call.ringing":
+        this.callMedia[f.call_id] = f.media;
+        break;
+      case "call.started":
+      case "call.ended":
+        this.note(f, callNote(f, this.callMedia[f.call_id]), "call-note");
+        break;
       case "session.rated":
         this.rating = f.rating;
         this.note(f, `Rated ${f.rating.score} of 5` + (f.rating.comment ? `: “${f.rating.comment}”` : ""));
@@ -128,8 +137,8 @@ export class SessionModel {
     }
   }
 
-  note(f, text) {
-    this.items.push({ kind: "note", seq: f.seq, text, at: f.at });
+  note(f, text, type = "") {
+    this.items.push({ kind: "note", seq: f.seq, text, at: f.at, type });
   }
 
   get customerName() {
@@ -146,7 +155,7 @@ export class ChatPane {
     this.me = me; // the principal
     this.conn = conn;
     this.api = api;
-    this.actions = actions; // [{label, run(session)}]
+    this.actions = actions; // [{label, run(session), when(session): shown, enabled(session)}]
     this.session = null;
     this.pending = new Map(); // client_msg_id -> {text, failed}
     this.older = []; // items loaded through the history API, before the first event
@@ -208,7 +217,7 @@ export class ChatPane {
     this.title.textContent = s.customerName + (s.info?.title && s.info.title !== "Chat" ? " · " + s.info.title : "");
     this.subtitle.textContent = s.ended ? "Ended" : s.state === "Agent" ? `With ${s.agentName}` : s.state;
     this.actionBar.replaceChildren(...this.actions.filter((a) => !a.when || a.when(s)).map((a) =>
-      h("button", { type: "button", class: a.primary ? "primary" : "secondary", onclick: () => a.run(s) }, a.label)));
+      h("button", { type: "button", class: a.primary ? "primary" : "secondary", disabled: !!a.enabled && !a.enabled(s), onclick: () => a.run(s) }, a.label)));
     this.composer.hidden = !this.canWrite();
     this.earlier.hidden = !this.api || !(this.older.length ? this.olderMore : s.firstSeq > 1);
     const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
@@ -228,7 +237,7 @@ export class ChatPane {
   }
 
   item(it, cm) {
-    if (it.kind === "note") return h("li", { class: "note", "data-testid": "note", "data-seq": it.seq }, it.text);
+    if (it.kind === "note") return h("li", { class: "note" + (it.type ? " " + it.type : ""), "data-testid": "note", "data-seq": it.seq, "data-type": it.type || null }, it.text);
     const state = it.from.role === "customer" ? null : tickState(it.seq, cm.read, cm.delivered);
     return this.bubble(it, state);
   }
@@ -368,7 +377,7 @@ export function signIn(root, heading) {
 export function connect(login, { observe = false } = {}) {
   // The connection is returned unopened: the page calls conn.open() once
   // it listens.
-  const conn = new Connection({ url: wsURL(base, tenant), token: login.token, observe });
+  const conn = new Connection({ url: wsURL(base, tenant), token: login.token, observe, device: deviceID("d") });
   const api = new Client(base, login.token, tenant);
   conn.addEventListener("status", (e) => {
     const el = document.querySelector("[data-testid=conn]");
