@@ -2,7 +2,9 @@
 // with status and load, the queue and a searchable list of sessions, each
 // reloaded when the hub says something changed (session.changed,
 // agent.status, queue.stats on the supervisor's socket); any session can
-// be joined silently and answered in the chat pane.
+// be joined silently and answered in the chat pane. A session with a call
+// in progress shows it (media, state, since when) in its Call column; the
+// call's events come as session.changed like the others.
 
 import { ChatPane, SessionModel, ago, connect, h, pageURL, signIn, signOut, toast } from "./desk.js";
 
@@ -49,7 +51,7 @@ root.replaceChildren(
     h("div", { class: "card", role: "region", "aria-label": "Queue" }, h("h2", {}, "Queue"),
       h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Customer"), h("th", {}, "Waiting"), h("th", {}, ""))), queueBody)),
     h("div", { class: "card", role: "region", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), search,
-      h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Customer"), h("th", {}, "Status"), h("th", {}, "Agent"), h("th", {}, ""))), sessionsBody)),
+      h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Customer"), h("th", {}, "Status"), h("th", {}, "Agent"), h("th", {}, "Call"), h("th", {}, ""))), sessionsBody)),
     h("div", { class: "card", role: "region", "aria-label": "Joined session" }, h("h2", {}, "Joined session"), paneBox)));
 
 // models holds every session this socket follows: the ones joined here,
@@ -104,10 +106,24 @@ function renderSessions() {
     .some((v) => (v || "").toLowerCase().includes(q)));
   sessionsBody.replaceChildren(...rows.slice(0, 100).map((s) => h("tr", { "data-testid": "session-row", "data-session": s.id },
     h("td", {}, String(s.number)), h("td", {}, s.customer_name, h("div", { class: "muted" }, s.title)),
-    h("td", {}, s.status), h("td", {}, s.agent_name || "–"),
+    h("td", {}, s.status), h("td", {}, s.agent_name || "–"), h("td", {}, callBadge(s)),
     h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => join(s.id) },
       s.status === "Ended" ? "View" : "Join")))));
-  if (!rows.length) sessionsBody.append(h("tr", {}, h("td", { colspan: "5", class: "muted" }, q ? "No session matches" : "No sessions")));
+  if (!rows.length) sessionsBody.append(h("tr", {}, h("td", { colspan: "6", class: "muted" }, q ? "No session matches" : "No sessions")));
+}
+
+// callBadge shows a session's call in progress: "Video · connected · 2m"
+// (since it was answered, or since it rang); nothing without one.
+function callBadge(s) {
+  const c = s.call;
+  if (!c) return null;
+  const since = Date.parse(c.accepted_at || c.invited_at) || Date.now();
+  return h("span", { class: "call-badge", "data-testid": "session-call", "data-state": c.state, "data-media": c.media, "data-since": String(since) },
+    callText(c, since));
+}
+
+function callText(c, since) {
+  return `${c.media === "video" ? "Video" : "Voice"} · ${c.state} · ${ago((Date.now() - since) / 1000)}`;
 }
 
 // join follows a session silently (resume from seq 0: the whole
@@ -173,6 +189,9 @@ conn.open(); // once the listeners above are in place
 refresh();
 setInterval(() => {
   renderQueue(); // waiting times
+  for (const b of sessionsBody.querySelectorAll("[data-testid=session-call]")) {
+    b.textContent = callText({ media: b.dataset.media, state: b.dataset.state }, Number(b.dataset.since));
+  }
   if (pane.session) pane.render();
 }, 1000);
 setInterval(refresh, 30000); // the longest wait grows without events
