@@ -16,6 +16,10 @@ export const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
   "--no-first-run",
+  // Calls (tests/call.test.mjs): a fake camera and microphone (a test
+  // pattern and a beep), and getUserMedia granted without a prompt.
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
 ];
 
 /** How long one Playwright action or wait may take unless told otherwise. */
