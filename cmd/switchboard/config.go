@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/ice"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 )
 
@@ -93,6 +94,12 @@ type Config struct {
 	// (60 s) and the custom statuses (lunch, break, meeting). Tests shorten
 	// the other timings.
 	Desk hub.DeskPolicy
+	// ICEServers, TURNSecret and TURNTTL are the calls' STUN and TURN
+	// servers, the secret shared with the TURN server and the lifetime of
+	// the credentials minted with it; ICE is what they make (hub/ice).
+	ICEServers, TURNSecret string
+	TURNTTL                time.Duration
+	ICE                    *ice.Config
 	// Tencent configures the Tencent-Desk surface (sdkappid, usersig key,
 	// admin identifiers, the customer service account).
 	Tencent api.TencentConfig
@@ -309,6 +316,18 @@ var deskSettings = []setting{
 		c.Desk.PresenceTTL, err = durationIn(v, 3*time.Second, time.Hour)
 		return err
 	}},
+	{"ice-servers", "SWITCHBOARD_ICE_SERVERS", "", "STUN and TURN URLs for calls, comma-separated (stun:stun.example.com:3478,turn:turn.example.com:3478?transport=udp); empty: none (one machine or a LAN needs none)", func(c *Config, v string) error {
+		c.ICEServers = v
+		return nil
+	}},
+	{"turn-secret", "SWITCHBOARD_TURN_SECRET", "", "the secret shared with the TURN server (coturn static-auth-secret): the hub mints time-limited TURN credentials with it", func(c *Config, v string) error {
+		c.TURNSecret = v
+		return nil
+	}},
+	{"turn-ttl", "SWITCHBOARD_TURN_TTL", "1h", "how long a minted TURN credential is valid", func(c *Config, v string) (err error) {
+		c.TURNTTL, err = durationIn(v, time.Minute, 7*24*time.Hour)
+		return err
+	}},
 	{"call-ring-timeout", "SWITCHBOARD_CALL_RING_TIMEOUT", "45s", "how long a call rings before it ends unanswered (no_answer)", func(c *Config, v string) (err error) {
 		c.Desk.RingTimeout, err = durationIn(v, time.Second, time.Hour)
 		return err
@@ -469,6 +488,11 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.OperatorKey != "" && c.OperatorKey == c.AdminKey {
 		return Config{}, errors.New("invalid SWITCHBOARD_OPERATOR_KEY: it must differ from SWITCHBOARD_ADMIN_KEY")
 	}
+	ic, err := ice.Parse(c.ICEServers, c.TURNSecret, c.TURNTTL)
+	if err != nil {
+		return Config{}, fmt.Errorf("invalid SWITCHBOARD_ICE_SERVERS %q: %v", c.ICEServers, err)
+	}
+	c.ICE = ic
 	if (c.CCAI.Key == "") != (c.CCAI.Secret == "") {
 		return Config{}, errors.New("invalid SWITCHBOARD_CCAI_KEY and SWITCHBOARD_CCAI_SECRET: give both or neither")
 	}

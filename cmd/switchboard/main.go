@@ -26,7 +26,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboardhq/switchboard/api"
+	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/ice"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 	"github.com/switchboardhq/switchboard/hub/webhook"
 	"github.com/switchboardhq/switchboard/web"
@@ -221,6 +223,7 @@ func (m *Main) Open(ctx context.Context) error {
 		AgentTokenTTL:    cfg.AgentTokenTTL,
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
+		ICE:              iceFor(cfg.ICE),
 		Ping:             store.Ping,
 		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_http_conns_refused_total",
@@ -498,5 +501,21 @@ func guardMetrics(g *redisstore.Guard) []prometheus.Collector {
 			Name: "switchboard_store_epoch_changes_total",
 			Help: "Store epoch changes this instance made or saw (Redis restarted, failed over or lost data): clients resync what they cannot verify.",
 		}, func() float64 { return float64(g.Changes()) }),
+	}
+}
+
+// iceFor hands the calls' ICE servers to the API, each time with TURN
+// credentials minted then (nil when none are configured).
+func iceFor(c *ice.Config) func(user string) []protocol.ICEServer {
+	if c.Empty() {
+		return nil
+	}
+	return func(user string) []protocol.ICEServer {
+		servers := c.For(user, time.Now())
+		out := make([]protocol.ICEServer, len(servers))
+		for i, s := range servers {
+			out[i] = protocol.ICEServer(s)
+		}
+		return out
 	}
 }

@@ -64,6 +64,8 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"SWITCHBOARD_DEMO":              "maybe",
 		"SWITCHBOARD_LOG_LEVEL":         "loud",
 		"SWITCHBOARD_PPROF_ADDR":        "6060",
+		"SWITCHBOARD_ICE_SERVERS":       "turn:turn.example.com:3478",
+		"SWITCHBOARD_TURN_TTL":          "1s",
 	}
 	for name, value := range cases {
 		_, err := ParseConfig(nil, env(map[string]string{name: value}))

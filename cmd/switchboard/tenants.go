@@ -122,6 +122,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		AgentTokenTTL:    cfg.AgentTokenTTL,
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
+		ICE:              iceFor(cfg.ICE),
 		Ping:             store.Ping,
 		Web:              web.Handler(),
 		Logger:           logger,
