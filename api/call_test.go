@@ -213,6 +213,20 @@ func TestCallSignalling(t *testing.T) {
 		sess.Calls[0].State != "ended" || sess.Calls[0].ConnectedAt == nil || sess.Calls[0].EndedBy == nil {
 		t.Fatalf("the session shows its calls as %+v", sess)
 	}
+	// The history shows the call: rung, answered, connected, ended.
+	var hist struct{ Events []callFrame }
+	if st := httpJSON(t, "GET", e.hubs[1].http.URL+"/api/v1/sessions/"+e.sid+"/messages?after=0&limit=200", e.agentToken, "", &hist); st != 200 {
+		t.Fatalf("history: %d", st)
+	}
+	var seen []string
+	for _, ev := range hist.Events {
+		if strings.HasPrefix(ev.Type, "call.") {
+			seen = append(seen, ev.Type)
+		}
+	}
+	if strings.Join(seen, " ") != "call.ringing call.started call.connected call.ended" {
+		t.Fatalf("the history shows the call as %v", seen)
+	}
 	// A new call may follow the one that ended.
 	if _, err := e.customer.CallInvite(ctx, e.sid, hub.CallAudio); err != nil {
 		t.Fatal(err)
