@@ -57,9 +57,9 @@ func nextCall(t *testing.T, c *client.Client, typ string) callFrame {
 // instance B (with a second tab), both following the session.
 type callEnv struct {
 	*rtEnv
-	sid                  string
-	customer, agent, tab *client.Client
-	agentToken           string
+	sid                   string
+	customer, agent, tab  *client.Client
+	agentToken, custToken string
 }
 
 func newCallEnv(t *testing.T) *callEnv {
@@ -68,7 +68,7 @@ func newCallEnv(t *testing.T) *callEnv {
 	a, b := e.hubs[0], e.hubs[1]
 	agentToken := e.quickAgent("ag1")
 	sid, custToken := e.customer(a, "Maria")
-	ce := &callEnv{rtEnv: e, sid: sid, agentToken: agentToken}
+	ce := &callEnv{rtEnv: e, sid: sid, agentToken: agentToken, custToken: custToken}
 	ce.agent = e.dial(b, agentToken)
 	ce.tab = e.dial(b, agentToken)
 	e.assign(a, sid, "ag1")

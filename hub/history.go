@@ -159,6 +159,10 @@ const MaxHistoryPage = 200
 // and queue moves say nothing a reader of the conversation needs.
 var historySkip = map[string]bool{EventRead: true, EventDelivered: true, EventSessionState: true}
 
+// customerHistorySkip is historySkip for a customer, who never reads
+// staff's private notes.
+var customerHistorySkip = map[string]bool{EventRead: true, EventDelivered: true, EventSessionState: true, EventNote: true}
+
 // Messages returns a page of the conversation of a session p may read,
 // oldest first, and whether more lie beyond it in the paging direction.
 func (h *History) Messages(ctx context.Context, p Principal, sessionID string, q HistoryQuery) ([]HistoryEvent, bool, error) {
@@ -168,7 +172,11 @@ func (h *History) Messages(ctx context.Context, p Principal, sessionID string, q
 	if _, err := h.sessionFor(ctx, p, sessionID); err != nil {
 		return nil, false, err
 	}
-	return h.store.HistoryPage(ctx, sessionID, q.After, q.Before, q.Limit, q.After == 0 && !q.Forward, historySkip)
+	skip := historySkip
+	if p.Kind == PrincipalCustomer {
+		skip = customerHistorySkip
+	}
+	return h.store.HistoryPage(ctx, sessionID, q.After, q.Before, q.Limit, q.After == 0 && !q.Forward, skip)
 }
 
 func (h *History) sessionFor(ctx context.Context, p Principal, id string) (*Session, error) {

@@ -181,6 +181,24 @@ func (s *Service) SendMessage(ctx context.Context, p Principal, sessionID, clien
 	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
 }
 
+// AddNote appends a private note of staff (the session's agent, a
+// supervisor, an admin) to a session: staff see it in the session's
+// stream and history; a customer's socket gets only a hidden placeholder
+// of its seq (HideFromCustomer), and no customer surface shows it.
+func (s *Service) AddNote(ctx context.Context, p Principal, sessionID, clientMsgID, text string) (seq int64, duplicate bool, err error) {
+	if p.Kind == PrincipalCustomer {
+		return 0, false, Errorf(EFORBIDDEN, "only staff write notes")
+	}
+	if !ValidClientMsgID(clientMsgID) || !validText(text, 1, MaxMessageLen) || strings.TrimSpace(text) == "" {
+		return 0, false, Errorf(EINVALID, "a note needs a client_msg_id and 1 to %d characters of text", MaxMessageLen)
+	}
+	if !ValidSessionID(sessionID) {
+		return 0, false, ErrSessionNotFound
+	}
+	msg := Message{ClientMsgID: clientMsgID, Type: MessageNote, Text: text}
+	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
+}
+
 // MarkRead moves p's read marker of the session forward to upTo (and its
 // delivered marker with it: what was read was received).
 func (s *Service) MarkRead(ctx context.Context, p Principal, sessionID string, upTo int64) (int64, bool, error) {
@@ -220,7 +238,14 @@ func (s *Service) Events(ctx context.Context, p Principal, sessionID string, aft
 	if _, err := s.SessionFor(ctx, p, sessionID); err != nil {
 		return nil, err
 	}
-	return s.store.Events(ctx, sessionID, after, limit)
+	evs, err := s.store.Events(ctx, sessionID, after, limit)
+	if err != nil || p.Kind != PrincipalCustomer {
+		return evs, err
+	}
+	for i, e := range evs {
+		evs[i] = HideFromCustomer(sessionID, e)
+	}
+	return evs, nil
 }
 
 // Stats returns the session counts by status.

@@ -654,3 +654,8 @@ func (c *Client) CallStep(ctx context.Context, typ, sessionID, callID string) (p
 func (c *Client) CallSignal(ctx context.Context, sessionID, callID string, sdp, candidate json.RawMessage) (protocol.Reply, error) {
 	return c.Do(ctx, protocol.Command{Type: protocol.CmdCallSignal, SessionID: sessionID, CallID: callID, SDP: sdp, Candidate: candidate})
 }
+
+// Note writes a private note in a session (staff only): a send with note.
+func (c *Client) Note(ctx context.Context, sessionID, text string) (protocol.Reply, error) {
+	return c.Do(ctx, protocol.Command{Type: protocol.CmdSend, SessionID: sessionID, ClientMsgID: NewClientMsgID(), Text: text, Note: true})
+}

@@ -118,13 +118,16 @@ type Command struct {
 	SessionID   string            `json:"session_id,omitempty"`
 	ClientMsgID string            `json:"client_msg_id,omitempty"`
 	Text        string            `json:"text,omitempty"`
-	On          *bool             `json:"on,omitempty"`
-	Seq         int64             `json:"seq,omitempty"`
-	AgentID     string            `json:"agent_id,omitempty"` // transfer
-	TeamID      string            `json:"team_id,omitempty"`  // transfer
-	Status      string            `json:"status,omitempty"`   // status
-	Score       *int              `json:"score,omitempty"`    // rate
-	Comment     string            `json:"comment,omitempty"`  // rate
+	// Note (send, staff only) makes the message a private note: other
+	// staff see it, the customer never does (docs/protocol.md, notes).
+	Note    bool   `json:"note,omitempty"`
+	On      *bool  `json:"on,omitempty"`
+	Seq     int64  `json:"seq,omitempty"`
+	AgentID string `json:"agent_id,omitempty"` // transfer
+	TeamID  string `json:"team_id,omitempty"`  // transfer
+	Status  string `json:"status,omitempty"`   // status
+	Score   *int   `json:"score,omitempty"`    // rate
+	Comment string `json:"comment,omitempty"`  // rate
 	// Observe (auth, supervisors and admins): this socket watches; it does
 	// not make the agent present, so it is never offered sessions.
 	Observe bool `json:"observe,omitempty"`

@@ -26,14 +26,19 @@ func resume(ctx context.Context, c *conn, cmd *protocol.Command, _ *protocol.Rep
 	return nil, nil
 }
 
-// sendMessage appends a message; its seq is the reply's (a retry with the
-// same client_msg_id is answered with the first one's, duplicate).
+// sendMessage appends a message, or with note a private note; its seq is
+// the reply's (a retry with the same client_msg_id is answered with the
+// first one's, duplicate).
 func sendMessage(ctx context.Context, c *conn, cmd *protocol.Command, reply *protocol.Reply) (func(error), error) {
 	p := c.principal
+	var err error
+	if cmd.Note {
+		reply.Seq, reply.Duplicate, err = c.e.sessions.AddNote(ctx, p, cmd.SessionID, cmd.ClientMsgID, cmd.Text)
+		return nil, err
+	}
 	if p.Kind == hub.PrincipalCustomer && c.e.sendLimit != nil && !c.e.sendLimit.Of(p.ID).Allow() {
 		return nil, errSendRateLimited
 	}
-	var err error
 	reply.Seq, reply.Duplicate, err = c.e.sessions.SendMessage(ctx, p, cmd.SessionID, cmd.ClientMsgID, cmd.Text)
 	return nil, err
 }

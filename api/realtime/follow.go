@@ -47,7 +47,11 @@ func (c *conn) handleEvent(d *hub.Delivery) error {
 // only the past (an offer another agent declined): catchUp decides on the
 // last one instead.
 func (c *conn) writeEvent(d *hub.Delivery, replay bool) error {
-	if err := c.write(d.Data); err != nil {
+	data := d.Data
+	if c.principal.Kind == hub.PrincipalCustomer && hub.StaffOnly(d.Type) {
+		data = hub.Hidden(d.SessionID, d.Seq, d.Epoch) // a private note: its seq only
+	}
+	if err := c.write(data); err != nil {
 		return err
 	}
 	c.last[d.SessionID] = d.Seq

@@ -515,10 +515,14 @@ func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) 
 
 // AppendMessage implements hub.MessageStore.
 func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
-	body := hub.Event{Type: hub.EventMessage, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
+	typ, kind := hub.EventMessage, ""
+	if msg.Type == hub.MessageNote {
+		typ, kind = hub.EventNote, "note"
+	}
+	body := hub.Event{Type: typ, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}
 	args := []any{s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
-		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID}
+		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID, kind}
 	var res []int64
 	var err error
 	if s.opts.MinReplicas > 0 {

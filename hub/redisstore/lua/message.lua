@@ -6,11 +6,17 @@
 -- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
 -- ARGV[5] event body   ARGV[6] the session event limit ('0': none)   ARGV[7] idempotency TTL (ms)
 -- ARGV[8] key prefix   ARGV[9] now as RFC 3339   ARGV[10] the client_msg_id field
--- The message gets the next number of the chat-history surface and queues
--- a message.created webhook delivery.
+-- ARGV[11] 'note' for a private note (staff only; absent or '' for a message)
+-- A message gets the next number of the chat-history surface and queues a
+-- message.created webhook delivery; a note gets neither (it is not part of
+-- the customer's conversation), nor does it count as a message.
 -- Returns {seq, duplicate (0 or 1)}: a retry of a sent message returns the
 -- first seq, even after the session ended (and renews the key's TTL). Errors: SB:not_found, SB:ended,
 -- SB:forbidden, SB:full (the session holds its limit of events).
+local note = ARGV[11] == 'note'
+if note and ARGV[2] == 'customer' then
+  return redis.error_reply('SB:forbidden')
+end
 local first = redis.call('HGET', KEYS[3], ARGV[10])
 if first then
   -- A retry: its write (the key's TTL renewed) is what a WAIT after this
@@ -36,13 +42,21 @@ if max > 0 and seq > max then
   return redis.error_reply('SB:full')
 end
 epoch = redis.call('HGET', ARGV[8] .. ':store', 'epoch') or ''
-if epoch ~= '' and h[8] ~= epoch then
-  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', (tonumber(h[7]) or 0) + 1, 'epoch', epoch)
-else
-  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', (tonumber(h[7]) or 0) + 1)
+local messages = tonumber(h[7]) or 0
+if not note then
+  messages = messages + 1
 end
-emit_at(KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'), seq)
-hook(ARGV[8], 'message.created', h[1], seq, ARGV[9])
+if epoch ~= '' and h[8] ~= epoch then
+  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', messages, 'epoch', epoch)
+else
+  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', messages)
+end
+if note then
+  emit_at(KEYS[2], ARGV[1], ARGV[5], nil, seq)
+else
+  emit_at(KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'), seq)
+  hook(ARGV[8], 'message.created', h[1], seq, ARGV[9])
+end
 redis.call('HSET', KEYS[3], ARGV[10], seq)
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return {seq, 0}
