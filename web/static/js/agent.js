@@ -108,7 +108,7 @@ conn.addEventListener("event", (e) => {
   const s = model(f.session_id);
   const wasOffer = isOffer(s);
   s.apply(f);
-  if (f.type === "message.created") pane.seen(f.message.client_msg_id);
+  if (f.type === "message.created" || f.type === "note.created") pane.seen(f.message.client_msg_id);
   if (!wasOffer && isOffer(s) && !replaying(f)) alertHidden("New chat offered", s.customerName);
   if (f.type === "message.created" && f.from.role === "customer") {
     toAck.set(s.id, f.seq);

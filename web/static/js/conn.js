@@ -318,12 +318,14 @@ export class Connection extends EventTarget {
     });
   }
 
-  // send posts a chat message; it returns {client_msg_id, done}, where done
-  // resolves with the reply once the hub stored the message, however many
-  // reconnects that takes.
-  send(sessionID, text) {
+  // send posts a chat message (with opts.note, a private note: staff
+  // only); it returns {client_msg_id, done}, where done resolves with the
+  // reply once the hub stored the message, however many reconnects that
+  // takes.
+  send(sessionID, text, opts = {}) {
     const client_msg_id = newID();
     const cmd = { type: "send", session_id: sessionID, client_msg_id, text };
+    if (opts.note) cmd.note = true;
     const id = "c" + ++this.seq;
     const full = { ...cmd, id };
     this.pending.set(client_msg_id, full);

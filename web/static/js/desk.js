@@ -111,6 +111,9 @@ export class SessionModel {
         }
         this.typing = null;
         break;
+      case "note.created": // a private note: staff only (docs/protocol.md, send)
+        this.items.push({ kind: "msg", private: true, seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        break;
       case "read":
       case "delivered": {
         const m = this.marker(f.from.role, f.from.id);
@@ -179,8 +182,12 @@ export class ChatPane {
       },
       oninput: () => this.typed(),
     });
+    this.noteBox = h("input", { type: "checkbox", "data-testid": "note-toggle",
+      onchange: () => this.composer.classList.toggle("private", this.noteBox.checked) });
     this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
-      this.input, h("button", { type: "submit", class: "primary" }, "Send"));
+      this.input, h("div", { class: "composer-side" },
+        h("label", { class: "note-toggle", title: "Only staff see a private note; the customer never does" }, this.noteBox, " Private note"),
+        h("button", { type: "submit", class: "primary" }, "Send")));
     this.empty = h("p", { class: "empty" }, "Select a conversation.");
     this.body = h("div", { class: "pane-body", hidden: true },
       h("div", { class: "pane-head" }, h("div", {}, this.title, this.subtitle), this.actionBar),
@@ -226,7 +233,7 @@ export class ChatPane {
     for (const it of [...this.older, ...s.items]) lis.push(this.item(it, cm));
     for (const [cmid, p] of this.pending) {
       if (p.session !== s.id) continue;
-      lis.push(this.bubble({ from: { role: "agent", id: this.me.id, name: this.me.name }, text: p.text, cmid }, p.failed ? "failed" : "pending"));
+      lis.push(this.bubble({ from: { role: "agent", id: this.me.id, name: this.me.name }, text: p.text, cmid, private: p.note }, p.failed ? "failed" : "pending"));
     }
     this.log.replaceChildren(...lis);
     if (atBottom || this.stick) this.log.scrollTop = this.log.scrollHeight;
@@ -245,9 +252,9 @@ export class ChatPane {
   bubble(it, state) {
     const role = it.from.role === "customer" ? "customer" : "agent";
     const mine = it.from.id === this.me.id;
-    const li = h("li", { class: `msg ${role}${mine ? " mine" : ""}${state === "pending" ? " pending" : ""}${state === "failed" ? " failed" : ""}`,
-      "data-testid": "msg", "data-role": role, "data-seq": it.seq, "data-cmid": it.cmid, title: it.at ? new Date(it.at).toLocaleString() : null },
-      h("span", { class: "who" }, it.from.name || role, it.at ? h("time", {}, " · " + time(it.at)) : null),
+    const li = h("li", { class: `msg ${role}${mine ? " mine" : ""}${it.private ? " private" : ""}${state === "pending" ? " pending" : ""}${state === "failed" ? " failed" : ""}`,
+      "data-testid": it.private ? "private-note" : "msg", "data-role": role, "data-seq": it.seq, "data-cmid": it.cmid, title: it.at ? new Date(it.at).toLocaleString() : null },
+      h("span", { class: "who" }, it.private ? "Private note · " : "", it.from.name || role, it.at ? h("time", {}, " · " + time(it.at)) : null),
       h("span", { class: "text" }, it.text));
     if (state && role === "agent") {
       li.append(h("span", { class: "tick", "data-testid": "tick", "data-state": state, title: TICK_LABEL[state],
@@ -264,7 +271,9 @@ export class ChatPane {
       if (this.session !== s) return;
       const got = [];
       for (const f of res.events) {
-        if (f.type === "message.created") got.push({ kind: "msg", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        if (f.type === "message.created" || f.type === "note.created") {
+          got.push({ kind: "msg", private: f.type === "note.created", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        }
         else if (f.type === "member.joined" && f.from.role === "agent") got.push({ kind: "note", seq: f.seq, text: `${f.from.name} joined`, at: f.at });
       }
       this.older = [...got, ...this.older];
@@ -285,8 +294,9 @@ export class ChatPane {
     if (!s || !text || !this.canWrite()) return;
     this.input.value = "";
     this.conn.stopTyping();
-    const { client_msg_id, done } = this.conn.send(s.id, text);
-    this.pending.set(client_msg_id, { text, session: s.id });
+    const note = this.noteBox.checked;
+    const { client_msg_id, done } = this.conn.send(s.id, text, { note });
+    this.pending.set(client_msg_id, { text, session: s.id, note });
     this.stick = true;
     this.render();
     done.then(
@@ -295,7 +305,7 @@ export class ChatPane {
         if (this.session === s) this.render();
       },
       (err) => {
-        this.pending.set(client_msg_id, { text, session: s.id, failed: true });
+        this.pending.set(client_msg_id, { text, session: s.id, note, failed: true });
         toast("Not sent: " + err.message);
         this.render();
       });
