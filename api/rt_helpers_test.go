@@ -44,7 +44,10 @@ type rtInstance struct {
 	fanout *hub.Fanout
 	bus    *redisstore.Bus
 	desk   *hub.Desk
-	stop   func()
+	// sessions is the instance's Service (for the tests that drive its
+	// background work, such as idle sweeps, themselves).
+	sessions *hub.Service
+	stop     func()
 }
 
 // URL returns the instance's WebSocket URL.
@@ -78,6 +81,9 @@ type rtOptions struct {
 	clock func() time.Time
 	// trusted are the instances' trusted proxies.
 	trusted []netip.Prefix
+	// idleWarn and idleClose turn idle auto-close on (redisstore.Options);
+	// idleSweepEvery is how often the instances sweep by themselves.
+	idleWarn, idleClose, idleSweepEvery time.Duration
 }
 
 // gatedBus calls gate before subscribing.
@@ -114,7 +120,8 @@ func newRTEnv(t testing.TB, n int, o rtOptions) *rtEnv {
 
 func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	t := e.t
-	store, err := redisstore.New(e.r.NewClient(), redisstore.Options{Prefix: e.r.Prefix, MaxSessionEvents: o.maxSessionEvents})
+	store, err := redisstore.New(e.r.NewClient(), redisstore.Options{Prefix: e.r.Prefix, MaxSessionEvents: o.maxSessionEvents,
+		IdleWarn: o.idleWarn, IdleClose: o.idleClose})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +141,9 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 		dp = *o.desk
 	}
 	desk := hub.NewDesk(store, dp, o.clock, nil)
+	sessions := hub.NewService(store, o.policy, o.clock)
 	srv := api.NewServer(api.Config{
-		Sessions: hub.NewService(store, o.policy, o.clock), Agents: store, History: store, Fanout: fan,
+		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery,
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
 		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),
@@ -152,7 +160,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 		hs.Listener = sendBufferListener{hs.Listener, o.sendBuffer}
 	}
 	hs.Start()
-	in := &rtInstance{srv: srv, http: hs, store: store, fanout: fan, bus: bus, desk: desk}
+	in := &rtInstance{srv: srv, http: hs, store: store, fanout: fan, bus: bus, desk: desk, sessions: sessions}
 	var once sync.Once
 	in.stop = func() {
 		once.Do(func() {

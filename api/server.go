@@ -79,6 +79,10 @@ type Config struct {
 	// ICE returns the STUN and TURN servers for a party's calls, with
 	// fresh TURN credentials (hub/ice); nil: none (a LAN needs none).
 	ICE func(user string) []protocol.ICEServer
+	// IdleSweepEvery is how often the instance looks for idle sessions to
+	// warn and close (Service.SweepIdle; the store says whether idle
+	// auto-close is on); default 5 s.
+	IdleSweepEvery time.Duration
 	// Ping reports whether the store is reachable, for /readyz.
 	Ping func(context.Context) error
 	// Collectors are more metrics for /metrics (the store guard's); optional.
@@ -129,6 +133,7 @@ type Server struct {
 	operatorChanged  func(*hub.Tenant)
 	tenantWebhooks   func(string) WebhookAdmin // the operator's way to a tenant's webhooks
 	instance         *Server                   // the instance's default-tenant Server when this is a tenant's; nil otherwise
+	idleEvery        time.Duration             // how often Run sweeps idle sessions
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
 	ws               WSOptions
@@ -164,7 +169,7 @@ func NewServer(cfg Config) *Server {
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
-		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL,
+		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second),
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),
@@ -245,7 +250,32 @@ func NewServer(cfg Config) *Server {
 
 // Run runs the instance's pinger and queue-position pusher until ctx ends; the hub's
 // desk runs beside it (hub.Desk.Run).
-func (s *Server) Run(ctx context.Context) { s.rt.Run(ctx) }
+func (s *Server) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); s.sweepIdle(ctx) }()
+	s.rt.Run(ctx)
+	<-done
+}
+
+// sweepIdle warns and closes idle sessions every idleEvery until ctx ends.
+func (s *Server) sweepIdle(ctx context.Context) {
+	t := time.NewTicker(s.idleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			warned, closed, err := s.sessions.SweepIdle(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.logger.Warn("idle sessions not swept", "err", err)
+			case warned+closed > 0:
+				s.logger.Info("idle sessions", "warned", warned, "closed", closed)
+			}
+		}
+	}
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

@@ -17,6 +17,9 @@ const (
 	EventRead           = "read"
 	EventDelivered      = "delivered" // a party's client received the events up to up_to
 	EventTyping         = "typing"    // ephemeral
+	// EventSessionIdle warns both parties that the customer has not
+	// answered for a while and when the session closes (idle auto-close).
+	EventSessionIdle = "session.idle"
 
 	// Events on an agent's own topic (not a session's): no seq.
 	EventAgentSessionAdded = "agent.session_added"

@@ -258,3 +258,19 @@ func (s *Service) Stats(ctx context.Context) (Stats, error) {
 func (s *Service) EndedSince(ctx context.Context, since time.Time) (int64, error) {
 	return s.store.EndedSince(ctx, since)
 }
+
+// IdleSweeper warns and closes the sessions whose customer stopped
+// answering (idle auto-close); the store decides whether it is on.
+type IdleSweeper interface {
+	SweepIdle(ctx context.Context, now time.Time, retention time.Duration, limit int) (warned, closed int, err error)
+}
+
+// SweepIdle runs one look at idle sessions, if the store supports them:
+// any instance may, at any time (the store's step is atomic per session).
+func (s *Service) SweepIdle(ctx context.Context) (warned, closed int, err error) {
+	sw, ok := s.store.(IdleSweeper)
+	if !ok {
+		return 0, 0, nil
+	}
+	return sw.SweepIdle(ctx, s.now(), s.policy.Load().Retention, 500)
+}

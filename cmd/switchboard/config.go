@@ -97,6 +97,10 @@ type Config struct {
 	// ICEServers, TURNSecret and TURNTTL are the calls' STUN and TURN
 	// servers, the secret shared with the TURN server and the lifetime of
 	// the credentials minted with it; ICE is what they make (hub/ice).
+	// IdleWarn and IdleClose are idle auto-close: how long a customer may
+	// leave the agent's last message unanswered before the session is
+	// warned (0: off), and how long after the warning it is closed.
+	IdleWarn, IdleClose time.Duration
 	ICEServers, TURNSecret string
 	TURNTTL                time.Duration
 	ICE                    *ice.Config
@@ -326,6 +330,14 @@ var deskSettings = []setting{
 	}},
 	{"turn-ttl", "SWITCHBOARD_TURN_TTL", "1h", "how long a minted TURN credential is valid", func(c *Config, v string) (err error) {
 		c.TURNTTL, err = durationIn(v, time.Minute, 7*24*time.Hour)
+		return err
+	}},
+	{"idle-warn", "SWITCHBOARD_IDLE_WARN", "0", "idle auto-close: how long a customer may leave the agent's last message unanswered before the chat is warned that it will close; 0 turns it off", func(c *Config, v string) (err error) {
+		c.IdleWarn, err = durationOrZero(v, 10*time.Second, 7*24*time.Hour)
+		return err
+	}},
+	{"idle-close", "SWITCHBOARD_IDLE_CLOSE", "5m", "idle auto-close: how long after the warning the chat is closed (reason idle)", func(c *Config, v string) (err error) {
+		c.IdleClose, err = durationIn(v, 10*time.Second, 7*24*time.Hour)
 		return err
 	}},
 	{"call-ring-timeout", "SWITCHBOARD_CALL_RING_TIMEOUT", "45s", "how long a call rings before it ends unanswered (no_answer)", func(c *Config, v string) (err error) {

@@ -148,7 +148,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.rdb = rdb
 	}
 	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents,
-		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout})
+		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout, IdleWarn: cfg.IdleWarn, IdleClose: cfg.IdleClose})
 	if err != nil {
 		return err
 	}

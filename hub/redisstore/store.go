@@ -65,6 +65,11 @@ type Options struct {
 	MaxSessionEvents int
 	// PruneBatch is how many expired index entries one call drops; default 500.
 	PruneBatch int
+	// IdleWarn, when above 0, turns idle auto-close on: a session whose
+	// customer has not answered the agent's last message for IdleWarn is
+	// warned (session.idle), and IdleClose later closed with reason idle
+	// (SweepIdle, lua/idle.lua). IdleClose defaults to 5 minutes.
+	IdleWarn, IdleClose time.Duration
 	// MinReplicas, when above 0, makes a message's acknowledgement wait
 	// (Redis WAIT) until that many replicas hold it; fewer within
 	// ReplicaTimeout (default 1 s) is refused as unavailable, and the
@@ -102,6 +107,9 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.MaxSessionEvents <= 0 {
 		opts.MaxSessionEvents = 100_000
+	}
+	if opts.IdleClose <= 0 {
+		opts.IdleClose = 5 * time.Minute
 	}
 	if opts.PruneBatch <= 0 {
 		opts.PruneBatch = 500
@@ -522,7 +530,8 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 	body := hub.Event{Type: typ, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}
 	args := []any{s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
-		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID, kind}
+		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID, kind,
+		s.opts.IdleWarn.Milliseconds(), ms(at)}
 	var res []int64
 	var err error
 	if s.opts.MinReplicas > 0 {

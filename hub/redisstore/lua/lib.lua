@@ -403,6 +403,65 @@ local function end_call(sid, reason, by)
   return seq
 end
 
+-- close_session ends an open session (its state read as state) for the
+-- party by, with an optional reason (idle): a call in progress ends first,
+-- the agent leaves, the session leaves the queue, offers and indexes, its
+-- keys expire after retention (ms), and session.ended is appended (a
+-- customer's own end is a message of the history surface) and queued for
+-- webhooks. close.lua and idle.lua call it.
+local function close_session(sid, state, by, retention, reason)
+  local skey = k('session', sid)
+  -- A call in progress ends first, for both parties.
+  end_call(sid, 'session_closed', by)
+  local h = redis.call('HMGET', skey, 'number', 'agent_id', 'bot_id', 'customer_id', 'visitor', 'user_id', 'handled_by')
+  if state == 'Agent' then
+    local since = num(redis.call('HGET', skey, 'active_since'))
+    if since > 0 and D.now > since then
+      redis.call('HINCRBY', skey, 'active_ms', D.now - since)
+    end
+    -- member.left names the agent who leaves: who that is is known only here.
+    session_event(sid, {type = 'member.left', from = party(h[2], redis.call('HGET', skey, 'agent_name'))})
+  end
+  for _, who in ipairs({h[2], h[3]}) do
+    if who and who ~= '' then
+      redis.call('SREM', k('agent', who, 'sessions'), sid)
+    end
+  end
+  unqueue(sid)
+  redis.call('ZREM', k('offers'), sid)
+  redis.call('DEL', skey .. ':skip')
+  redis.call('ZREM', k('customer', h[4], 'open'), sid)
+  redis.call('HSET', skey, 'state', 'Ended', 'ended_at', D.now, 'active_since', '')
+  redis.call('ZREM', k('idx', 'Waiting'), sid)
+  redis.call('ZREM', k('idx', 'Active'), sid)
+  redis.call('ZADD', k('idx', 'Ended'), h[1], sid)
+  redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(retention), sid)
+  redis.call('ZADD', k('idx', 'ended_at'), D.now, sid)
+  redis.call('HSET', k('retire'), sid, cjson.encode({n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '',
+    a = h[7] or ''}))
+  -- A customer who ends the chat leaves it: a message of the history surface.
+  local n
+  if by.role == 'customer' then
+    n = redis.call('INCR', k('messages', 'number'))
+  end
+  local ev = {type = 'session.ended', state = 'Ended', from = by}
+  if reason then
+    ev.reason = reason
+  end
+  local seq = session_event(sid, ev, n)
+  hook(D.p, 'session.ended', sid, seq, D.iso)
+  redis.call('PEXPIRE', skey, retention)
+  redis.call('PEXPIRE', skey .. ':events', retention)
+  if redis.call('EXISTS', skey .. ':cmids') == 1 then
+    redis.call('PEXPIRE', skey .. ':cmids', retention)
+  end
+  agent_sync(h[2])
+  agent_sync(h[3])
+  redis.call('ZREM', k('idle'), sid)
+  redis.call('HDEL', skey, 'idle_at', 'idle_warned')
+  flush()
+end
+
 -- expire_calls ends up to limit calls whose deadline passed by now:
 -- no_answer for one that rang out, network_lost for one whose leg's
 -- socket did not come back within call_grace_ms. Returns how many it

@@ -7,6 +7,10 @@
 -- ARGV[5] event body   ARGV[6] the session event limit ('0': none)   ARGV[7] idempotency TTL (ms)
 -- ARGV[8] key prefix   ARGV[9] now as RFC 3339   ARGV[10] the client_msg_id field
 -- ARGV[11] 'note' for a private note (staff only; absent or '' for a message)
+-- ARGV[12] the idle warning delay (ms; '0': idle auto-close off)   ARGV[13] now (ms)
+-- With idle auto-close, an agent's message in Agent starts the session's
+-- idle clock (idle_at, and prefix:idle for idle.lua) and a customer's
+-- message stops it.
 -- A message gets the next number of the chat-history surface and queues a
 -- message.created webhook delivery; a note gets neither (it is not part of
 -- the customer's conversation), nor does it count as a message.
@@ -28,7 +32,7 @@ end
 -- The session's fields in one read, and its counters and epoch in one
 -- write: what open_for, full and emit read and write one by one, this is
 -- the send path (docs/performance.md, round two).
-local h = redis.call('HMGET', KEYS[1], 'id', 'state', 'customer_id', 'agent_id', 'bot_id', 'seq', 'messages', 'epoch')
+local h = redis.call('HMGET', KEYS[1], 'id', 'state', 'customer_id', 'agent_id', 'bot_id', 'seq', 'messages', 'epoch', 'idle_at')
 if not h[1] then
   return redis.error_reply('SB:not_found')
 elseif h[2] == 'Ended' then
@@ -56,6 +60,19 @@ if note then
 else
   emit_at(KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'), seq)
   hook(ARGV[8], 'message.created', h[1], seq, ARGV[9])
+end
+local idle = tonumber(ARGV[12]) or 0
+if idle > 0 and not note then
+  if ARGV[2] == 'customer' then
+    if h[9] and h[9] ~= '' then
+      redis.call('HDEL', KEYS[1], 'idle_at', 'idle_warned')
+      redis.call('ZREM', ARGV[8] .. ':idle', h[1])
+    end
+  elseif h[2] == 'Agent' then
+    local now = tonumber(ARGV[13])
+    redis.call('HSET', KEYS[1], 'idle_at', now, 'idle_warned', '')
+    redis.call('ZADD', ARGV[8] .. ':idle', now + idle, h[1])
+  end
 end
 redis.call('HSET', KEYS[3], ARGV[10], seq)
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
