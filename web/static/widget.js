@@ -350,6 +350,9 @@
         case "session.ended":
           this.finish(f);
           break;
+        case "session.idle": // idle auto-close: the agent waits for an answer
+          this.note(`Are you still there? This chat closes in ${Math.max(1, Math.round(f.closes_in_s / 60))} min unless you reply.`);
+          break;
         case "session.rated":
           this.rating.hidden = true;
           this.rated.hidden = false;
@@ -513,7 +516,7 @@
     finish(f) {
       this.ended = true;
       const who = f.from.role === "customer" ? "You" : f.from.name || "The agent";
-      this.note(`${who} ended the chat`);
+      this.note(f.reason === "idle" ? "The chat was closed because there was no reply" : `${who} ended the chat`);
       this.queue.hidden = true;
       this.typingLine.hidden = true;
       this.composer.hidden = true;

@@ -124,7 +124,11 @@ export class SessionModel {
         this.state = "Ended";
         this.ended = true;
         this.waitingSince = 0;
-        this.note(f, f.from.role === "customer" ? "The customer ended the chat" : `Chat ended by ${f.from.name || "the system"}`);
+        this.note(f, f.reason === "idle" ? "Chat closed: the customer did not answer"
+          : f.from.role === "customer" ? "The customer ended the chat" : `Chat ended by ${f.from.name || "the system"}`);
+        break;
+      case "session.idle":
+        this.note(f, `The customer has not answered: the chat closes in ${Math.max(1, Math.round(f.closes_in_s / 60))} min unless they reply`);
         break;
       case "call.ringing":
         this.callMedia[f.call_id] = f.media;
