@@ -26,6 +26,7 @@ func (s *Server) routeDesk(r *mux.Router) {
 	v1.Handle("/queue", s.methods(methods{http.MethodGet: s.supervisor(s.getQueue)}))
 	v1.Handle("/stats", s.methods(methods{http.MethodGet: s.supervisor(s.getStats)}))
 	v1.Handle("/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.listSessions)}))
+	v1.Handle("/sessions/{id}/tags", s.methods(methods{http.MethodPut: s.principal(s.putTags)}))
 	for _, action := range []string{"accept", "decline", "pick", "transfer", "handover"} {
 		v1.Handle("/sessions/{id}/"+action, s.methods(methods{http.MethodPost: s.principal(s.sessionAction(action))}))
 	}
@@ -310,6 +311,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Prin
 		}
 		f.Status = st
 	}
+	f.Tag = q.Get("tag")
 	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
 		if v := q.Get(key); v != "" {
 			n, err := strconv.Atoi(v)
@@ -331,6 +333,26 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Prin
 		out[i] = toNativeSession(sess, now)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "total": total})
+}
+
+// putTags replaces a session's tags ({"tags":["refund","vip"]}) and
+// answers the session: staff only (hub.Service.SetTags).
+func (s *Server) putTags(w http.ResponseWriter, r *http.Request, p hub.Principal) {
+	var tags *[]string
+	if err := decodeJSON(w, r, fields{"tags": &tags}); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	if tags == nil {
+		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "tags must be an array of tags"))
+		return
+	}
+	sess, err := s.sessions.SetTags(r.Context(), p, mux.Vars(r)["id"], *tags)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toNativeSession(sess, s.sessions.Now()))
 }
 
 // sessionAction runs accept, decline, pick, transfer or handover over REST.

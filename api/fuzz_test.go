@@ -506,6 +506,7 @@ var fzNativeBodyOps = []struct {
 	{http.MethodPost, "/api/v1/sessions/{id}/rating", fzE},
 	{http.MethodPost, "/api/v1/webhooks", ""},
 	{http.MethodPost, "/api/v1/sessions/{id}/transfer", fzA},
+	{http.MethodPut, "/api/v1/sessions/{id}/tags", fzA},
 }
 
 // FuzzNativeBodies sends every native endpoint that decodes a JSON body
@@ -670,6 +671,11 @@ func FuzzNativeBodies(f *testing.F) {
 			wantKeys(t, what, m, []string{"created_at", "events", "id", "secret", "url"})
 		case "/api/v1/sessions/{id}/transfer":
 			checkNativeSession(t, what, m)
+		case "/api/v1/sessions/{id}/tags":
+			checkNativeSession(t, what, m)
+			if strings.HasPrefix(credName, "cust") || credName == "none" {
+				t.Fatalf("%s: %s tagged a session", what, credName)
+			}
 		}
 	})
 }

@@ -76,6 +76,8 @@ type nativeSession struct {
 	// null until the customer rates the ended session.
 	VisitorID int64       `json:"visitor_id"`
 	Rating    *hub.Rating `json:"rating"`
+	// Tags are staff's labels of the session ([] for none).
+	Tags []string `json:"tags"`
 	// Call is the call in progress (null for none); Calls are the calls
 	// that ended, oldest first.
 	Call  *nativeCall  `json:"call"`
@@ -125,7 +127,7 @@ func toNativeCalls(s *hub.Session, now time.Time) (*nativeCall, []nativeCall) {
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 	call, calls := toNativeCalls(s, now)
 	return nativeSession{
-		Call: call, Calls: calls,
+		Call: call, Calls: calls, Tags: append([]string{}, s.Tags...),
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),

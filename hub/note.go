@@ -25,7 +25,7 @@ const EventHidden = "hidden"
 const MessageNote = "chat.note"
 
 // StaffOnly reports whether events of type typ are for staff alone.
-func StaffOnly(typ string) bool { return typ == EventNote }
+func StaffOnly(typ string) bool { return typ == EventNote || typ == EventSessionTags }
 
 // Hidden is the placeholder a customer receives for a staff-only event.
 func Hidden(sessionID string, seq int64, epoch string) []byte {

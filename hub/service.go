@@ -107,6 +107,9 @@ func (s *Service) Sessions(ctx context.Context, f SessionFilter) ([]*Session, in
 	if f.Offset < 0 || f.Limit < 1 {
 		return nil, 0, ErrInvalidBody
 	}
+	if f.Tag != "" && (!ValidTag(f.Tag) || f.Status != "") {
+		return nil, 0, Errorf(EINVALID, "tag must be a tag (lowercase letters, digits, _ or -), and not given with status")
+	}
 	return s.store.Sessions(ctx, f, s.now())
 }
 

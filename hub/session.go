@@ -106,6 +106,9 @@ type Session struct {
 	RatedAt         time.Time
 	ReadBy          map[string]int64
 
+	// Tags are staff's labels of the session, sorted (SetTags).
+	Tags []string
+
 	// Call is the call in progress (nil for none); Calls are the calls
 	// that ended, oldest first.
 	Call  *Call
@@ -238,6 +241,7 @@ func validText(s string, min, max int) bool {
 // SessionFilter selects and pages sessions for a listing, newest first.
 type SessionFilter struct {
 	Status Status // "" for every status
+	Tag    string // "" for any; not with Status
 	Offset int
 	Limit  int
 }

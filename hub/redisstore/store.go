@@ -286,7 +286,11 @@ func (s *Store) Session(ctx context.Context, id string) (*hub.Session, error) {
 
 // Sessions implements hub.SessionStore.
 func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time) ([]*hub.Session, int, error) {
-	res, err := listScript.Run(ctx, s.rdb, []string{s.indexKey(f.Status)},
+	index := s.indexKey(f.Status)
+	if f.Tag != "" {
+		index = s.key("tag", f.Tag)
+	}
+	res, err := listScript.Run(ctx, s.rdb, []string{index},
 		ms(now), f.Offset, f.Offset+f.Limit-1, s.opts.Prefix, s.opts.PruneBatch).Slice()
 	if err != nil {
 		return nil, 0, scriptError(err)
@@ -752,6 +756,7 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		RatedAt:       msTime(h["rated_at"]),
 		ReadBy:        readBy,
 		Epoch:         h["epoch"],
+		Tags:          decodeTags(h["tags"]),
 		Call:          decodeCall(h),
 		Calls:         decodeCalls(h["calls"]),
 	}, nil

@@ -177,8 +177,12 @@ local function retire(prefix, sid)
     end
     redis.call('HDEL', prefix .. ':retire', sid)
   end
+  local tkey = prefix .. ':session:' .. sid .. ':tags'
+  for _, t in ipairs(redis.call('SMEMBERS', tkey)) do
+    redis.call('ZREM', prefix .. ':tag:' .. t, sid)
+  end
   redis.call('DEL', prefix .. ':session:' .. sid, prefix .. ':session:' .. sid .. ':events',
-    prefix .. ':session:' .. sid .. ':cmids')
+    prefix .. ':session:' .. sid .. ':cmids', tkey)
   redis.call('ZREM', prefix .. ':idx:expiry', sid)
   redis.call('ZREM', prefix .. ':idx:all', sid)
   redis.call('ZREM', prefix .. ':idx:Ended', sid)
