@@ -34,7 +34,9 @@ const agentsBody = h("tbody");
 const queueBody = h("tbody");
 const sessionsBody = h("tbody");
 const search = h("input", { type: "search", class: "search", "aria-label": "Search sessions",
-  placeholder: "Search by customer, topic, agent, number or id", oninput: () => renderSessions() });
+  placeholder: "Search by customer, topic, agent, number, id or tag; #tag lists all of a tag",
+  oninput: () => (searchTag() || lastTag ? refresh() : renderSessions()) });
+let lastTag = ""; // the tag the list was last fetched for ("" the newest sessions)
 const paneBox = h("section", { class: "pane", "aria-label": "Chat" });
 
 root.replaceChildren(
@@ -69,7 +71,7 @@ let queueSince = new Map();
 async function refresh() {
   try {
     const [stats, agents, list] = await Promise.all([
-      api.get("/api/v1/stats"), api.get("/api/v1/agents"), api.get("/api/v1/sessions?limit=200"),
+      api.get("/api/v1/stats"), api.get("/api/v1/agents"), api.get(sessionsURL()),
     ]);
     waiting.textContent = stats.sessions.waiting;
     active.textContent = stats.sessions.active;
@@ -81,7 +83,8 @@ async function refresh() {
         h("td", {}, a.name), h("td", {}, h("span", { class: "badge-inline", "data-status": a.status }, a.status)),
         h("td", {}, `${a.load}/${a.capacity}`))));
     sessions = list.sessions;
-    renderQueue();
+    lastTag = searchTag();
+    if (!lastTag) renderQueue(); // a tag's list is not the queue
     renderSessions();
   } catch (err) {
     if (err.status === 401) signOut();
@@ -100,12 +103,25 @@ function renderQueue() {
   if (!queued.length) queueBody.append(h("tr", {}, h("td", { colspan: "4", class: "muted" }, "Nobody is waiting")));
 }
 
+// sessionsURL lists the newest sessions, or with a search "#tag" every
+// session of that tag (the hub filters: GET /api/v1/sessions?tag=).
+function sessionsURL() {
+  const tag = searchTag();
+  return tag ? `/api/v1/sessions?limit=200&tag=${encodeURIComponent(tag)}` : "/api/v1/sessions?limit=200";
+}
+
+function searchTag() {
+  const m = /^#([a-z0-9][a-z0-9_-]{0,31})$/.exec(search.value.trim().toLowerCase());
+  return m ? m[1] : "";
+}
+
 function renderSessions() {
-  const q = search.value.trim().toLowerCase();
-  const rows = sessions.filter((s) => !q || [s.customer_name, s.title, s.agent_name, s.id, String(s.number), s.customer_email]
+  const q = searchTag() ? "" : search.value.trim().toLowerCase();
+  const rows = sessions.filter((s) => !q || [s.customer_name, s.title, s.agent_name, s.id, String(s.number), s.customer_email, ...(s.tags || [])]
     .some((v) => (v || "").toLowerCase().includes(q)));
   sessionsBody.replaceChildren(...rows.slice(0, 100).map((s) => h("tr", { "data-testid": "session-row", "data-session": s.id },
-    h("td", {}, String(s.number)), h("td", {}, s.customer_name, h("div", { class: "muted" }, s.title)),
+    h("td", {}, String(s.number)), h("td", {}, s.customer_name, h("div", { class: "muted" }, s.title),
+      (s.tags || []).length ? h("div", { class: "tags", "data-testid": "session-tags" }, ...s.tags.map((t) => h("span", { class: "tag" }, "#" + t))) : null),
     h("td", {}, s.status), h("td", {}, s.agent_name || "–"), h("td", {}, callBadge(s)),
     h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => join(s.id) },
       s.status === "Ended" ? "View" : "Join")))));
