@@ -57,3 +57,35 @@ env.test("a private note reaches staff and never the customer's page or socket",
   assert.ok(hidden.length >= 1, `the customer's page got the note's seq as a hidden placeholder: ${frames.length} frames`);
   assert.equal(await cust.page.getByText(secret).count(), 0, "the widget never shows the note");
 });
+
+env.test("tags: Bo tags a chat in the customer panel; a supervisor finds it with #tag; the customer's page never sees the tag", async () => {
+  const [A, B] = env.hubs;
+  const { agents } = env.seeded;
+  const bo = await env.browser.party("agent-bo-tags");
+  const desk = new Desk(bo.page, B.url);
+  await desk.login(agents.bo);
+  const cust = await env.browser.party("customer-tags", { viewport: { width: 420, height: 760 } });
+  const frames = [];
+  cust.page.on("websocket", (ws) => ws.on("framereceived", (f) => frames.push(String(f.payload))));
+  await cust.page.goto(env.shop.pageUrl(A.url));
+  const w = new Widget(cust.page);
+  const sid = await establishChat(w, desk, { name: "Tomas", agentName: "Bo Chen" });
+
+  const input = desk.page.getByLabel("Add a tag", { exact: true });
+  await input.fill("Refund-Requested");
+  await input.press("Enter");
+  await expectText(desk.page.locator("[data-testid=tag-editor] [data-testid=tag]"), "#refund-requested", { what: "the tag chip in Bo's customer panel" });
+
+  const sam = await env.browser.party("supervisor-sam-tags");
+  const sup = new Desk(sam.page, A.url);
+  await sup.login(agents.sam, "/supervisor");
+  await sam.page.getByLabel("Search sessions", { exact: true }).fill("#refund-requested");
+  const row = sam.page.locator(`[data-testid=session-row][data-session="${sid}"]`);
+  await expectVisible(row, { what: "the tagged session in the supervisor's #tag list" });
+  await expectText(row.locator("[data-testid=session-tags]"), "#refund-requested", { what: "the row's tags" });
+
+  await desk.send("Thanks, Tomas.");
+  await expectVisible(w.msg("Thanks, Tomas."), { what: "the customer to get the message after the tag" });
+  assert.deepEqual(frames.filter((f) => f.includes("refund-requested") || f.includes('"session.tags"')), [],
+    "no frame the customer's page received carries the tag");
+});

@@ -100,6 +100,33 @@ function model(sid) {
   return s;
 }
 
+// tagEditor edits the session's tags (staff's labels; the customer never
+// sees them): a chip per tag with a remove button, and an input whose
+// Enter adds one. Each change replaces the whole list (PUT .../tags).
+function tagEditor(s) {
+  const tags = s.info?.tags || [];
+  const save = async (next) => {
+    try {
+      const info = await api.put(`/api/v1/sessions/${s.id}/tags`, { tags: next });
+      s.info = { ...s.info, tags: info.tags };
+      if (selected === s.id) loadCustomer(s);
+    } catch (err) {
+      toast("Tags not saved: " + err.message);
+    }
+  };
+  const input = h("input", { type: "text", class: "tag-input", "aria-label": "Add a tag", placeholder: "Add a tag…", maxlength: "32",
+    onkeydown: (e) => {
+      if (e.key !== "Enter" || !input.value.trim()) return;
+      e.preventDefault();
+      save([...tags, input.value.trim()]);
+    } });
+  return h("div", { class: "tag-editor", "data-testid": "tag-editor" },
+    h("h3", {}, "Tags"),
+    h("div", { class: "tags" }, ...tags.map((t) => h("span", { class: "tag", "data-testid": "tag" }, "#" + t,
+      h("button", { type: "button", class: "link", "aria-label": `Remove tag ${t}`, onclick: () => save(tags.filter((x) => x !== t)) }, "×")))),
+    input);
+}
+
 let ackTimer = null;
 const toAck = new Map(); // session id -> seq whose delivery to report
 
@@ -109,6 +136,10 @@ conn.addEventListener("event", (e) => {
   const wasOffer = isOffer(s);
   s.apply(f);
   if (f.type === "message.created" || f.type === "note.created") pane.seen(f.message.client_msg_id);
+  if (f.type === "session.tags" && s.info) {
+    s.info = { ...s.info, tags: f.tags || [] }; // tagged elsewhere (another tab, a supervisor)
+    if (selected === s.id) loadCustomer(s);
+  }
   if (!wasOffer && isOffer(s) && !replaying(f)) alertHidden("New chat offered", s.customerName);
   if (f.type === "message.created" && f.from.role === "customer") {
     toAck.set(s.id, f.seq);
@@ -283,6 +314,7 @@ async function loadCustomer(s) {
         h("dt", {}, "Topic"), h("dd", {}, info.title),
         info.description ? [h("dt", {}, "Question"), h("dd", {}, info.description)] : null,
         h("dt", {}, "Started"), h("dd", {}, new Date(info.created_at).toLocaleString())),
+      tagEditor(s),
       h("h3", {}, "Past sessions"), past].filter(Boolean));
     try {
       const res = await api.get(`/api/v1/customers/${encodeURIComponent(info.customer_id)}/sessions?limit=10`);
