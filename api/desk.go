@@ -27,6 +27,8 @@ func (s *Server) routeDesk(r *mux.Router) {
 	v1.Handle("/stats", s.methods(methods{http.MethodGet: s.supervisor(s.getStats)}))
 	v1.Handle("/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.listSessions)}))
 	v1.Handle("/sessions/{id}/tags", s.methods(methods{http.MethodPut: s.principal(s.putTags)}))
+	v1.Handle("/widget/availability", s.methods(methods{http.MethodGet: s.availability}))
+	v1.Handle("/offline-messages", s.methods(methods{http.MethodGet: s.staff(s.offlineMessages)}))
 	for _, action := range []string{"accept", "decline", "pick", "transfer", "handover"} {
 		v1.Handle("/sessions/{id}/"+action, s.methods(methods{http.MethodPost: s.principal(s.sessionAction(action))}))
 	}
@@ -312,6 +314,54 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Prin
 		f.Status = st
 	}
 	f.Tag = q.Get("tag")
+	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || key == "limit" && (n < 1 || n > 200) {
+				s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "offset must be at least 0 and limit 1 to 200"))
+				return
+			}
+			*dst = n
+		}
+	}
+	list, total, err := s.sessions.Sessions(r.Context(), f)
+	if err != nil {
+		s.nativeErr(w, r, err)
+		return
+	}
+	now := s.sessions.Now()
+	out := make([]nativeSession, len(list))
+	for i, sess := range list {
+		out[i] = toNativeSession(sess, now)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "total": total})
+}
+
+// availability tells the widget whether a chat can be answered now: open
+// (within the business hours) and with an agent who may take it. When
+// not, the widget offers its offline form instead; opens_at says when
+// the hours open next. No credentials: it says nothing about anyone.
+func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
+	now := s.sessions.Now()
+	out := map[string]any{"online": true}
+	if !s.hours.Open(now) {
+		out = map[string]any{"online": false, "reason": "closed", "opens_at": nativeTime(s.hours.NextOpen(now))}
+	} else if ok, err := s.desk.Answering(r.Context()); err != nil {
+		s.nativeErr(w, r, err)
+		return
+	} else if !ok {
+		out = map[string]any{"online": false, "reason": "no_agents"}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// offlineMessages lists the offline messages nobody picked yet, newest
+// first like the other lists, to any agent: one picks a message with
+// POST /api/v1/sessions/{id}/pick (or the pick command) and answers it.
+func (s *Server) offlineMessages(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
+	f := hub.SessionFilter{Offline: true, Limit: 50}
+	q := r.URL.Query()
 	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
 		if v := q.Get(key); v != "" {
 			n, err := strconv.Atoi(v)

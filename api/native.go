@@ -78,6 +78,9 @@ type nativeSession struct {
 	Rating    *hub.Rating `json:"rating"`
 	// Tags are staff's labels of the session ([] for none).
 	Tags []string `json:"tags"`
+	// Offline says it began as an offline message (the widget's form when
+	// nobody could answer).
+	Offline bool `json:"offline"`
 	// Call is the call in progress (null for none); Calls are the calls
 	// that ended, oldest first.
 	Call  *nativeCall  `json:"call"`
@@ -127,7 +130,7 @@ func toNativeCalls(s *hub.Session, now time.Time) (*nativeCall, []nativeCall) {
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 	call, calls := toNativeCalls(s, now)
 	return nativeSession{
-		Call: call, Calls: calls, Tags: append([]string{}, s.Tags...),
+		Call: call, Calls: calls, Tags: append([]string{}, s.Tags...), Offline: s.Offline,
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),
@@ -292,8 +295,9 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var name, email, title, description, customerID, customerHash, userID *string
+	var offline *bool
 	err := decodeJSON(w, r, fields{"name": &name, "email": &email, "title": &title, "description": &description,
-		"customer_id": &customerID, "customer_hash": &customerHash, "user_id": &userID})
+		"customer_id": &customerID, "customer_hash": &customerHash, "user_id": &userID, "offline": &offline})
 	if err != nil || name == nil {
 		if err == nil {
 			err = hub.ErrInvalidBody
@@ -310,6 +314,15 @@ func (s *Server) widgetCreateSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if create.Title == "" {
 		create.Title = "Chat"
+	}
+	if offline != nil && *offline {
+		// An offline message: the answer goes to the address (or to the
+		// chat, should the customer come back), so both are required.
+		if create.CustomerEmail == "" || strings.TrimSpace(create.Description) == "" {
+			s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "an offline message needs email and description (the message)"))
+			return
+		}
+		create.Offline = true
 	}
 	if customerID != nil && !hub.ValidAgentID(*customerID) {
 		s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "customer_id must be 1 to 64 letters, digits or _.@-"))

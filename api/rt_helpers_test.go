@@ -84,6 +84,8 @@ type rtOptions struct {
 	// idleWarn and idleClose turn idle auto-close on (redisstore.Options);
 	// idleSweepEvery is how often the instances sweep by themselves.
 	idleWarn, idleClose, idleSweepEvery time.Duration
+	// hours are the business hours (nil: always open).
+	hours *hub.Hours
 }
 
 // gatedBus calls gate before subscribing.
@@ -143,7 +145,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	desk := hub.NewDesk(store, dp, o.clock, nil)
 	sessions := hub.NewService(store, o.policy, o.clock)
 	srv := api.NewServer(api.Config{
-		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery,
+		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery, Hours: o.hours,
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
 		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),

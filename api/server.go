@@ -79,6 +79,9 @@ type Config struct {
 	// ICE returns the STUN and TURN servers for a party's calls, with
 	// fresh TURN credentials (hub/ice); nil: none (a LAN needs none).
 	ICE func(user string) []protocol.ICEServer
+	// Hours are the business hours: outside them the widget offers its
+	// offline form (GET /api/v1/widget/availability); nil: always open.
+	Hours *hub.Hours
 	// IdleSweepEvery is how often the instance looks for idle sessions to
 	// warn and close (Service.SweepIdle; the store says whether idle
 	// auto-close is on); default 5 s.
@@ -134,6 +137,7 @@ type Server struct {
 	tenantWebhooks   func(string) WebhookAdmin // the operator's way to a tenant's webhooks
 	instance         *Server                   // the instance's default-tenant Server when this is a tenant's; nil otherwise
 	idleEvery        time.Duration             // how often Run sweeps idle sessions
+	hours            *hub.Hours                // business hours (nil: always open)
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
 	ws               WSOptions
@@ -169,7 +173,7 @@ func NewServer(cfg Config) *Server {
 		desk: cfg.Desk, teams: cfg.Teams, openSessionOf: cfg.OpenSessionOf,
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
-		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second),
+		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second), hours: cfg.Hours,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),

@@ -153,6 +153,9 @@ type DeskStore interface {
 	// SetStatus sets the chosen status of agents; every id must exist.
 	SetStatus(ctx context.Context, ids []string, status string, strict bool, now time.Time) ([]StatusChange, error)
 	QueueInfo(ctx context.Context, sessionIDs []string) (QueueInfo, error)
+	// RoutableAgents counts the agents that may be offered a session now
+	// (online, Available, enabled, under capacity).
+	RoutableAgents(ctx context.Context) (int, error)
 }
 
 // Errors of the desk.
@@ -475,6 +478,12 @@ func (d *Desk) Pick(ctx context.Context, p Principal, sessionID string) (*Sessio
 		return nil, ErrSessionNotFound
 	}
 	return d.store.TakeSession(ctx, sessionID, p.ID, "pick", d.now())
+}
+
+// Answering reports whether some agent could take a new chat now.
+func (d *Desk) Answering(ctx context.Context) (bool, error) {
+	n, err := d.store.RoutableAgents(ctx)
+	return n > 0, err
 }
 
 // Decline sends an offered session back to the queue, skipping its agent.

@@ -91,6 +91,7 @@ func (s *Service) CreateSession(ctx context.Context, c SessionCreate) (*Session,
 	if c.ByAgent {
 		sess.StartedBy = "agent"
 	}
+	sess.Offline = c.Offline
 	return s.store.CreateSession(ctx, sess, s.policy.Load().MaxOpenSessions)
 }
 
@@ -106,6 +107,9 @@ func (s *Service) Session(ctx context.Context, id string) (*Session, error) {
 func (s *Service) Sessions(ctx context.Context, f SessionFilter) ([]*Session, int, error) {
 	if f.Offset < 0 || f.Limit < 1 {
 		return nil, 0, ErrInvalidBody
+	}
+	if f.Offline && (f.Tag != "" || f.Status != "") {
+		return nil, 0, Errorf(EINVALID, "offline lists the offline messages alone")
 	}
 	if f.Tag != "" && (!ValidTag(f.Tag) || f.Status != "") {
 		return nil, 0, Errorf(EINVALID, "tag must be a tag (lowercase letters, digits, _ or -), and not given with status")

@@ -108,6 +108,10 @@ type Session struct {
 
 	// Tags are staff's labels of the session, sorted (SetTags).
 	Tags []string
+	// Offline says the session began as an offline message: nobody could
+	// answer (or it was outside business hours), and it waited in the
+	// offline list until an agent picked it.
+	Offline bool
 
 	// Call is the call in progress (nil for none); Calls are the calls
 	// that ended, oldest first.
@@ -161,6 +165,8 @@ type SessionCreate struct {
 	UserID string
 	// ByAgent says staff opened it (KF5 started_by "agent"), not the customer.
 	ByAgent bool
+	// Offline makes it an offline message (Session.Offline).
+	Offline bool
 }
 
 // Validate trims the fields in place and checks them: title and customer
@@ -242,8 +248,11 @@ func validText(s string, min, max int) bool {
 type SessionFilter struct {
 	Status Status // "" for every status
 	Tag    string // "" for any; not with Status
-	Offset int
-	Limit  int
+	// Offline lists the offline messages nobody picked yet (not with
+	// Status or Tag).
+	Offline bool
+	Offset  int
+	Limit   int
 }
 
 // Stats are the counts of the sessions the hub keeps, by status. Ended

@@ -101,6 +101,11 @@ type Config struct {
 	// leave the agent's last message unanswered before the session is
 	// warned (0: off), and how long after the warning it is closed.
 	IdleWarn, IdleClose time.Duration
+	// BusinessHours (SWITCHBOARD_BUSINESS_HOURS, in Location) are when the
+	// widget offers a chat; outside them, its offline form. Hours is what
+	// they make.
+	BusinessHours          string
+	Hours                  *hub.Hours
 	ICEServers, TURNSecret string
 	TURNTTL                time.Duration
 	ICE                    *ice.Config
@@ -332,6 +337,10 @@ var deskSettings = []setting{
 		c.TURNTTL, err = durationIn(v, time.Minute, 7*24*time.Hour)
 		return err
 	}},
+	{"business-hours", "SWITCHBOARD_BUSINESS_HOURS", "", "when chats are answered, in SWITCHBOARD_TIMEZONE, e.g. \"mon-fri 09:00-18:00; sat 10:00-14:00\"; outside them the widget offers an offline form; empty: always", func(c *Config, v string) error {
+		c.BusinessHours = v
+		return nil
+	}},
 	{"idle-warn", "SWITCHBOARD_IDLE_WARN", "0", "idle auto-close: how long a customer may leave the agent's last message unanswered before the chat is warned that it will close; 0 turns it off", func(c *Config, v string) (err error) {
 		c.IdleWarn, err = durationOrZero(v, 10*time.Second, 7*24*time.Hour)
 		return err
@@ -500,6 +509,11 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	if c.OperatorKey != "" && c.OperatorKey == c.AdminKey {
 		return Config{}, errors.New("invalid SWITCHBOARD_OPERATOR_KEY: it must differ from SWITCHBOARD_ADMIN_KEY")
 	}
+	hours, err := hub.ParseHours(c.BusinessHours, c.Location)
+	if err != nil {
+		return Config{}, fmt.Errorf("invalid SWITCHBOARD_BUSINESS_HOURS %q: %v", c.BusinessHours, err)
+	}
+	c.Hours = hours
 	ic, err := ice.Parse(c.ICEServers, c.TURNSecret, c.TURNTTL)
 	if err != nil {
 		return Config{}, fmt.Errorf("invalid SWITCHBOARD_ICE_SERVERS %q: %v", c.ICEServers, err)

@@ -224,6 +224,7 @@ func (m *Main) Open(ctx context.Context) error {
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
 		ICE:              iceFor(cfg.ICE),
+		Hours:            cfg.Hours,
 		Ping:             store.Ping,
 		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_http_conns_refused_total",

@@ -66,6 +66,7 @@ func TestParseConfigRefusesBadValues(t *testing.T) {
 		"SWITCHBOARD_PPROF_ADDR":        "6060",
 		"SWITCHBOARD_ICE_SERVERS":       "turn:turn.example.com:3478",
 		"SWITCHBOARD_TURN_TTL":          "1s",
+		"SWITCHBOARD_BUSINESS_HOURS":    "mon-fri 9-18",
 	}
 	for name, value := range cases {
 		_, err := ParseConfig(nil, env(map[string]string{name: value}))

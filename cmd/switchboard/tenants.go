@@ -123,6 +123,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		CustomerTokenTTL: cfg.CustomerTokenTTL,
 		WS:               cfg.WS,
 		ICE:              iceFor(cfg.ICE),
+		Hours:            cfg.Hours,
 		Ping:             store.Ping,
 		Web:              web.Handler(),
 		Logger:           logger,

@@ -310,3 +310,9 @@ func (s *Store) OpenSessionOf(ctx context.Context, customerID string) (string, e
 	}
 	return ids[0], nil
 }
+
+// RoutableAgents implements hub.DeskStore.
+func (s *Store) RoutableAgents(ctx context.Context) (int, error) {
+	n, err := s.rdb.ZCard(ctx, s.key("routable")).Result()
+	return int(n), storeError(err)
+}

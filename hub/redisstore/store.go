@@ -250,7 +250,7 @@ func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
 func (s *Store) CreateSession(ctx context.Context, sess *hub.Session, maxOpen int) (*hub.Session, error) {
 	res, err := createScript.Run(ctx, s.rdb, []string{s.sessionKey(sess.ID)},
 		s.deskArgs(sess.CreatedAt, nil, sess.ID, maxOpen, sess.Title, sess.Description, sess.CustomerID, sess.CustomerName,
-			sess.UserID, sess.StartedBy, sess.CustomerEmail)...,
+			sess.UserID, sess.StartedBy, sess.CustomerEmail, boolArg(sess.Offline))...,
 	).Slice()
 	if err != nil {
 		return nil, scriptError(err)
@@ -287,8 +287,11 @@ func (s *Store) Session(ctx context.Context, id string) (*hub.Session, error) {
 // Sessions implements hub.SessionStore.
 func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time) ([]*hub.Session, int, error) {
 	index := s.indexKey(f.Status)
-	if f.Tag != "" {
+	switch {
+	case f.Tag != "":
 		index = s.key("tag", f.Tag)
+	case f.Offline:
+		index = s.key("offline")
 	}
 	res, err := listScript.Run(ctx, s.rdb, []string{index},
 		ms(now), f.Offset, f.Offset+f.Limit-1, s.opts.Prefix, s.opts.PruneBatch).Slice()
@@ -757,6 +760,7 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		ReadBy:        readBy,
 		Epoch:         h["epoch"],
 		Tags:          decodeTags(h["tags"]),
+		Offline:       h["offline"] == "1",
 		Call:          decodeCall(h),
 		Calls:         decodeCalls(h["calls"]),
 	}, nil

@@ -7,6 +7,9 @@
 -- ARGV[12] the ticket-system user id vouched for the customer ('' for none)
 -- ARGV[13] who started it: 'visitor' or 'agent'
 -- ARGV[14] the customer's e-mail address ('' for none)
+-- ARGV[15] '1' for an offline message: no agent could answer (or it was
+-- outside business hours); the session waits in prefix:offline, by number,
+-- where agents pick it (assign.lua's pick rule) and routing never offers it.
 -- The customer's record (prefix:customer:<id>) gets its visitor number the
 -- first time; the session enters the chat-history indexes by creation time
 -- (which is kept from going backwards, so that number order is time order
@@ -39,7 +42,11 @@ if ARGV[12] ~= '' then
   redis.call('HSET', ckey, 'user_id', ARGV[12])
 end
 local user = redis.call('HGET', ckey, 'user_id') or ''
-local bot = redis.call('ZRANGE', k('bots'), 0, 0)[1] or ''
+local offline = ARGV[15] == '1'
+local bot = ''
+if not offline then
+  bot = redis.call('ZRANGE', k('bots'), 0, 0)[1] or ''
+end
 local state = 'Queuing'
 if bot ~= '' then
   state = 'Chatbot'
@@ -50,6 +57,9 @@ redis.call('HSET', KEYS[1],
   'agent_id', '', 'agent_name', '', 'bot_id', bot, 'team', '', 'created_at', created,
   'queued_at', D.now, 'active_ms', 0, 'seq', 0, 'visitor', visitor, 'user_id', user, 'started_by', ARGV[13],
   'customer_email', ARGV[14])
+if offline then
+  redis.call('HSET', KEYS[1], 'offline', '1')
+end
 local member = chat_member(number, sid)
 redis.call('ZADD', k('chats'), created, member)
 redis.call('ZADD', k('visitor', visitor, 'chats'), created, member)
@@ -63,12 +73,17 @@ local ev = {type = 'session.created', state = state}
 if bot ~= '' then
   ev.bot_id = bot
 end
+if offline then
+  ev.offline = true
+end
 local seq = session_event(sid, ev, redis.call('INCR', k('messages', 'number')))
 hook(D.p, 'session.created', sid, seq, D.iso)
 if bot ~= '' then
   redis.call('SADD', k('agent', bot, 'sessions'), sid)
   notice('agent:' .. bot, {type = 'agent.session_added', session_id = sid})
   agent_sync(bot)
+elseif offline then
+  redis.call('ZADD', k('offline'), number, sid)
 else
   redis.call('ZADD', k('queue'), number, sid)
   D.qc = true

@@ -184,6 +184,7 @@ local function retire(prefix, sid)
   redis.call('DEL', prefix .. ':session:' .. sid, prefix .. ':session:' .. sid .. ':events',
     prefix .. ':session:' .. sid .. ':cmids', tkey)
   redis.call('ZREM', prefix .. ':idx:expiry', sid)
+  redis.call('ZREM', prefix .. ':offline', sid)
   redis.call('ZREM', prefix .. ':idx:all', sid)
   redis.call('ZREM', prefix .. ':idx:Ended', sid)
   redis.call('ZREM', prefix .. ':idx:ended_at', sid)
@@ -462,6 +463,7 @@ local function close_session(sid, state, by, retention, reason)
   agent_sync(h[2])
   agent_sync(h[3])
   redis.call('ZREM', k('idle'), sid)
+  redis.call('ZREM', k('offline'), sid)
   redis.call('HDEL', skey, 'idle_at', 'idle_warned')
   flush()
 end
@@ -563,6 +565,7 @@ local function start(sid, aid, name)
     redis.call('SREM', k('agent', h[4], 'sessions'), sid)
   end
   redis.call('ZREM', k('offers'), sid)
+  redis.call('ZREM', k('offline'), sid) -- an offline message picked up
   if unqueue(sid) then
     dequeued()
   end
