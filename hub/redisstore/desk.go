@@ -311,8 +311,8 @@ func (s *Store) OpenSessionOf(ctx context.Context, customerID string) (string, e
 	return ids[0], nil
 }
 
-// RoutableAgents implements hub.DeskStore.
-func (s *Store) RoutableAgents(ctx context.Context) (int, error) {
-	n, err := s.rdb.ZCard(ctx, s.key("routable")).Result()
+// PresentAgents implements hub.DeskStore.
+func (s *Store) PresentAgents(ctx context.Context) (int, error) {
+	n, err := s.rdb.ZCard(ctx, s.key("presence")).Result()
 	return int(n), storeError(err)
 }

@@ -35,6 +35,10 @@
     position: script.dataset.position === "left" ? "left" : "right",
     greeting: script.dataset.greeting || "Questions? We are here to help.",
     tenant: script.dataset.tenant || "",
+    // offlineForm "never" keeps the chat form when nobody can answer (the
+    // customer queues until an agent signs in); "auto", the default,
+    // offers the offline form then (docs/web.md).
+    offlineForm: script.dataset.offlineForm === "never" ? "never" : "auto",
   };
   const tenant = config.tenant;
   const storeKey = "switchboard:" + base + (tenant ? "?tenant=" + tenant : "");
@@ -120,12 +124,16 @@
       this.emailInput = h("input", { name: "email", type: "email", autocomplete: "email", maxlength: "254" });
       this.questionInput = h("textarea", { name: "question", rows: "3", maxlength: "4000" });
       this.startButton = h("button", { type: "submit", class: "primary" }, "Start chat");
+      this.greeting = h("p", { class: "greeting", "data-testid": "sb-greeting" }, config.greeting);
+      this.emailLabel = h("span", {}, "Email (optional)");
+      this.questionLabel = h("span", {}, "How can we help?");
       this.prechat = h("form", { class: "prechat", onsubmit: (e) => this.begin(e) },
-        h("p", { class: "greeting" }, config.greeting),
+        this.greeting,
         field("Name", this.nameInput),
-        field("Email (optional)", this.emailInput),
-        field("How can we help?", this.questionInput),
+        h("label", {}, this.emailLabel, this.emailInput),
+        h("label", {}, this.questionLabel, this.questionInput),
         this.startButton);
+      this.away = false; // nobody can answer now: the form leaves a message (offline form)
 
       this.queue = h("div", { class: "queue", role: "status", "data-testid": "sb-queue", hidden: true });
       this.log = h("ol", { class: "log", role: "log", "aria-label": "Conversation", "aria-live": "polite" });
@@ -180,6 +188,7 @@
         if (this.saved.token) save(this.saved);
       }
       if (open) {
+        if (!this.prechat.hidden) this.checkAvailability();
         if (focus) (this.chat.hidden ? this.nameInput : this.input).focus();
         this.markRead();
       } else if (focus) {
@@ -212,6 +221,29 @@
       this.audioButton.disabled = this.videoButton.disabled = !this.canCall();
     }
 
+    // checkAvailability asks the hub whether a chat can be answered now;
+    // when not (closed, or no agent Available) the form becomes the
+    // offline form: an e-mail and a message, answered later.
+    async checkAvailability() {
+      let a = { online: true };
+      if (config.offlineForm === "never") return;
+      try {
+        a = await api.request(base, "GET", "/api/v1/widget/availability", { tenant });
+      } catch {
+        // unknown: offer the chat
+      }
+      this.away = !a.online;
+      this.prechat.classList.toggle("away", this.away);
+      this.emailInput.required = this.questionInput.required = this.away;
+      this.emailLabel.textContent = this.away ? "Email (we answer there)" : "Email (optional)";
+      this.questionLabel.textContent = this.away ? "Your message" : "How can we help?";
+      this.startButton.textContent = this.away ? "Send message" : "Start chat";
+      this.greeting.textContent = !this.away ? config.greeting
+        : a.reason === "closed" && a.opens_at
+          ? `We are closed now and open again ${new Date(a.opens_at).toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" })}. Leave us a message and we will answer by e-mail.`
+          : "Nobody can answer right now. Leave us a message and we will answer by e-mail.";
+    }
+
     async begin(e) {
       e.preventDefault();
       const name = this.nameInput.value.trim();
@@ -219,18 +251,23 @@
         this.nameInput.focus();
         return;
       }
+      const away = this.away;
       this.showError("");
       this.startButton.disabled = true;
       const question = this.questionInput.value.trim();
       const body = { name, title: question ? question.slice(0, 80) : "Chat", description: question };
       const email = this.emailInput.value.trim();
       if (email) body.email = email;
+      if (away) body.offline = true;
       try {
         const res = await api.request(base, "POST", "/api/v1/widget/sessions", { body, tenant });
         this.saved = { token: res.token, session: res.session.id, open: true, pending: [] };
         save(this.saved);
         this.showChat();
         this.start();
+        if (away) {
+          this.note(`Thanks, ${name}. We will answer by e-mail at ${email}, or here if you are still on this page.`);
+        }
         this.input.focus();
       } catch (err) {
         this.showError(err.status === 0 || err.code === "network"
@@ -590,6 +627,7 @@
       this.prechat.hidden = false;
       this.questionInput.value = "";
       this.showError("");
+      this.checkAvailability();
       this.nameInput.focus();
     }
   }

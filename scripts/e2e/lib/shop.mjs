@@ -12,8 +12,8 @@ export const WIDGET_COLOR = "#0a7d5a";
 
 const esc = (s) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
-export function shopPage(hub, { tenant = "" } = {}) {
-  const tenantAttr = tenant ? ` data-tenant="${esc(tenant)}"` : "";
+export function shopPage(hub, { tenant = "", offline = "" } = {}) {
+  const tenantAttr = (tenant ? ` data-tenant="${esc(tenant)}"` : "") + (offline ? ` data-offline-form="${esc(offline)}"` : "");
   const script = hub
     ? `<script src="${esc(hub)}/widget.js" data-title="${WIDGET_TITLE}" data-color="${WIDGET_COLOR}"${tenantAttr} async></script>`
     : "";
@@ -67,7 +67,8 @@ export class Shop {
         return;
       }
       res.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
-      res.end(shopPage(hub, { tenant }));
+      const offline = u.searchParams.get("offline") === "never" ? "never" : "";
+      res.end(shopPage(hub, { tenant, offline }));
     });
     this.server.keepAliveTimeout = 1000;
   }
@@ -84,8 +85,8 @@ export class Shop {
   }
 
   /** The shop's page embedding the widget from hubUrl (a hub or an LB), of `tenant` when given. */
-  pageUrl(hubUrl, { tenant = "" } = {}) {
-    const t = tenant ? `&tenant=${encodeURIComponent(tenant)}` : "";
+  pageUrl(hubUrl, { tenant = "", offline = "" } = {}) {
+    const t = (tenant ? `&tenant=${encodeURIComponent(tenant)}` : "") + (offline ? `&offline=${encodeURIComponent(offline)}` : "");
     return `${this.origin}/?hub=${encodeURIComponent(hubUrl)}${t}`;
   }
 

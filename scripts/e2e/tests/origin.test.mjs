@@ -36,7 +36,7 @@ env.test("the allowed shop's widget starts a chat; a foreign shop's gets an erro
 
   // Allowed: the chat starts (it queues: no agent is online) and the socket opens.
   const ok = await env.browser.party("customer-allowed", { viewport: { width: 420, height: 760 } });
-  await ok.page.goto(env.shop.pageUrl(A.url));
+  await ok.page.goto(env.shop.pageUrl(A.url, { offline: "never" })); // queue, not the offline form
   const w = new Widget(ok.page);
   await w.open();
   await w.startChat({ name: "Allowed Alice", question: "Hello?" });

@@ -52,7 +52,7 @@ env.test("tenant acme: its widget and its agent chat; the session is acme's, not
   // The customer, on the shop whose widget tag says data-tenant="acme"; nobody of acme is online yet.
   const cust = await env.browser.party("customer", { viewport: { width: 420, height: 760 } });
   const custTraffic = recordHubTraffic(cust.page, A.url);
-  await cust.page.goto(env.shop.pageUrl(A.url, { tenant: "acme" }));
+  await cust.page.goto(env.shop.pageUrl(A.url, { tenant: "acme", offline: "never" })); // queue, not the offline form
   const w = new Widget(cust.page);
   await w.open();
   await w.startChat({ name: "Maria", question: "Do the trail shoes run small?" });

@@ -23,6 +23,7 @@ const myStatus = h("span", { class: "badge", "data-testid": "my-status" }, "Offl
 const connState = h("span", { class: "conn", "data-testid": "conn", "data-state": "offline" }, "Connecting…");
 const offers = h("div", { class: "offers", "aria-label": "Offers", role: "region" });
 const list = h("ul", { class: "sessions", "aria-label": "My sessions" });
+const offlineList = h("ul", { class: "sessions offline-list", "aria-label": "Offline messages" });
 const paneBox = h("section", { class: "pane", "aria-label": "Chat" });
 const side = h("aside", { class: "side", "aria-label": "Customer" });
 
@@ -34,7 +35,8 @@ root.replaceChildren(
     myStatus, connState,
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out")),
   h("div", { class: "desk" },
-    h("nav", { class: "left" }, h("h2", {}, "Offers"), offers, h("h2", {}, "My sessions"), list),
+    h("nav", { class: "left" }, h("h2", {}, "Offers"), offers, h("h2", {}, "My sessions"), list,
+      h("h2", {}, "Offline messages"), offlineList),
     paneBox, side));
 
 // A call may be placed in a session the agent holds, one at a time.
@@ -248,6 +250,29 @@ async function act(type, s, extra = {}) {
     return false;
   }
 }
+
+// --- offline messages: left when nobody could answer; any agent picks one --------
+async function loadOffline() {
+  try {
+    const res = await api.get("/api/v1/offline-messages?limit=20");
+    offlineList.replaceChildren(...res.sessions.map((x) =>
+      h("li", { class: "offline-item", "data-testid": "offline-message", "data-session": x.id },
+        h("div", {}, h("strong", {}, x.customer_name), " ", h("span", { class: "muted" }, x.customer_email)),
+        h("p", { class: "muted clip" }, x.description),
+        h("button", { type: "button", class: "secondary", onclick: async () => {
+          if (await act("pick", { id: x.id })) {
+            loadOffline();
+            select(x.id); // the hub brings its events (agent.session_added)
+          }
+        } }, "Pick"))));
+    if (!res.sessions.length) offlineList.append(h("li", { class: "muted" }, "None"));
+  } catch {
+    // the next look tries again
+  }
+}
+loadOffline();
+setInterval(loadOffline, 20_000);
+addEventListener("focus", loadOffline);
 
 async function closeSession(s) {
   await act("close", s);
