@@ -301,10 +301,11 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request, _ hub.Principa
 	})
 }
 
-// listSessions lists every session, newest first, for supervisors.
+// listSessions lists every session, newest first, for supervisors: all,
+// of a status, or of a tag.
 func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
 	q := r.URL.Query()
-	f := hub.SessionFilter{Offset: 0, Limit: 50}
+	f := hub.SessionFilter{Tag: q.Get("tag")}
 	if v := q.Get("status"); v != "" {
 		st, ok := hub.ParseStatus(v)
 		if !ok {
@@ -313,7 +314,14 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Prin
 		}
 		f.Status = st
 	}
-	f.Tag = q.Get("tag")
+	s.writeSessionPage(w, r, f)
+}
+
+// writeSessionPage answers the page of f that the query's offset (0) and
+// limit (50, at most 200) name: {"sessions":[…],"total":n}.
+func (s *Server) writeSessionPage(w http.ResponseWriter, r *http.Request, f hub.SessionFilter) {
+	q := r.URL.Query()
+	f.Offset, f.Limit = 0, 50
 	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
 		if v := q.Get(key); v != "" {
 			n, err := strconv.Atoi(v)
@@ -329,12 +337,17 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, _ hub.Prin
 		s.nativeErr(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": s.nativeSessions(list), "total": total})
+}
+
+// nativeSessions renders sessions as the native API shows them.
+func (s *Server) nativeSessions(list []*hub.Session) []nativeSession {
 	now := s.sessions.Now()
 	out := make([]nativeSession, len(list))
 	for i, sess := range list {
 		out[i] = toNativeSession(sess, now)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "total": total})
+	return out
 }
 
 // availability tells the widget whether a chat can be answered now: open
@@ -360,29 +373,7 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request) {
 // first like the other lists, to any agent: one picks a message with
 // POST /api/v1/sessions/{id}/pick (or the pick command) and answers it.
 func (s *Server) offlineMessages(w http.ResponseWriter, r *http.Request, _ hub.Principal) {
-	f := hub.SessionFilter{Offline: true, Limit: 50}
-	q := r.URL.Query()
-	for key, dst := range map[string]*int{"offset": &f.Offset, "limit": &f.Limit} {
-		if v := q.Get(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || key == "limit" && (n < 1 || n > 200) {
-				s.nativeErr(w, r, hub.Errorf(hub.EINVALID, "offset must be at least 0 and limit 1 to 200"))
-				return
-			}
-			*dst = n
-		}
-	}
-	list, total, err := s.sessions.Sessions(r.Context(), f)
-	if err != nil {
-		s.nativeErr(w, r, err)
-		return
-	}
-	now := s.sessions.Now()
-	out := make([]nativeSession, len(list))
-	for i, sess := range list {
-		out[i] = toNativeSession(sess, now)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": out, "total": total})
+	s.writeSessionPage(w, r, hub.SessionFilter{Offline: true})
 }
 
 // putTags replaces a session's tags ({"tags":["refund","vip"]}) and

@@ -85,11 +85,7 @@ func (s *Server) customerSessions(w http.ResponseWriter, r *http.Request, p hub.
 		s.nativeErr(w, r, err)
 		return
 	}
-	now := s.sessions.Now()
-	out := make([]nativeSession, len(list))
-	for i, sess := range list {
-		out[i] = toNativeSession(sess, now)
-	}
+	out := s.nativeSessions(list)
 	var user any
 	if c.UserID != "" {
 		user = c.UserID

@@ -28,6 +28,22 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+# need CMD PACKAGE...: installs the packages with apt-get (as root) when
+# CMD is not on the PATH, and stops otherwise.
+need() {
+  local cmd=$1
+  shift
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    step "installing $* (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "$cmd is not installed and this is not root: apt-get install $*" >&2
+    exit 1
+  fi
+}
+
 step "go vet"
 go vet ./...
 
@@ -39,16 +55,7 @@ fi
 
 # coturn (Debian's turnserver) for the test that a TURN credential the hub
 # mints gets a Go WebRTC peer a relay (hub/ice): it must run, not skip.
-if ! command -v turnserver >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing coturn (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
-  else
-    echo "turnserver is not installed and this is not root: apt-get install coturn" >&2
-    exit 1
-  fi
-fi
+need turnserver coturn
 
 step "unit, store, API and multi-instance tests with -race on miniredis (embedded); coturn for hub/ice"
 SWITCHBOARD_REQUIRE_COTURN=1 go test -race -count=1 ./...
@@ -60,16 +67,8 @@ step "usersig interoperability with the npm package tls-sig-api-v2 (node)"
 scripts/usersig-interop.sh
 
 # A real redis-server for the same suites.
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing redis-server and redis-sentinel (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel >/dev/null
-  else
-    echo "redis-server or redis-sentinel is not installed and this is not root: apt-get install redis-server redis-sentinel" >&2
-    exit 1
-  fi
-fi
+need redis-server redis-server redis-sentinel
+need redis-sentinel redis-server redis-sentinel
 
 # spare_port prints a loopback port nothing listens on.
 spare_port() {
@@ -121,16 +120,7 @@ step "chaos, short: every fault under load, hostile clients, a soak (scripts/cha
 scripts/chaos.sh --short
 
 # The browser end-to-end tests: Debian's Chromium, playwright-core from npm.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    step "installing chromium (apt-get)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "/usr/bin/chromium is not installed and this is not root: install it (apt-get install chromium)" >&2
-    exit 1
-  fi
-fi
+need chromium chromium
 
 step "browser end-to-end tests (scripts/e2e, $(/usr/bin/chromium --version 2>/dev/null | head -n1))"
 (cd scripts/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
