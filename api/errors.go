@@ -11,6 +11,10 @@ import (
 // matter the domain never sees, so it lives here beside the table.
 const eTooLarge = "too_large"
 
+// eUnsupported is the code of an upload whose content type (sniffed from
+// its bytes) is not allowed.
+const eUnsupported = "unsupported_type"
+
 // errBodyTooLarge keeps the Customer Service API's documented message for
 // every unreadable body; the status (413) tells it apart.
 var errBodyTooLarge = &hub.Error{Code: eTooLarge, Message: hub.ErrInvalidBody.Message}
@@ -20,6 +24,7 @@ var errBodyTooLarge = &hub.Error{Code: eTooLarge, Message: hub.ErrInvalidBody.Me
 var statusByCode = map[string]int{
 	hub.EINVALID:      http.StatusBadRequest,
 	eTooLarge:         http.StatusRequestEntityTooLarge,
+	eUnsupported:      http.StatusUnsupportedMediaType,
 	hub.EUNAUTHORIZED: http.StatusUnauthorized,
 	hub.EFORBIDDEN:    http.StatusForbidden,
 	hub.ENOTFOUND:     http.StatusNotFound,

@@ -47,15 +47,26 @@ type kf5Chat struct {
 }
 
 type kf5Message struct {
-	ID        int64   `json:"id"`
-	ChatID    int64   `json:"chat_id"`
-	Type      string  `json:"type"`
-	Name      string  `json:"name"`
-	Msg       string  `json:"msg"`
-	UploadID  *int64  `json:"upload_id"`
-	IsRead    int     `json:"is_read"`
-	CreatedAt string  `json:"created_at"`
-	Upload    *string `json:"upload"`
+	ID        int64      `json:"id"`
+	ChatID    int64      `json:"chat_id"`
+	Type      string     `json:"type"`
+	Name      string     `json:"name"`
+	Msg       string     `json:"msg"`
+	UploadID  *int64     `json:"upload_id"`
+	IsRead    int        `json:"is_read"`
+	CreatedAt string     `json:"created_at"`
+	Upload    *kf5Upload `json:"upload"`
+}
+
+// kf5Upload is the "upload" object of a file message (docs/api.md, KF5):
+// the document types it only as an object, "文件内容". upload_id is the
+// message's own id, one file per message.
+type kf5Upload struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+	URL         string `json:"url"` // GET it with an agent's (or the admin) token
 }
 
 type kf5ErrorBody struct {
@@ -384,6 +395,12 @@ func (s *Server) kf5Chat(sess *hub.Session, events []hub.HistoryEvent) kf5Chat {
 			m.Type = "chat.msg"
 			if e.Message != nil {
 				m.Msg = e.Message.Text
+				if f := e.Message.File; f != nil {
+					id := ev.Number
+					m.UploadID = &id
+					m.Upload = &kf5Upload{ID: id, Name: f.Name, Size: f.Size, ContentType: f.ContentType,
+						URL: "/api/v1/sessions/" + sess.ID + "/files/" + f.ID}
+				}
 			}
 			if e.From != nil {
 				m.Name = e.From.Name

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboardhq/switchboard/api/client"
 	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/files"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
@@ -86,6 +87,9 @@ type rtOptions struct {
 	idleWarn, idleClose, idleSweepEvery time.Duration
 	// hours are the business hours (nil: always open).
 	hours *hub.Hours
+	// files keeps attachments (nil: none); maxFileBytes bounds them.
+	files        files.Store
+	maxFileBytes int64
 }
 
 // gatedBus calls gate before subscribing.
@@ -146,6 +150,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	sessions := hub.NewService(store, o.policy, o.clock)
 	srv := api.NewServer(api.Config{
 		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery, Hours: o.hours,
+		Files: o.files, MaxFileBytes: o.maxFileBytes,
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
 		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/api/realtime"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/files"
 )
 
 // Config is what a Server needs. Every field is required unless its comment
@@ -79,6 +81,13 @@ type Config struct {
 	// ICE returns the STUN and TURN servers for a party's calls, with
 	// fresh TURN credentials (hub/ice); nil: none (a LAN needs none).
 	ICE func(user string) []protocol.ICEServer
+	// Files keeps attachments' bytes (hub/files); nil refuses uploads.
+	Files files.Store
+	// MaxFileBytes bounds an attachment; default 10 MB. AllowedTypes are
+	// the content types accepted, sniffed from the bytes; default
+	// files.DefaultAllowed.
+	MaxFileBytes int64
+	AllowedTypes []string
 	// Hours are the business hours: outside them the widget offers its
 	// offline form (GET /api/v1/widget/availability); nil: always open.
 	Hours *hub.Hours
@@ -138,6 +147,9 @@ type Server struct {
 	instance         *Server                   // the instance's default-tenant Server when this is a tenant's; nil otherwise
 	idleEvery        time.Duration             // how often Run sweeps idle sessions
 	hours            *hub.Hours                // business hours (nil: always open)
+	files            files.Store               // attachments (nil: none)
+	maxFileBytes     int64
+	allowedTypes     []string
 	agentTokenTTL    time.Duration
 	customerTokenTTL time.Duration
 	ws               WSOptions
@@ -174,6 +186,7 @@ func NewServer(cfg Config) *Server {
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second), hours: cfg.Hours,
+		files: cfg.Files, maxFileBytes: cmp.Or(cfg.MaxFileBytes, 10<<20), allowedTypes: cfg.AllowedTypes,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),
@@ -229,6 +242,7 @@ func NewServer(cfg Config) *Server {
 	s.routeKF5(r)
 	s.routeHistory(r)
 	s.routeWebhooks(r)
+	s.routeFiles(r)
 	// Unknown paths of the API surfaces answer in their own format, with
 	// any method, before the pages' catch-all could take them.
 	r.PathPrefix("/customer-service").HandlerFunc(s.notFound)
@@ -255,10 +269,15 @@ func NewServer(cfg Config) *Server {
 // Run runs the instance's pinger and queue-position pusher until ctx ends; the hub's
 // desk runs beside it (hub.Desk.Run).
 func (s *Server) Run(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { defer close(done); s.sweepIdle(ctx) }()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.sweepIdle(ctx) }()
+	if s.files != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.sweepFiles(ctx) }()
+	}
 	s.rt.Run(ctx)
-	<-done
+	wg.Wait()
 }
 
 // sweepIdle warns and closes idle sessions every idleEvery until ctx ends.

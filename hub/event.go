@@ -51,8 +51,20 @@ type Party struct {
 // seq, unique and ordered within the session.
 type Message struct {
 	ClientMsgID string `json:"client_msg_id,omitempty"`
-	Type        string `json:"type"` // chat.msg, chat.system
-	Text        string `json:"text"`
+	Type        string `json:"type"` // chat.msg, chat.note, chat.file, chat.system
+	Text        string `json:"text"` // a file message's: the file's name
+	// File is the attachment of a chat.file message.
+	File *FileRef `json:"file,omitempty"`
+}
+
+// FileRef names an attachment kept in the file store under the key
+// "<session id>/<id>"; it is read with GET
+// /api/v1/sessions/{session id}/files/{id} by whoever may read the session.
+type FileRef struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
 }
 
 // Event is one entry of a session's history, or an ephemeral or agent-topic

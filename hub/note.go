@@ -24,6 +24,9 @@ const EventHidden = "hidden"
 // MessageNote is the message type of a note.
 const MessageNote = "chat.note"
 
+// MessageFile is the message type of an attachment (Message.File).
+const MessageFile = "chat.file"
+
 // StaffOnly reports whether events of type typ are for staff alone.
 func StaffOnly(typ string) bool { return typ == EventNote || typ == EventSessionTags }
 

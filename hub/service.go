@@ -206,6 +206,32 @@ func (s *Service) AddNote(ctx context.Context, p Principal, sessionID, clientMsg
 	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
 }
 
+// SendFile appends a message carrying an attachment already kept in the
+// file store (api/files.go stores it first, and deletes it again when
+// this fails). Its text is the file's name.
+func (s *Service) SendFile(ctx context.Context, p Principal, sessionID, clientMsgID string, f FileRef) (seq int64, duplicate bool, err error) {
+	if !ValidClientMsgID(clientMsgID) {
+		return 0, false, Errorf(EINVALID, "a file needs a client_msg_id")
+	}
+	if !ValidSessionID(sessionID) {
+		return 0, false, ErrSessionNotFound
+	}
+	msg := Message{ClientMsgID: clientMsgID, Type: MessageFile, Text: f.Name, File: &f}
+	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
+}
+
+// GoneFiles takes up to limit sessions whose files are to be deleted
+// (retention removed them), if the store keeps such a list.
+func (s *Service) GoneFiles(ctx context.Context, limit int) ([]string, error) {
+	g, ok := s.store.(interface {
+		GoneFiles(context.Context, int) ([]string, error)
+	})
+	if !ok {
+		return nil, nil
+	}
+	return g.GoneFiles(ctx, limit)
+}
+
 // MarkRead moves p's read marker of the session forward to upTo (and its
 // delivered marker with it: what was read was received).
 func (s *Service) MarkRead(ctx context.Context, p Principal, sessionID string, upTo int64) (int64, bool, error) {

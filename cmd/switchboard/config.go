@@ -101,6 +101,12 @@ type Config struct {
 	// leave the agent's last message unanswered before the session is
 	// warned (0: off), and how long after the warning it is closed.
 	IdleWarn, IdleClose time.Duration
+	// S3URL and FilesDir say where attachments are kept: an S3-compatible
+	// store, or a local directory (one instance, or a shared disk); with
+	// neither, the embedded Redis keeps them in a temporary directory and a
+	// real Redis turns attachments off. MaxFileBytes bounds one.
+	S3URL, FilesDir string
+	MaxFileBytes    int64
 	// BusinessHours (SWITCHBOARD_BUSINESS_HOURS, in Location) are when the
 	// widget offers a chat; outside them, its offline form. Hours is what
 	// they make.
@@ -335,6 +341,19 @@ var deskSettings = []setting{
 	}},
 	{"turn-ttl", "SWITCHBOARD_TURN_TTL", "1h", "how long a minted TURN credential is valid", func(c *Config, v string) (err error) {
 		c.TURNTTL, err = durationIn(v, time.Minute, 7*24*time.Hour)
+		return err
+	}},
+	{"s3-url", "SWITCHBOARD_S3_URL", "", "S3-compatible store for attachments: s3://ACCESS:SECRET@host[:port]/bucket[?region=…&secure=false]", func(c *Config, v string) error {
+		c.S3URL = v
+		return nil
+	}},
+	{"files-dir", "SWITCHBOARD_FILES_DIR", "", "directory for attachments when there is no S3 store (one instance, or a disk all instances share); empty: a temporary one with the embedded Redis, none otherwise", func(c *Config, v string) error {
+		c.FilesDir = v
+		return nil
+	}},
+	{"file-max-bytes", "SWITCHBOARD_FILE_MAX_BYTES", "10485760", "largest attachment, in bytes", func(c *Config, v string) (err error) {
+		n, err := intIn(v, 1, 1<<30)
+		c.MaxFileBytes = int64(n)
 		return err
 	}},
 	{"business-hours", "SWITCHBOARD_BUSINESS_HOURS", "", "when chats are answered, in SWITCHBOARD_TIMEZONE, e.g. \"mon-fri 09:00-18:00; sat 10:00-14:00\"; outside them the widget offers an offline form; empty: always", func(c *Config, v string) error {

@@ -28,6 +28,7 @@ import (
 	"github.com/switchboardhq/switchboard/api"
 	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
+	"github.com/switchboardhq/switchboard/hub/files"
 	"github.com/switchboardhq/switchboard/hub/ice"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 	"github.com/switchboardhq/switchboard/hub/webhook"
@@ -90,6 +91,8 @@ type Main struct {
 
 	// Set by Open, read-only afterwards.
 	mini      *miniredis.Miniredis // nil unless embedded
+	files     files.Store          // attachments; nil: off
+	filesTmp  string               // the temporary directory of files of the embedded Redis, removed at Close
 	rdb       redis.UniversalClient
 	store     *redisstore.Store
 	bus       *redisstore.Bus
@@ -146,6 +149,9 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("redis url: %w", err)
 		}
 		m.rdb = rdb
+	}
+	if err := m.openFiles(ctx); err != nil {
+		return err
 	}
 	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents,
 		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout, IdleWarn: cfg.IdleWarn, IdleClose: cfg.IdleClose})
@@ -225,6 +231,8 @@ func (m *Main) Open(ctx context.Context) error {
 		WS:               cfg.WS,
 		ICE:              iceFor(cfg.ICE),
 		Hours:            cfg.Hours,
+		Files:            m.files,
+		MaxFileBytes:     cfg.MaxFileBytes,
 		Ping:             store.Ping,
 		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_http_conns_refused_total",
@@ -453,6 +461,9 @@ func (m *Main) Close() error {
 		if m.mini != nil {
 			m.mini.Close()
 		}
+		if m.filesTmp != "" {
+			os.RemoveAll(m.filesTmp) // the embedded store's files went with its Redis
+		}
 	})
 	return m.closeErr
 }
@@ -519,4 +530,27 @@ func iceFor(c *ice.Config) func(user string) []protocol.ICEServer {
 		}
 		return out
 	}
+}
+
+// openFiles opens the attachments' store: S3 when configured, else the
+// directory, else (embedded Redis only) a temporary directory.
+func (m *Main) openFiles(ctx context.Context) error {
+	cfg := m.Config
+	var err error
+	switch {
+	case cfg.S3URL != "":
+		m.files, err = files.NewS3(ctx, cfg.S3URL)
+	case cfg.FilesDir != "":
+		m.files, err = files.NewDir(cfg.FilesDir)
+	case cfg.RedisURL == "":
+		if m.filesTmp, err = os.MkdirTemp("", "switchboard-files-"); err == nil {
+			m.files, err = files.NewDir(m.filesTmp)
+		}
+	default:
+		m.Logger.Info("attachments are off: set SWITCHBOARD_S3_URL or SWITCHBOARD_FILES_DIR")
+	}
+	if err != nil {
+		return fmt.Errorf("attachments: %w", err)
+	}
+	return nil
 }

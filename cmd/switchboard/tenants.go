@@ -124,6 +124,8 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		WS:               cfg.WS,
 		ICE:              iceFor(cfg.ICE),
 		Hours:            cfg.Hours,
+		Files:            m.files,
+		MaxFileBytes:     cfg.MaxFileBytes,
 		Ping:             store.Ping,
 		Web:              web.Handler(),
 		Logger:           logger,

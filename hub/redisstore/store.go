@@ -531,8 +531,11 @@ func (s *Store) AgentSessions(ctx context.Context, id string) ([]string, error) 
 // AppendMessage implements hub.MessageStore.
 func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Principal, msg hub.Message, at time.Time, idemTTL time.Duration) (int64, bool, error) {
 	typ, kind := hub.EventMessage, ""
-	if msg.Type == hub.MessageNote {
+	switch msg.Type {
+	case hub.MessageNote:
 		typ, kind = hub.EventNote, "note"
+	case hub.MessageFile:
+		kind = "file"
 	}
 	body := hub.Event{Type: typ, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
 	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}

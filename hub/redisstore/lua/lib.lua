@@ -175,6 +175,9 @@ local function retire(prefix, sid)
         redis.call('HINCRBY', prefix .. ':agent:' .. r.a, 'rating_count', -1)
       end
     end
+    if r.f then
+      redis.call('LPUSH', prefix .. ':files:gone', sid)
+    end
     redis.call('HDEL', prefix .. ':retire', sid)
   end
   local tkey = prefix .. ':session:' .. sid .. ':tags'
@@ -442,8 +445,11 @@ local function close_session(sid, state, by, retention, reason)
   redis.call('ZADD', k('idx', 'Ended'), h[1], sid)
   redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(retention), sid)
   redis.call('ZADD', k('idx', 'ended_at'), D.now, sid)
-  redis.call('HSET', k('retire'), sid, cjson.encode({n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '',
-    a = h[7] or ''}))
+  local rec = {n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '', a = h[7] or ''}
+  if redis.call('HGET', skey, 'files') == '1' then
+    rec.f = 1 -- retire queues its files for deletion (prefix:files:gone)
+  end
+  redis.call('HSET', k('retire'), sid, cjson.encode(rec))
   -- A customer who ends the chat leaves it: a message of the history surface.
   local n
   if by.role == 'customer' then

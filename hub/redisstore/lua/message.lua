@@ -6,7 +6,9 @@
 -- ARGV[1] channel   ARGV[2] sender role   ARGV[3] sender id   ARGV[4] privileged ('1' or '0')
 -- ARGV[5] event body   ARGV[6] the session event limit ('0': none)   ARGV[7] idempotency TTL (ms)
 -- ARGV[8] key prefix   ARGV[9] now as RFC 3339   ARGV[10] the client_msg_id field
--- ARGV[11] 'note' for a private note (staff only; absent or '' for a message)
+-- ARGV[11] 'note' for a private note (staff only), 'file' for an attachment
+-- (the session is marked files = 1, so that retention deletes its files),
+-- '' for a message
 -- ARGV[12] the idle warning delay (ms; '0': idle auto-close off)   ARGV[13] now (ms)
 -- With idle auto-close, an agent's message in Agent starts the session's
 -- idle clock (idle_at, and prefix:idle for idle.lua) and a customer's
@@ -73,6 +75,9 @@ if idle > 0 and not note then
     redis.call('HSET', KEYS[1], 'idle_at', now, 'idle_warned', '')
     redis.call('ZADD', ARGV[8] .. ':idle', now + idle, h[1])
   end
+end
+if ARGV[11] == 'file' then
+  redis.call('HSET', KEYS[1], 'files', '1')
 end
 redis.call('HSET', KEYS[3], ARGV[10], seq)
 redis.call('PEXPIRE', KEYS[3], ARGV[7])

@@ -1,0 +1,20 @@
+package redisstore
+
+import (
+	"context"
+)
+
+// GoneFiles takes up to limit ids of retired sessions that had files
+// (retire pushes them on prefix:files:gone), for the caller to delete
+// those files. Two instances may take the same id: deleting is idempotent.
+func (s *Store) GoneFiles(ctx context.Context, limit int) ([]string, error) {
+	key := s.key("files", "gone")
+	ids, err := s.rdb.LRange(ctx, key, int64(-limit), -1).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, storeError(err)
+	}
+	if err := s.rdb.LTrim(ctx, key, 0, int64(-len(ids)-1)).Err(); err != nil {
+		return nil, storeError(err)
+	}
+	return ids, nil
+}
