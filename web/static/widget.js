@@ -79,7 +79,7 @@
   // The modules come from the same hub: the connection, the REST client and
   // the DOM helpers the hub's own pages use. The element is defined once
   // they are loaded.
-  let conn, api, calling, h, TICKS, TICK_LABEL, tickState;
+  let conn, api, calling, attach, h, TICKS, TICK_LABEL, tickState;
 
   class SwitchboardWidget extends HTMLElement {
     connectedCallback() {
@@ -149,8 +149,12 @@
         oninput: () => this.typed(),
       });
       this.sendButton = h("button", { type: "submit", class: "primary" }, "Send");
+      this.fileInput = h("input", { type: "file", accept: attach.ACCEPT, hidden: true, "data-testid": "sb-file-input",
+        onchange: () => this.sendFile() });
+      this.attachButton = h("button", { type: "button", class: "attach", "aria-label": "Attach a file", title: "Attach a file",
+        onclick: () => this.fileInput.click() }, "+");
       this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
-        this.input, this.sendButton);
+        this.attachButton, this.fileInput, this.input, this.sendButton);
       this.endButton = h("button", { type: "button", class: "link", onclick: () => this.end() }, "End chat");
 
       this.stars = [1, 2, 3, 4, 5].map((n) =>
@@ -438,6 +442,23 @@
         h("span", { class: "sb-text" }, text));
     }
 
+    // sendFile uploads the chosen file into the session; it arrives, like
+    // a message, as the chat.file event that shows it.
+    async sendFile() {
+      const file = this.fileInput.files[0];
+      this.fileInput.value = "";
+      if (!file || !this.sid) return;
+      this.showError("");
+      this.attachButton.disabled = true;
+      try {
+        await attach.uploadFile({ base, tenant, token: this.saved.token }, this.sid, file);
+      } catch (err) {
+        this.showError(`${file.name}: ${err.message}`);
+      } finally {
+        this.attachButton.disabled = false;
+      }
+    }
+
     renderOwnPending(cmid, text) {
       const li = this.bubble("customer", text, cmid);
       li.classList.add("pending");
@@ -457,6 +478,9 @@
         li.remove();
       } else {
         li = this.bubble(own ? "customer" : "agent", f.message.text, cmid);
+        if (f.message.file) {
+          li.querySelector(".sb-text").replaceWith(attach.fileView({ base, tenant, token: this.saved.token }, this.sid, f.message.file, "sb-"));
+        }
         if (own) {
           li.append(h("span", { class: "tick", "data-testid": "sb-tick" }));
           this.msgs.set(cmid, li);
@@ -632,9 +656,10 @@
     }
   }
 
-  Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js"), import(base + "/js/dom.js"), import(base + "/js/call.js")]).then(
-    ([c, a, dom, calls]) => {
-      [conn, api, calling] = [c, a, calls];
+  Promise.all([import(base + "/js/conn.js"), import(base + "/js/api.js"), import(base + "/js/dom.js"), import(base + "/js/call.js"),
+    import(base + "/js/files.js")]).then(
+    ([c, a, dom, calls, fileMod]) => {
+      [conn, api, calling, attach] = [c, a, calls, fileMod];
       ({ h, TICKS, TICK_LABEL, tickState } = dom);
       customElements.define("switchboard-widget", SwitchboardWidget);
       const mount = () => document.body.append(document.createElement("switchboard-widget"));

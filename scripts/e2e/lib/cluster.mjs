@@ -173,6 +173,9 @@ export class Cluster {
       SWITCHBOARD_RATING_WINDOW: "5m",
       SWITCHBOARD_LOG_LEVEL: "warn",
       SWITCHBOARD_SHUTDOWN_TIMEOUT: "2s",
+      // Attachments on a disk both hubs share (as a production cluster
+      // would use S3): under the cluster's work directory, gone with it.
+      SWITCHBOARD_FILES_DIR: path.join(this.workDir, "files"),
       ...this.extraEnv,
     };
   }

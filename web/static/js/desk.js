@@ -5,6 +5,7 @@
 
 import { Client, request } from "./api.js";
 import { callNote } from "./call.js";
+import { ACCEPT, fileView, uploadFile } from "./files.js";
 import { Connection, deviceID, wsURL } from "./conn.js";
 import { TICKS, TICK_LABEL, h, tickState } from "./dom.js";
 
@@ -102,7 +103,7 @@ export class SessionModel {
         if (f.from.role === "agent") this.note(f, `${f.from.name || "The agent"} left`);
         break;
       case "message.created":
-        this.items.push({ kind: "msg", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+        this.items.push({ kind: "msg", seq: f.seq, from: f.from, text: f.message.text, file: f.message.file, cmid: f.message.client_msg_id, at: f.at });
         if (f.from.role === "customer") {
           this.lastCustomerSeq = f.seq;
           if (!this.waitingSince) this.waitingSince = Date.parse(f.at);
@@ -188,8 +189,10 @@ export class ChatPane {
     });
     this.noteBox = h("input", { type: "checkbox", "data-testid": "note-toggle",
       onchange: () => this.composer.classList.toggle("private", this.noteBox.checked) });
+    this.fileInput = h("input", { type: "file", accept: ACCEPT, hidden: true, "data-testid": "file-input", onchange: () => this.sendFile() });
     this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
-      this.input, h("div", { class: "composer-side" },
+      h("button", { type: "button", class: "secondary attach", "aria-label": "Attach a file", title: "Attach a file (image, PDF, text)", onclick: () => this.fileInput.click() }, "Attach"),
+      this.fileInput, this.input, h("div", { class: "composer-side" },
         h("label", { class: "note-toggle", title: "Only staff see a private note; the customer never does" }, this.noteBox, " Private note"),
         h("button", { type: "submit", class: "primary" }, "Send")));
     this.empty = h("p", { class: "empty" }, "Select a conversation.");
@@ -259,7 +262,8 @@ export class ChatPane {
     const li = h("li", { class: `msg ${role}${mine ? " mine" : ""}${it.private ? " private" : ""}${state === "pending" ? " pending" : ""}${state === "failed" ? " failed" : ""}`,
       "data-testid": it.private ? "private-note" : "msg", "data-role": role, "data-seq": it.seq, "data-cmid": it.cmid, title: it.at ? new Date(it.at).toLocaleString() : null },
       h("span", { class: "who" }, it.private ? "Private note · " : "", it.from.name || role, it.at ? h("time", {}, " · " + time(it.at)) : null),
-      h("span", { class: "text" }, it.text));
+      it.file && this.api ? fileView({ base: this.api.base, tenant: this.api.tenant, token: this.api.token }, this.session.id, it.file)
+        : h("span", { class: "text" }, it.text));
     if (state && role === "agent") {
       li.append(h("span", { class: "tick", "data-testid": "tick", "data-state": state, title: TICK_LABEL[state],
         "aria-label": TICK_LABEL[state] }, TICKS[state]));
@@ -276,7 +280,7 @@ export class ChatPane {
       const got = [];
       for (const f of res.events) {
         if (f.type === "message.created" || f.type === "note.created") {
-          got.push({ kind: "msg", private: f.type === "note.created", seq: f.seq, from: f.from, text: f.message.text, cmid: f.message.client_msg_id, at: f.at });
+          got.push({ kind: "msg", private: f.type === "note.created", seq: f.seq, from: f.from, text: f.message.text, file: f.message.file, cmid: f.message.client_msg_id, at: f.at });
         }
         else if (f.type === "member.joined" && f.from.role === "agent") got.push({ kind: "note", seq: f.seq, text: `${f.from.name} joined`, at: f.at });
       }
@@ -313,6 +317,20 @@ export class ChatPane {
         toast("Not sent: " + err.message);
         this.render();
       });
+  }
+
+  // sendFile uploads the chosen file into the open session (it arrives as
+  // the chat.file event).
+  async sendFile() {
+    const file = this.fileInput.files[0];
+    this.fileInput.value = "";
+    const s = this.session;
+    if (!file || !s || !this.canWrite() || !this.api) return;
+    try {
+      await uploadFile({ base: this.api.base, tenant: this.api.tenant, token: this.api.token }, s.id, file);
+    } catch (err) {
+      toast(`${file.name}: ${err.message}`);
+    }
   }
 
   // seen drops a pending message once its event is in the session.
