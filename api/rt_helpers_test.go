@@ -150,7 +150,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	sessions := hub.NewService(store, o.policy, o.clock)
 	srv := api.NewServer(api.Config{
 		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery, Hours: o.hours,
-		Files: o.files, MaxFileBytes: o.maxFileBytes,
+		Files: o.files, MaxFileBytes: o.maxFileBytes, Canned: store,
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
 		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),

@@ -81,6 +81,8 @@ type Config struct {
 	// ICE returns the STUN and TURN servers for a party's calls, with
 	// fresh TURN credentials (hub/ice); nil: none (a LAN needs none).
 	ICE func(user string) []protocol.ICEServer
+	// Canned keeps canned replies; nil answers their endpoints 404.
+	Canned hub.CannedStore
 	// Files keeps attachments' bytes (hub/files); nil refuses uploads.
 	Files files.Store
 	// MaxFileBytes bounds an attachment; default 10 MB. AllowedTypes are
@@ -148,6 +150,7 @@ type Server struct {
 	idleEvery        time.Duration             // how often Run sweeps idle sessions
 	hours            *hub.Hours                // business hours (nil: always open)
 	files            files.Store               // attachments (nil: none)
+	canned           hub.CannedStore           // canned replies (nil: none)
 	maxFileBytes     int64
 	allowedTypes     []string
 	agentTokenTTL    time.Duration
@@ -186,7 +189,7 @@ func NewServer(cfg Config) *Server {
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second), hours: cfg.Hours,
-		files: cfg.Files, maxFileBytes: cmp.Or(cfg.MaxFileBytes, 10<<20), allowedTypes: cfg.AllowedTypes,
+		files: cfg.Files, canned: cfg.Canned, maxFileBytes: cmp.Or(cfg.MaxFileBytes, 10<<20), allowedTypes: cfg.AllowedTypes,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),
@@ -243,6 +246,7 @@ func NewServer(cfg Config) *Server {
 	s.routeHistory(r)
 	s.routeWebhooks(r)
 	s.routeFiles(r)
+	s.routeCanned(r)
 	// Unknown paths of the API surfaces answer in their own format, with
 	// any method, before the pages' catch-all could take them.
 	r.PathPrefix("/customer-service").HandlerFunc(s.notFound)

@@ -233,6 +233,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Hours:            cfg.Hours,
 		Files:            m.files,
 		MaxFileBytes:     cfg.MaxFileBytes,
+		Canned:           store,
 		Ping:             store.Ping,
 		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_http_conns_refused_total",

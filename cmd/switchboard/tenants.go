@@ -125,6 +125,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		ICE:              iceFor(cfg.ICE),
 		Hours:            cfg.Hours,
 		Files:            m.files,
+		Canned:           store,
 		MaxFileBytes:     cfg.MaxFileBytes,
 		Ping:             store.Ping,
 		Web:              web.Handler(),

@@ -1,0 +1,105 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboardhq/switchboard/hub"
+)
+
+var cannedPutScript = script("canned_put")
+
+var _ hub.CannedStore = (*Store)(nil)
+
+// cannedScope names a reply's scope in its keys: "shared", or
+// "agent:<owner>" for a personal one.
+func cannedScope(c *hub.CannedReply) string {
+	if c.Scope == hub.CannedPersonal {
+		return "agent:" + c.OwnerID
+	}
+	return "shared"
+}
+
+// PutCanned implements hub.CannedStore (lua/canned_put.lua).
+func (s *Store) PutCanned(ctx context.Context, c *hub.CannedReply) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	err = cannedPutScript.Run(ctx, s.rdb, []string{s.key("canned", c.ID)}, s.opts.Prefix, c.ID, string(raw), c.Shortcut, cannedScope(c)).Err()
+	if err != nil && strings.HasSuffix(err.Error(), "SB:shortcut_taken") {
+		return hub.ErrShortcutTaken
+	}
+	return scriptError(err)
+}
+
+// Canned implements hub.CannedStore.
+func (s *Store) Canned(ctx context.Context, id string) (*hub.CannedReply, error) {
+	raw, err := s.rdb.Get(ctx, s.key("canned", id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, hub.ErrCannedNotFound
+	} else if err != nil {
+		return nil, storeError(err)
+	}
+	var c hub.CannedReply
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// DeleteCanned implements hub.CannedStore.
+func (s *Store) DeleteCanned(ctx context.Context, c *hub.CannedReply) error {
+	scope := cannedScope(c)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.key("canned", c.ID))
+		p.SRem(ctx, s.key("canned", scope), c.ID)
+		p.HDel(ctx, s.key("canned", "sc", scope), c.Shortcut)
+		return nil
+	})
+	return storeError(err)
+}
+
+// CannedFor implements hub.CannedStore.
+func (s *Store) CannedFor(ctx context.Context, owner string) ([]*hub.CannedReply, error) {
+	ids, err := s.rdb.SMembers(ctx, s.key("canned", "shared")).Result()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if owner != "" {
+		mine, err := s.rdb.SMembers(ctx, s.key("canned", "agent:"+owner)).Result()
+		if err != nil {
+			return nil, storeError(err)
+		}
+		ids = append(ids, mine...)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key("canned", id)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	out := make([]*hub.CannedReply, 0, len(vals))
+	for _, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var c hub.CannedReply
+		if json.Unmarshal([]byte(str), &c) == nil {
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *hub.CannedReply) int { return strings.Compare(a.Shortcut, b.Shortcut) })
+	return out, nil
+}
