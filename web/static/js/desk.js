@@ -6,6 +6,7 @@
 import { Client, request } from "./api.js";
 import { callNote } from "./call.js";
 import { ACCEPT, fileView, uploadFile } from "./files.js";
+import { CannedPicker, fill } from "./canned.js";
 import { Connection, deviceID, wsURL } from "./conn.js";
 import { TICKS, TICK_LABEL, h, tickState } from "./dom.js";
 
@@ -180,25 +181,33 @@ export class ChatPane {
     this.input = h("textarea", {
       "aria-label": "Message", rows: "2", maxlength: "4000", placeholder: "Write a reply… (Enter sends, Shift+Enter for a new line)",
       onkeydown: (e) => {
+        if (this.canned?.key(e)) return; // the canned-reply picker's keys
         if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
           e.preventDefault();
           this.sendInput();
         }
       },
-      oninput: () => this.typed(),
+      oninput: () => {
+        this.typed();
+        this.slashCanned();
+      },
     });
+    this.canned = this.api ? new CannedPicker({ api: this.api, onPick: (r) => this.insertCanned(r) }) : null;
     this.noteBox = h("input", { type: "checkbox", "data-testid": "note-toggle",
       onchange: () => this.composer.classList.toggle("private", this.noteBox.checked) });
     this.fileInput = h("input", { type: "file", accept: ACCEPT, hidden: true, "data-testid": "file-input", onchange: () => this.sendFile() });
     this.composer = h("form", { class: "composer", onsubmit: (e) => { e.preventDefault(); this.sendInput(); } },
-      h("button", { type: "button", class: "secondary attach", "aria-label": "Attach a file", title: "Attach a file (image, PDF, text)", onclick: () => this.fileInput.click() }, "Attach"),
+      h("div", { class: "composer-tools" },
+        h("button", { type: "button", class: "secondary attach", "aria-label": "Attach a file", title: "Attach a file (image, PDF, text)", onclick: () => this.fileInput.click() }, "Attach"),
+        this.canned ? h("button", { type: "button", class: "secondary", title: "Insert a canned reply (or type / and its shortcut)",
+          onclick: () => (this.canned.isOpen ? this.canned.close() : this.canned.open("", { withSearch: true })) }, "Canned") : null),
       this.fileInput, this.input, h("div", { class: "composer-side" },
         h("label", { class: "note-toggle", title: "Only staff see a private note; the customer never does" }, this.noteBox, " Private note"),
         h("button", { type: "submit", class: "primary" }, "Send")));
     this.empty = h("p", { class: "empty" }, "Select a conversation.");
     this.body = h("div", { class: "pane-body", hidden: true },
       h("div", { class: "pane-head" }, h("div", {}, this.title, this.subtitle), this.actionBar),
-      this.earlier, this.log, this.typingLine, this.composer);
+      this.earlier, this.log, this.typingLine, this.canned ? this.canned.el : null, this.composer);
     this.container.replaceChildren(this.empty, this.body);
   }
 
@@ -317,6 +326,24 @@ export class ChatPane {
         toast("Not sent: " + err.message);
         this.render();
       });
+  }
+
+  // slashCanned opens the canned-reply picker while the composer holds
+  // "/shortcut" alone, filtered by it, and closes it otherwise.
+  slashCanned() {
+    if (!this.canned) return;
+    const m = /^\/([a-z0-9_-]*)$/i.exec(this.input.value);
+    if (m) this.canned.open(m[1]);
+    else if (this.canned.isOpen && this.canned.search.hidden) this.canned.close();
+  }
+
+  // insertCanned puts a canned reply in the composer (replacing a typed
+  // "/shortcut"), with its placeholders filled in.
+  insertCanned(r) {
+    const s = this.session;
+    const text = fill(r.text, { customer: s?.customerName || "", agent: this.me.name || "" });
+    this.input.value = /^\/[a-z0-9_-]*$/i.test(this.input.value) || !this.input.value ? text : this.input.value + " " + text;
+    this.input.focus();
   }
 
   // sendFile uploads the chosen file into the open session (it arrives as
