@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/api/client"
+	"github.com/switchboardhq/switchboard/api/protocol"
 	"github.com/switchboardhq/switchboard/hub"
 )
 
@@ -21,7 +22,7 @@ func TestOfflineMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
-	e := newRTEnv(t, 2, rtOptions{clock: clock.Now, hours: hours})
+	e := newRTEnv(t, 2, rtOptions{clock: clock.Now, hours: hours, desk: &hub.DeskPolicy{Statuses: []string{"lunch"}}})
 	a, b := e.hubs[0], e.hubs[1]
 
 	type avail struct {
@@ -49,6 +50,23 @@ func TestOfflineMessages(t *testing.T) {
 	agent := e.dial(b, agentToken)
 	if got := availability(); !got.Online {
 		t.Fatalf("with an Available agent: %+v", got)
+	}
+	// On lunch, the agent answers nobody new: the offline form again.
+	setStatus := func(status string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := agent.Do(ctx, protocol.Command{Type: protocol.CmdStatus, Status: status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus("lunch")
+	if got := availability(); got.Online || got.Reason != "no_agents" {
+		t.Fatalf("the only agent on lunch: %+v", got)
+	}
+	setStatus("Available")
+	if got := availability(); !got.Online {
+		t.Fatalf("back from lunch: %+v", got)
 	}
 
 	// The offline form: an e-mail and the message are required.

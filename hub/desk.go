@@ -153,9 +153,9 @@ type DeskStore interface {
 	// SetStatus sets the chosen status of agents; every id must exist.
 	SetStatus(ctx context.Context, ids []string, status string, strict bool, now time.Time) ([]StatusChange, error)
 	QueueInfo(ctx context.Context, sessionIDs []string) (QueueInfo, error)
-	// PresentAgents counts the agents (and bots) with a live connection or
-	// within their grace period.
-	PresentAgents(ctx context.Context) (int, error)
+	// AnsweringAgents counts the agents online and Available (at capacity
+	// or not) and the bots online.
+	AnsweringAgents(ctx context.Context) (int, error)
 }
 
 // Errors of the desk.
@@ -480,13 +480,12 @@ func (d *Desk) Pick(ctx context.Context, p Principal, sessionID string) (*Sessio
 	return d.store.TakeSession(ctx, sessionID, p.ID, "pick", d.now())
 }
 
-// Answering reports whether a new chat would find someone: an agent (or a
-// bot) signed in, whatever its status. An agent at capacity or on a break
-// is back within minutes, and the queue (with its position and estimated
-// wait) serves the customer better than an e-mail then; a contact center
-// nobody is signed in to gets the widget's offline form instead.
+// Answering reports whether a new chat would find someone: an agent online
+// and Available (busy with other chats or not: the customer queues for
+// it), or a bot. Otherwise (everyone Offline, or away on a custom status
+// such as lunch) the widget offers its offline form.
 func (d *Desk) Answering(ctx context.Context) (bool, error) {
-	n, err := d.store.PresentAgents(ctx)
+	n, err := d.store.AnsweringAgents(ctx)
 	return n > 0, err
 }
 

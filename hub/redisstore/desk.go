@@ -311,8 +311,17 @@ func (s *Store) OpenSessionOf(ctx context.Context, customerID string) (string, e
 	return ids[0], nil
 }
 
-// PresentAgents implements hub.DeskStore.
-func (s *Store) PresentAgents(ctx context.Context) (int, error) {
-	n, err := s.rdb.ZCard(ctx, s.key("presence")).Result()
-	return int(n), storeError(err)
+// AnsweringAgents implements hub.DeskStore: prefix:available (kept by
+// agent_sync) and the online bots.
+func (s *Store) AnsweringAgents(ctx context.Context) (int, error) {
+	var avail, bots *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		avail = p.SCard(ctx, s.key("available"))
+		bots = p.ZCard(ctx, s.key("bots"))
+		return nil
+	})
+	if err != nil {
+		return 0, storeError(err)
+	}
+	return int(avail.Val() + bots.Val()), nil
 }

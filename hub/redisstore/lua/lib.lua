@@ -322,6 +322,14 @@ local function agent_sync(id)
     notice('agent:' .. id, ev)
     notice('supervisors', ev)
   end
+  -- prefix:available holds the agents a customer may expect an answer
+  -- from: online, Available by choice and enabled, at capacity or not
+  -- (the widget offers its offline form when none is, nor a bot).
+  if online and chosen == 'Available' and a[6] ~= '1' and a[9] ~= 'bot' then
+    redis.call('SADD', k('available'), id)
+  else
+    redis.call('SREM', k('available'), id)
+  end
   if a[9] == 'bot' then
     if online and a[6] ~= '1' then
       redis.call('ZADD', k('bots'), #sessions, id)

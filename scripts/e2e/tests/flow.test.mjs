@@ -45,7 +45,7 @@ env.test("customer on A, Bo on B: queue, offer, 10+10 messages, typing, read tic
 
   // The customer, on the allowed shop, through the LB (to A).
   const cust = await env.browser.party("customer", { viewport: { width: 420, height: 760 } });
-  await cust.page.goto(env.shop.pageUrl(lb.url));
+  await cust.page.goto(env.shop.pageUrl(lb.url, { offline: "never" })); // the agents are on lunch: this test is about the queue
   const w = new Widget(cust.page);
   await w.open();
   await w.startChat({ name: "Maria", email: "maria@example.com", question: "Where is my parcel?" });

@@ -25,7 +25,7 @@ env.test("a waiting customer shows on /supervisor and is offered to an agent, no
   await expectText(sam.page.locator("[data-testid=agent-row][data-agent=agent_bo]"), /lunch/i, { timeout: 15_000, what: "Bo's row on /supervisor to show lunch" });
 
   const cust = await env.browser.party("customer", { viewport: { width: 420, height: 760 } });
-  await cust.page.goto(env.shop.pageUrl(A.url));
+  await cust.page.goto(env.shop.pageUrl(A.url, { offline: "never" })); // nobody Available yet: it queues
   const w = new Widget(cust.page);
   await w.open();
   await w.startChat({ name: "Maria", question: "Where is my parcel?" });
