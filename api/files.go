@@ -173,18 +173,11 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request, p hub.Prin
 // sweepFiles deletes the files of the sessions retention removed, every
 // 30 s until ctx ends.
 func (s *Server) sweepFiles(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.SweepFiles(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Warn("files of retired sessions not deleted", "err", err)
-			}
+	every(ctx, 30*time.Second, func() {
+		if _, err := s.SweepFiles(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("files of retired sessions not deleted", "err", err)
 		}
-	}
+	})
 }
 
 // SweepFiles deletes the files of up to 100 sessions that retention

@@ -284,24 +284,31 @@ func (s *Server) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// sweepIdle warns and closes idle sessions every idleEvery until ctx ends.
-func (s *Server) sweepIdle(ctx context.Context) {
-	t := time.NewTicker(s.idleEvery)
+// every runs f every d until ctx ends (the instance's periodic work).
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			warned, closed, err := s.sessions.SweepIdle(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				s.logger.Warn("idle sessions not swept", "err", err)
-			case warned+closed > 0:
-				s.logger.Info("idle sessions", "warned", warned, "closed", closed)
-			}
+			f()
 		}
 	}
+}
+
+// sweepIdle warns and closes idle sessions every idleEvery until ctx ends.
+func (s *Server) sweepIdle(ctx context.Context) {
+	every(ctx, s.idleEvery, func() {
+		warned, closed, err := s.sessions.SweepIdle(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("idle sessions not swept", "err", err)
+		case warned+closed > 0:
+			s.logger.Info("idle sessions", "warned", warned, "closed", closed)
+		}
+	})
 }
 
 // ServeHTTP implements http.Handler.
