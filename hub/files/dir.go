@@ -117,10 +117,15 @@ func (d *Dir) DeletePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
-// List implements Store.
+// List implements Store. It walks only the directory the prefix names
+// ("<session>/" is one directory), not the whole store.
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
-	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+	start := d.root
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 && ValidKey(prefix[:i]) {
+		start = filepath.Join(d.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
