@@ -190,6 +190,12 @@ func (s *Server) SweepFiles(ctx context.Context) (int, error) {
 	}
 	for i, sid := range ids {
 		if err := s.files.DeletePrefix(ctx, sid+"/"); err != nil {
+			// The store is away: these are deleted at a later sweep.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if rerr := s.sessions.RequeueGoneFiles(rctx, ids[i:]); rerr != nil {
+				s.logger.Error("files of retired sessions lost track of", "sessions", len(ids)-i, "err", rerr)
+			}
 			return i, err
 		}
 	}

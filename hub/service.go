@@ -220,16 +220,29 @@ func (s *Service) SendFile(ctx context.Context, p Principal, sessionID, clientMs
 	return s.store.AppendMessage(ctx, sessionID, p, msg, s.now().UTC(), s.policy.Load().IdempotencyTTL)
 }
 
+// GoneFileStore lists the retired sessions whose files are to be deleted.
+type GoneFileStore interface {
+	GoneFiles(ctx context.Context, limit int) ([]string, error)
+	// RequeueGoneFiles gives back ids whose files could not be deleted.
+	RequeueGoneFiles(ctx context.Context, ids []string) error
+}
+
 // GoneFiles takes up to limit sessions whose files are to be deleted
 // (retention removed them), if the store keeps such a list.
 func (s *Service) GoneFiles(ctx context.Context, limit int) ([]string, error) {
-	g, ok := s.store.(interface {
-		GoneFiles(context.Context, int) ([]string, error)
-	})
+	g, ok := s.store.(GoneFileStore)
 	if !ok {
 		return nil, nil
 	}
 	return g.GoneFiles(ctx, limit)
+}
+
+// RequeueGoneFiles puts back sessions whose files are still to be deleted.
+func (s *Service) RequeueGoneFiles(ctx context.Context, ids []string) error {
+	if g, ok := s.store.(GoneFileStore); ok && len(ids) > 0 {
+		return g.RequeueGoneFiles(ctx, ids)
+	}
+	return nil
 }
 
 // MarkRead moves p's read marker of the session forward to upTo (and its

@@ -18,3 +18,12 @@ func (s *Store) GoneFiles(ctx context.Context, limit int) ([]string, error) {
 	}
 	return ids, nil
 }
+
+// RequeueGoneFiles puts ids back at the end GoneFiles takes from.
+func (s *Store) RequeueGoneFiles(ctx context.Context, ids []string) error {
+	vals := make([]any, len(ids))
+	for i, id := range ids {
+		vals[i] = id
+	}
+	return storeError(s.rdb.RPush(ctx, s.key("files", "gone"), vals...).Err())
+}
