@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCannedReplies: the admin key makes shared replies (for everyone, or
@@ -90,5 +92,8 @@ func TestCannedReplies(t *testing.T) {
 	}
 	if got := strings.Join(list(bo, ""), " "); got != "personal:bye personal:ciao" {
 		t.Fatalf("after deleting greet: %s", got)
+	}
+	if au, err := a.store.Audit(context.Background(), time.Now()); err != nil || len(au.Violations) != 0 {
+		t.Fatalf("audit: %v %v", err, au.Violations)
 	}
 }

@@ -91,6 +91,11 @@ func TestSessionTags(t *testing.T) {
 		t.Fatalf("refusals changed the session: seq %d -> %d", before, after)
 	}
 
+	// The store's audit knows every key tags add.
+	if au, err := a.store.Audit(context.Background(), clock.Now()); err != nil || len(au.Violations) != 0 {
+		t.Fatalf("audit: %v %v", err, au.Violations)
+	}
+
 	// Retagging moves the session between the lists.
 	if st := httpJSON(t, "PUT", a.http.URL+"/api/v1/sessions/"+sid+"/tags", rtAdminKey, `{"tags":["refund"]}`, nil); st != 200 {
 		t.Fatalf("retag: %d", st)

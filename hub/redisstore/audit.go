@@ -58,10 +58,15 @@ var auditClasses = []struct {
 		return len(p) == 3 && p[0] == "agent" && slices.Contains([]string{"sessions", "conns", "ips"}, p[2])
 	}, auditClass{"agent sessions, connections", "agent accounts; connections scored by expiry and swept", checkAgent}},
 	{func(p []string) bool {
-		return len(p) == 1 && slices.Contains([]string{"agents", "teams", "presence", "routable", "bots", "queue", "offers", "retire", "ratings", "hooks", "store", "chats"}, p[0]) ||
-			len(p) == 2 && slices.Contains([]string{"agents:email", "teams:number", "sessions:number", "messages:number", "customers:number", "sessions:last_created", "queue:version", "queue:stats"}, p[0]+":"+p[1])
+		return len(p) == 1 && slices.Contains([]string{"agents", "teams", "presence", "routable", "available", "bots", "queue", "offers",
+			"calls", "idle", "offline", "retire", "ratings", "hooks", "store", "chats"}, p[0]) ||
+			len(p) == 2 && slices.Contains([]string{"agents:email", "teams:number", "sessions:number", "messages:number", "customers:number",
+				"sessions:last_created", "queue:version", "queue:stats", "files:gone"}, p[0]+":"+p[1])
 	}, auditClass{"singleton", "one key each; index members are checked below", checkIndex}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "idx" }, auditClass{"session index", "sessions kept (open, or ended within retention; the janitor retires the rest)", checkIndex}},
+	{func(p []string) bool { return len(p) == 2 && p[0] == "tag" }, auditClass{"tag index", "sessions kept; retire takes a session out of its tags", checkIndex}},
+	{func(p []string) bool { return len(p) == 3 && p[0] == "session" && p[2] == "tags" }, auditClass{"session tags", "sessions kept; retire deletes them", checkKeptSession}},
+	{func(p []string) bool { return len(p) >= 2 && len(p) <= 4 && p[0] == "canned" }, auditClass{"canned replies", "the replies staff keep (and their shortcut and scope indexes)", nil}},
 	{func(p []string) bool {
 		return len(p) == 2 && p[0] == "team" || len(p) == 3 && p[0] == "team" && p[2] == "agents"
 	}, auditClass{"team", "teams", nil}},
@@ -209,7 +214,8 @@ func checkIndex(ctx context.Context, a *auditor, key string, parts []string) str
 			}
 		}
 		return ""
-	case parts[0] == "idx" || parts[0] == "queue" && len(parts) == 1 || parts[0] == "offers" || parts[0] == "customer":
+	case parts[0] == "idx" || parts[0] == "queue" && len(parts) == 1 || parts[0] == "offers" || parts[0] == "customer" ||
+		parts[0] == "tag" || len(parts) == 1 && (parts[0] == "calls" || parts[0] == "idle" || parts[0] == "offline"):
 		members, err := a.rdb.ZRange(ctx, key, 0, -1).Result()
 		if err != nil {
 			return err.Error()
@@ -250,6 +256,18 @@ func checkIndex(ctx context.Context, a *auditor, key string, parts []string) str
 	}
 	if missing > 0 {
 		return fmt.Sprintf("%d members name sessions that are gone and not due for retiring", missing)
+	}
+	return ""
+}
+
+// checkKeptSession checks that the session a key belongs to
+// (session:<id>:…) is kept, or due for retiring.
+func checkKeptSession(ctx context.Context, a *auditor, key string, parts []string) string {
+	if n, err := a.rdb.Exists(ctx, a.s.sessionKey(parts[1])).Result(); err != nil || n == 1 {
+		return ""
+	}
+	if _, err := a.rdb.ZScore(ctx, a.s.key("idx", "expiry"), parts[1]).Result(); err == redis.Nil {
+		return "belongs to a session that is gone and not due for retiring"
 	}
 	return ""
 }
