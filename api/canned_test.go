@@ -48,6 +48,36 @@ func TestCannedReplies(t *testing.T) {
 		create(bo, bad, http.StatusBadRequest)
 	}
 	create("", `{"shortcut":"x","title":"x","text":"x"}`, http.StatusUnauthorized)
+	// Errors come in the native format with a message that says why.
+	errMsg := func(method, path, token, body string, want int) string {
+		t.Helper()
+		var out struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if st := httpJSON(t, method, a.http.URL+path, token, body, &out); st != want {
+			t.Fatalf("%s %s %s: %d, want %d", method, path, body, st, want)
+		}
+		return out.Error.Message
+	}
+	for _, c := range []struct {
+		method, path, token, body string
+		status                    int
+		msg                       string
+	}{
+		{"POST", "/api/v1/canned-replies", rtAdminKey, `{"scope":"shared","shortcut":"greet","title":"x","text":"x"}`, 409, "shortcut already in use"},
+		{"POST", "/api/v1/canned-replies", bo, `{"shortcut":"Bad!","title":"x","text":"x"}`, 400, "shortcut must be 1 to 32 lowercase letters, digits, _ or -"},
+		{"POST", "/api/v1/canned-replies", bo, `{"shortcut":"ok","title":"` + strings.Repeat("t", 101) + `","text":"x"}`, 400, "title must be 1 to 100 characters"},
+		{"POST", "/api/v1/canned-replies", bo, `{"shortcut":"ok","title":"x","text":"` + strings.Repeat("x", 4001) + `"}`, 400, "text must be 1 to 4000 characters"},
+		{"PATCH", "/api/v1/canned-replies/cr_nope", bo, `{"text":"x"}`, 404, "canned reply not found"},
+		{"DELETE", "/api/v1/canned-replies/cr_nope", rtAdminKey, "", 404, "canned reply not found"},
+		{"PATCH", "/api/v1/canned-replies/" + mine.ID, bo, `{"text":`, 400, ""},
+		{"PATCH", "/api/v1/canned-replies/" + mine.ID, bo, `{"scope":"shared"}`, 400, "a reply keeps its scope: make a new one"},
+		{"PATCH", "/api/v1/canned-replies/" + greet.ID, bo, `{"text":"x"}`, 403, "shared replies are kept by supervisors and admins"},
+	} {
+		if got := errMsg(c.method, c.path, c.token, c.body, c.status); got == "" || (c.msg != "" && got != c.msg) {
+			t.Fatalf("%s %s %s: %q, want %q", c.method, c.path, c.body, got, c.msg)
+		}
+	}
 
 	list := func(token, q string) []string {
 		t.Helper()
@@ -65,6 +95,12 @@ func TestCannedReplies(t *testing.T) {
 	}
 	if got := strings.Join(list(bo, ""), " "); got != "personal:bye shared:greet" {
 		t.Fatalf("Bo lists %s", got) // not billing's refund
+	}
+	var kept struct {
+		CannedReplies []reply `json:"canned_replies"`
+	}
+	if httpJSON(t, "GET", b.http.URL+"/api/v1/canned-replies?q=bye", bo, "", &kept); len(kept.CannedReplies) != 1 || kept.CannedReplies[0].Text != "Have a nice day!" {
+		t.Fatalf("bad input changed Bo's reply: %+v", kept)
 	}
 	if got := strings.Join(list(ana, ""), " "); got != "personal:bye shared:greet shared:refund" {
 		t.Fatalf("Ana lists %s", got)

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,10 @@ import (
 	"github.com/switchboardhq/switchboard/hub"
 )
 
-var cannedPutScript = script("canned_put")
+var (
+	cannedPutScript    = script("canned_put")
+	cannedDeleteScript = script("canned_delete")
+)
 
 var _ hub.CannedStore = (*Store)(nil)
 
@@ -53,16 +57,15 @@ func (s *Store) Canned(ctx context.Context, id string) (*hub.CannedReply, error)
 	return &c, nil
 }
 
-// DeleteCanned implements hub.CannedStore.
+// DeleteCanned implements hub.CannedStore (lua/canned_delete.lua): it
+// deletes the reply as stored now, so that a rename racing with it leaves
+// no stale shortcut behind.
 func (s *Store) DeleteCanned(ctx context.Context, c *hub.CannedReply) error {
-	scope := cannedScope(c)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.key("canned", c.ID))
-		p.SRem(ctx, s.key("canned", scope), c.ID)
-		p.HDel(ctx, s.key("canned", "sc", scope), c.Shortcut)
-		return nil
-	})
-	return storeError(err)
+	err := cannedDeleteScript.Run(ctx, s.rdb, []string{s.key("canned", c.ID)}, s.opts.Prefix, c.ID).Err()
+	if err != nil && strings.HasSuffix(err.Error(), "SB:not_found") {
+		return hub.ErrCannedNotFound
+	}
+	return scriptError(err)
 }
 
 // CannedFor implements hub.CannedStore.
@@ -100,6 +103,10 @@ func (s *Store) CannedFor(ctx context.Context, owner string) ([]*hub.CannedReply
 			out = append(out, &c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *hub.CannedReply) int { return strings.Compare(a.Shortcut, b.Shortcut) })
+	// By shortcut; on a tie the agent's own first (personal < shared),
+	// then by id, so that the order never depends on a set's.
+	slices.SortFunc(out, func(a, b *hub.CannedReply) int {
+		return cmp.Or(strings.Compare(a.Shortcut, b.Shortcut), strings.Compare(a.Scope, b.Scope), strings.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
