@@ -200,7 +200,7 @@ export class ChatPane {
       h("div", { class: "composer-tools" },
         h("button", { type: "button", class: "secondary attach", "aria-label": "Attach a file", title: "Attach a file (image, PDF, text)", onclick: () => this.fileInput.click() }, "Attach"),
         this.canned ? h("button", { type: "button", class: "secondary", title: "Insert a canned reply (or type / and its shortcut)",
-          onclick: () => (this.canned.isOpen ? this.canned.close() : this.canned.open("", { withSearch: true })) }, "Canned") : null),
+          onclick: () => (this.canned.searching ? this.canned.close() : this.canned.open("", { withSearch: true })) }, "Canned") : null),
       this.fileInput, this.input, h("div", { class: "composer-side" },
         h("label", { class: "note-toggle", title: "Only staff see a private note; the customer never does" }, this.noteBox, " Private note"),
         h("button", { type: "submit", class: "primary" }, "Send")));
@@ -334,7 +334,7 @@ export class ChatPane {
     if (!this.canned) return;
     const m = /^\/([a-z0-9_-]*)$/i.exec(this.input.value);
     if (m) this.canned.open(m[1]);
-    else if (this.canned.isOpen && this.canned.search.hidden) this.canned.close();
+    else if (this.canned.isOpen && !this.canned.searching) this.canned.close();
   }
 
   // insertCanned puts a canned reply in the composer (replacing a typed
