@@ -85,7 +85,7 @@ func (s *Server) createCanned(w http.ResponseWriter, r *http.Request, p hub.Prin
 	}
 	now := s.sessions.Now().UTC()
 	c.ID, c.CreatedAt, c.UpdatedAt = "cr_"+hub.NewSecret(12), now, now
-	if err := s.canned.PutCanned(r.Context(), c); err != nil {
+	if err := s.canned.PutCanned(r.Context(), c, false); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}
@@ -133,7 +133,7 @@ func (s *Server) updateCanned(w http.ResponseWriter, r *http.Request, p hub.Prin
 		return
 	}
 	c.UpdatedAt = s.sessions.Now().UTC()
-	if err := s.canned.PutCanned(r.Context(), c); err != nil {
+	if err := s.canned.PutCanned(r.Context(), c, true); err != nil {
 		s.nativeErr(w, r, err)
 		return
 	}

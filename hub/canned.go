@@ -34,9 +34,11 @@ type CannedReply struct {
 }
 
 // CannedStore keeps canned replies; PutCanned refuses a shortcut its scope
-// uses already (ErrShortcutTaken), atomically.
+// uses already (ErrShortcutTaken), atomically, and with replace saves an
+// existing reply only (ErrCannedNotFound once deleted: an edit racing
+// with a delete does not bring the reply back).
 type CannedStore interface {
-	PutCanned(ctx context.Context, c *CannedReply) error
+	PutCanned(ctx context.Context, c *CannedReply, replace bool) error
 	Canned(ctx context.Context, id string) (*CannedReply, error)
 	DeleteCanned(ctx context.Context, c *CannedReply) error
 	// CannedFor lists the shared replies and the personal ones of owner

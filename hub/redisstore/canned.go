@@ -30,14 +30,20 @@ func cannedScope(c *hub.CannedReply) string {
 }
 
 // PutCanned implements hub.CannedStore (lua/canned_put.lua).
-func (s *Store) PutCanned(ctx context.Context, c *hub.CannedReply) error {
+func (s *Store) PutCanned(ctx context.Context, c *hub.CannedReply, replace bool) error {
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	err = cannedPutScript.Run(ctx, s.rdb, []string{s.key("canned", c.ID)}, s.opts.Prefix, c.ID, string(raw), c.Shortcut, cannedScope(c)).Err()
-	if err != nil && strings.HasSuffix(err.Error(), "SB:shortcut_taken") {
+	err = cannedPutScript.Run(ctx, s.rdb, []string{s.key("canned", c.ID)}, s.opts.Prefix, c.ID, string(raw), c.Shortcut, cannedScope(c), replace).Err()
+	switch {
+	case err == nil:
+	case strings.HasSuffix(err.Error(), "SB:shortcut_taken"):
 		return hub.ErrShortcutTaken
+	case strings.HasSuffix(err.Error(), "SB:not_found"):
+		return hub.ErrCannedNotFound
+	case strings.HasSuffix(err.Error(), "SB:exists"):
+		return hub.Errorf(hub.ECONFLICT, "canned reply %s exists already", c.ID)
 	}
 	return scriptError(err)
 }

@@ -46,9 +46,10 @@ func shortcuts(list []*hub.CannedReply) string {
 func TestCannedStore(t *testing.T) {
 	st, r := newCannedStore(t)
 	ctx := context.Background()
-	put := func(c *hub.CannedReply, want error) {
+	// put creates c, or with replace saves it again.
+	put := func(c *hub.CannedReply, want error, replace ...bool) {
 		t.Helper()
-		if err := st.PutCanned(ctx, c); !errors.Is(err, want) {
+		if err := st.PutCanned(ctx, c, len(replace) > 0); !errors.Is(err, want) {
 			t.Fatalf("put %s %s: %v, want %v", c.ID, c.Shortcut, err, want)
 		}
 	}
@@ -58,9 +59,13 @@ func TestCannedStore(t *testing.T) {
 	put(cannedReply("cr_4", hub.CannedPersonal, "ana", "greet"), nil)
 	put(cannedReply("cr_5", hub.CannedPersonal, "bo", "greet"), hub.ErrShortcutTaken)
 	put(cannedReply("cr_6", hub.CannedPersonal, "bo", "bye"), nil)
-	put(cannedReply("cr_1", hub.CannedShared, "", "greet"), nil) // the holder may save again
+	put(cannedReply("cr_1", hub.CannedShared, "", "greet"), nil, true) // the holder may save again
+	if err := st.PutCanned(ctx, cannedReply("cr_1", hub.CannedShared, "", "hi"), false); hub.ErrorCode(err) != hub.ECONFLICT {
+		t.Fatalf("creating an existing id: %v", err)
+	}
+	put(cannedReply("cr_none", hub.CannedShared, "", "hi"), hub.ErrCannedNotFound, true) // replace saves an existing reply only
 
-	if err := st.PutCanned(ctx, cannedReply("cr_2", hub.CannedShared, "", "greet")); hub.ErrorMessage(err) != "shortcut already in use" {
+	if err := st.PutCanned(ctx, cannedReply("cr_2", hub.CannedShared, "", "greet"), false); hub.ErrorMessage(err) != "shortcut already in use" {
 		t.Fatalf("the error reads %v", err)
 	}
 	if _, err := st.Canned(ctx, "cr_2"); !errors.Is(err, hub.ErrCannedNotFound) {
@@ -80,7 +85,7 @@ func TestCannedStore(t *testing.T) {
 		t.Fatalf("read: %+v %v", c, err)
 	}
 	c.Shortcut = "ciao"
-	put(c, nil)
+	put(c, nil, true)
 	put(cannedReply("cr_7", hub.CannedPersonal, "bo", "bye"), nil)
 	put(cannedReply("cr_8", hub.CannedPersonal, "bo", "ciao"), hub.ErrShortcutTaken)
 
@@ -88,7 +93,7 @@ func TestCannedStore(t *testing.T) {
 	// stored shortcut, not the one the copy names.
 	stale := *c
 	c.Shortcut = "hola"
-	put(c, nil)
+	put(c, nil, true)
 	if err := st.DeleteCanned(ctx, &stale); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,7 @@ func TestCannedStore(t *testing.T) {
 	if err := st.DeleteCanned(ctx, &stale); !errors.Is(err, hub.ErrCannedNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
+	put(&stale, hub.ErrCannedNotFound, true) // an edit after the delete does not bring it back
 	if _, err := st.Canned(ctx, "nope"); !errors.Is(err, hub.ErrCannedNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
@@ -128,7 +134,7 @@ func TestCannedShortcutRace(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			errs[i] = st.PutCanned(ctx, cannedReply(fmt.Sprintf("cr_%d", i), hub.CannedShared, "", "greet"))
+			errs[i] = st.PutCanned(ctx, cannedReply(fmt.Sprintf("cr_%d", i), hub.CannedShared, "", "greet"), false)
 		})
 	}
 	wg.Wait()
