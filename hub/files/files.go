@@ -104,3 +104,9 @@ func SanitizeName(name string) string {
 	}
 	return out
 }
+
+// Both stores keep files as the interface says.
+var (
+	_ Store = (*Dir)(nil)
+	_ Store = (*S3)(nil)
+)
