@@ -28,6 +28,8 @@ func (s *Server) routeDesk(r *mux.Router) {
 	v1.Handle("/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.listSessions)}))
 	v1.Handle("/sessions/{id}/tags", s.methods(methods{http.MethodPut: s.principal(s.putTags)}))
 	v1.Handle("/widget/availability", s.methods(methods{http.MethodGet: s.availability}))
+	v1.Handle("/reports/sessions", s.methods(methods{http.MethodGet: s.supervisor(s.getReport(hub.ReportByDay))}))
+	v1.Handle("/reports/agents", s.methods(methods{http.MethodGet: s.supervisor(s.getReport(hub.ReportByAgent))}))
 	v1.Handle("/offline-messages", s.methods(methods{http.MethodGet: s.staff(s.offlineMessages)}))
 	for _, action := range []string{"accept", "decline", "pick", "transfer", "handover"} {
 		v1.Handle("/sessions/{id}/"+action, s.methods(methods{http.MethodPost: s.principal(s.sessionAction(action))}))

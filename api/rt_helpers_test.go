@@ -90,6 +90,8 @@ type rtOptions struct {
 	// files keeps attachments (nil: none); maxFileBytes bounds them.
 	files        files.Store
 	maxFileBytes int64
+	// location is the reports' time zone (nil: UTC).
+	location *time.Location
 }
 
 // gatedBus calls gate before subscribing.
@@ -127,7 +129,7 @@ func newRTEnv(t testing.TB, n int, o rtOptions) *rtEnv {
 func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	t := e.t
 	store, err := redisstore.New(e.r.NewClient(), redisstore.Options{Prefix: e.r.Prefix, MaxSessionEvents: o.maxSessionEvents,
-		IdleWarn: o.idleWarn, IdleClose: o.idleClose})
+		IdleWarn: o.idleWarn, IdleClose: o.idleClose, Location: o.location})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +152,7 @@ func (e *rtEnv) start(tokens *hub.Tokens, o rtOptions) *rtInstance {
 	sessions := hub.NewService(store, o.policy, o.clock)
 	srv := api.NewServer(api.Config{
 		Sessions: sessions, Agents: store, History: store, Fanout: fan, IdleSweepEvery: o.idleSweepEvery, Hours: o.hours,
-		Files: o.files, MaxFileBytes: o.maxFileBytes, Canned: store,
+		Files: o.files, MaxFileBytes: o.maxFileBytes, Canned: store, Reports: hub.NewReports(store, store, store, o.location, o.clock),
 		Desk: desk, Teams: store, OpenSessionOf: store.OpenSessionOf, TrustedProxies: o.trusted,
 		Tencent: rtTencent, CCAI: rtCCAI, Chats: hub.NewHistory(store, o.clock), Webhooks: store,
 		Tokens: tokens, AdminKey: rtAdminKey, IdentitySecret: []byte("identity-secret-0123"),

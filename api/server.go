@@ -83,6 +83,9 @@ type Config struct {
 	ICE func(user string) []protocol.ICEServer
 	// Canned keeps canned replies; nil answers their endpoints 404.
 	Canned hub.CannedStore
+	// Reports reads the supervisors' reports (GET /api/v1/reports/...);
+	// nil answers them 404.
+	Reports *hub.Reports
 	// Files keeps attachments' bytes (hub/files); nil refuses uploads.
 	Files files.Store
 	// MaxFileBytes bounds an attachment; default 10 MB. AllowedTypes are
@@ -151,6 +154,7 @@ type Server struct {
 	hours            *hub.Hours                // business hours (nil: always open)
 	files            files.Store               // attachments (nil: none)
 	canned           hub.CannedStore           // canned replies (nil: none)
+	reports          *hub.Reports              // supervisors' reports (nil: none)
 	maxFileBytes     int64
 	allowedTypes     []string
 	agentTokenTTL    time.Duration
@@ -189,7 +193,7 @@ func NewServer(cfg Config) *Server {
 		trusted: cfg.TrustedProxies, chats: cfg.Chats, location: cfg.Location, webhooks: cfg.Webhooks,
 		adminKey: []byte(cfg.AdminKey), operatorKey: []byte(cfg.Operator.Key), tenants: cfg.Operator.Tenants, operatorChanged: cfg.Operator.Changed, tenantWebhooks: cfg.Operator.Webhooks,
 		agentTokenTTL: cfg.AgentTokenTTL, customerTokenTTL: cfg.CustomerTokenTTL, idleEvery: cmp.Or(cfg.IdleSweepEvery, 5*time.Second), hours: cfg.Hours,
-		files: cfg.Files, canned: cfg.Canned, maxFileBytes: cmp.Or(cfg.MaxFileBytes, 10<<20), allowedTypes: cfg.AllowedTypes,
+		files: cfg.Files, canned: cfg.Canned, reports: cfg.Reports, maxFileBytes: cmp.Or(cfg.MaxFileBytes, 10<<20), allowedTypes: cfg.AllowedTypes,
 		ws: cfg.WS, ping: cfg.Ping, logger: cfg.Logger,
 		widgetLimit: keyrate.New(rate.Every(6*time.Second), 10), // 10 at once, then 10 a minute
 		loginLimit:  keyrate.New(rate.Every(3*time.Second), 10),

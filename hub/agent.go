@@ -50,11 +50,14 @@ type Agent struct {
 	// Chosen is the status the agent (or an admin) chose: Available or a
 	// custom one. It is kept while the agent is Offline or In-call and
 	// shows again when that ends.
-	Chosen    string
-	Online    bool     // a connection is live (not counting a grace period)
-	IPs       []string // of its live connections; of the last ones once it is offline
-	Disabled  bool     // a disabled agent cannot log in, and its sockets are closed
-	CreatedAt time.Time
+	Chosen string
+	// StatusSince is when it began to show Status (zero for an agent
+	// kept from before reports, until its status next changes).
+	StatusSince time.Time
+	Online      bool     // a connection is live (not counting a grace period)
+	IPs         []string // of its live connections; of the last ones once it is offline
+	Disabled    bool     // a disabled agent cannot log in, and its sockets are closed
+	CreatedAt   time.Time
 }
 
 // ErrAgentNotFound is the error for an unknown agent id or e-mail.

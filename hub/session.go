@@ -117,6 +117,31 @@ type Session struct {
 	// that ended, oldest first.
 	Call  *Call
 	Calls []CallRecord
+
+	// Figures are what the reports count of it, recorded by its
+	// transitions as they happened.
+	Figures SessionFigures
+}
+
+// SessionFigures are a session's report figures (docs/reports.md). A nil
+// duration is not known yet (or never will be: an abandoned session has
+// no wait).
+type SessionFigures struct {
+	// Wait is from creation to the first agent's acceptance.
+	Wait *time.Duration
+	// FirstResponse is from the customer's first message to the agent's
+	// first reply after it.
+	FirstResponse *time.Duration
+	// Handle is from the first acceptance to the end.
+	Handle    *time.Duration
+	Transfers int
+	// Abandoned: the customer ended it before any agent answered.
+	Abandoned bool
+	// Team is the team it counts for: the team it was sent to when first
+	// answered, else the answering agent's first team ("" for none).
+	Team string
+	// Agents are the agents who held it, in order.
+	Agents []string
 }
 
 // ReadUpTo returns the highest read marker of the parties of a role

@@ -101,6 +101,10 @@ type Config struct {
 	// leave the agent's last message unanswered before the session is
 	// warned (0: off), and how long after the warning it is closed.
 	IdleWarn, IdleClose time.Duration
+	// ReportHourly and ReportDaily are how long the reports' hourly and
+	// daily figures are kept (SWITCHBOARD_REPORT_HOURLY_RETENTION,
+	// SWITCHBOARD_REPORT_DAILY_RETENTION).
+	ReportHourly, ReportDaily time.Duration
 	// S3URL and FilesDir say where attachments are kept: an S3-compatible
 	// store, or a local directory (one instance, or a shared disk); with
 	// neither, the embedded Redis keeps them in a temporary directory and a
@@ -366,6 +370,14 @@ var deskSettings = []setting{
 	}},
 	{"idle-close", "SWITCHBOARD_IDLE_CLOSE", "5m", "idle auto-close: how long after the warning the chat is closed (reason idle)", func(c *Config, v string) (err error) {
 		c.IdleClose, err = durationIn(v, 10*time.Second, 7*24*time.Hour)
+		return err
+	}},
+	{"report-hourly-retention", "SWITCHBOARD_REPORT_HOURLY_RETENTION", "720h", "how long the reports keep hourly figures (30 days)", func(c *Config, v string) (err error) {
+		c.ReportHourly, err = durationIn(v, time.Hour, 5*366*24*time.Hour)
+		return err
+	}},
+	{"report-daily-retention", "SWITCHBOARD_REPORT_DAILY_RETENTION", "9600h", "how long the reports keep daily figures (400 days)", func(c *Config, v string) (err error) {
+		c.ReportDaily, err = durationIn(v, 24*time.Hour, 10*366*24*time.Hour)
 		return err
 	}},
 	{"call-ring-timeout", "SWITCHBOARD_CALL_RING_TIMEOUT", "45s", "how long a call rings before it ends unanswered (no_answer)", func(c *Config, v string) (err error) {

@@ -154,7 +154,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	store, err := redisstore.New(m.rdb, redisstore.Options{Prefix: cfg.KeyPrefix, MaxSessionEvents: cfg.MaxSessionEvents,
-		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout, IdleWarn: cfg.IdleWarn, IdleClose: cfg.IdleClose})
+		MinReplicas: cfg.MinReplicas, ReplicaTimeout: cfg.WaitTimeout, IdleWarn: cfg.IdleWarn, IdleClose: cfg.IdleClose,
+		Location: cfg.Location, ReportHours: cfg.ReportHourly, ReportDays: cfg.ReportDaily})
 	if err != nil {
 		return err
 	}
@@ -234,8 +235,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Files:            m.files,
 		MaxFileBytes:     cfg.MaxFileBytes,
 		Canned:           store,
+		Reports:          hub.NewReports(store, store, store, cfg.Location, nil),
 		Ping:             store.Ping,
-		Collectors: append(guardMetrics(guard), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Collectors: append(guardMetrics(guard), newReportCollector(store, m.Logger), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_http_conns_refused_total",
 			Help: "Connections closed as they were accepted: their address held SWITCHBOARD_HTTP_MAX_CONNS_PER_ADDR open already.",
 		}, func() float64 { return float64(peers.Refused()) })),

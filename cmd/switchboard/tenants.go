@@ -126,6 +126,7 @@ func (m *Main) buildTenant(ctx context.Context, t *hub.Tenant) (*api.Server, err
 		Hours:            cfg.Hours,
 		Files:            m.files,
 		Canned:           store,
+		Reports:          hub.NewReports(store, store, store, cfg.Location, nil),
 		MaxFileBytes:     cfg.MaxFileBytes,
 		Ping:             store.Ping,
 		Web:              web.Handler(),

@@ -77,6 +77,11 @@ type Options struct {
 	// once the primary ran the script.
 	MinReplicas    int
 	ReplicaTimeout time.Duration
+	// Location is the time zone of the reports' hours and days; default
+	// UTC. ReportHours and ReportDays are how long the hourly and daily
+	// figures are kept after their hour or day; defaults 30 and 400 days.
+	Location                *time.Location
+	ReportHours, ReportDays time.Duration
 }
 
 // Store is the Redis implementation of hub.SessionStore and hub.AgentStore.
@@ -113,6 +118,15 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	}
 	if opts.PruneBatch <= 0 {
 		opts.PruneBatch = 500
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.ReportHours <= 0 {
+		opts.ReportHours = 30 * 24 * time.Hour
+	}
+	if opts.ReportDays <= 0 {
+		opts.ReportDays = 400 * 24 * time.Hour
 	}
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = time.Second
@@ -234,13 +248,14 @@ func scriptError(err error) error {
 
 // deskArgs are the first five arguments of every desk script (see desk in
 // lua/lib.lua): the prefix, now in ms and as RFC 3339, the session event
-// limit and the policy's timings.
+// limit and the policy's timings with the reports' context (report in
+// lua/lib.lua).
 func (s *Store) deskArgs(now time.Time, p *hub.DeskPolicy, more ...any) []any {
-	conf := "{}"
+	conf := fmt.Sprintf(`{"tz_ms":%d,"rh_ms":%d,"rd_ms":%d}`, s.tzOffset(now), s.opts.ReportHours.Milliseconds(), s.opts.ReportDays.Milliseconds())
 	if p != nil {
-		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d,"ring_ms":%d,"call_grace_ms":%d}`,
+		conf = fmt.Sprintf(`{"offer_ms":%d,"skip_ms":%d,"grace_ms":%d,"ttl_ms":%d,"ring_ms":%d,"call_grace_ms":%d,`,
 			p.OfferTimeout.Milliseconds(), p.SkipFor.Milliseconds(), p.Grace.Milliseconds(), p.PresenceTTL.Milliseconds(),
-			p.RingTimeout.Milliseconds(), p.CallGrace.Milliseconds())
+			p.RingTimeout.Milliseconds(), p.CallGrace.Milliseconds()) + conf[1:]
 	}
 	return append([]any{s.opts.Prefix, ms(now), now.UTC().Format(time.RFC3339Nano), s.opts.MaxSessionEvents, conf}, more...)
 }
@@ -483,6 +498,7 @@ func decodeAgent(h map[string]string) *hub.Agent {
 		ID: h["id"], Name: h["name"], Email: h["email"], Number: h["agent_number"], Role: hub.Role(h["role"]),
 		Capacity: capacity, PasswordHash: h["password_hash"], Status: h["status"], Chosen: h["chosen"],
 		Online: h["online"] == "1", Disabled: h["disabled"] == "1", CreatedAt: msTime(h["created_at"]),
+		StatusSince: msTime(h["status_since"]),
 	}
 	if a.Chosen == "" {
 		a.Chosen = hub.AgentAvailable
@@ -541,7 +557,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}
 	args := []any{s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
 		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID, kind,
-		s.opts.IdleWarn.Milliseconds(), ms(at)}
+		s.opts.IdleWarn.Milliseconds(), ms(at), s.reportArg(at)}
 	var res []int64
 	var err error
 	if s.opts.MinReplicas > 0 {
@@ -766,5 +782,26 @@ func decodeSession(h map[string]string) (*hub.Session, error) {
 		Offline:       h["offline"] == "1",
 		Call:          decodeCall(h),
 		Calls:         decodeCalls(h["calls"]),
+		Figures:       decodeFigures(h),
 	}, nil
+}
+
+// decodeFigures reads the report figures the transitions keep on a
+// session (lua/lib.lua: start, close_session; message.lua; transfer.lua).
+func decodeFigures(h map[string]string) hub.SessionFigures {
+	dur := func(field string) *time.Duration {
+		n, err := strconv.ParseInt(h[field], 10, 64)
+		if err != nil {
+			return nil
+		}
+		d := time.Duration(n) * time.Millisecond
+		return &d
+	}
+	transfers, _ := strconv.Atoi(h["transfers"])
+	f := hub.SessionFigures{Wait: dur("wait_ms"), FirstResponse: dur("first_response_ms"), Handle: dur("handle_ms"),
+		Transfers: transfers, Abandoned: h["abandoned"] == "1", Team: h["report_team"]}
+	if h["agents"] != "" {
+		f.Agents = strings.Split(h["agents"], ",")
+	}
+	return f
 }

@@ -40,7 +40,9 @@ end
 for _, t in ipairs(teams) do
   redis.call('SADD', k('team', t, 'agents'), aid)
 end
-redis.call('HSETNX', KEYS[1], 'status', 'Offline')
+if redis.call('HSETNX', KEYS[1], 'status', 'Offline') == 1 then
+  redis.call('HSET', KEYS[1], 'status_since', ARGV[12]) -- Offline since it was made (reports)
+end
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[12])
 redis.call('HSET', KEYS[1], 'id', aid, 'name', ARGV[7], 'email', ARGV[17], 'email_key', ARGV[8], 'role', ARGV[9],
   'capacity', ARGV[10], 'password_hash', ARGV[11], 'disabled', ARGV[13], 'agent_number', ARGV[15],

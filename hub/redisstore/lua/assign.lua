@@ -33,7 +33,7 @@ elseif rule == 'pick' then
   end
 elseif redis.call('EXISTS', akey) == 0 then
   redis.call('HSET', akey, 'id', aid, 'name', name, 'email', '', 'role', 'agent',
-    'capacity', ARGV[10], 'status', 'Offline', 'created_at', D.now)
+    'capacity', ARGV[10], 'status', 'Offline', 'created_at', D.now, 'status_since', D.now)
   redis.call('ZADD', k('agents'), D.now, aid)
 end
 if rule ~= 'accept' and redis.call('SISMEMBER', akey .. ':sessions', sid) == 0 and

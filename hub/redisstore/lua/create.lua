@@ -77,6 +77,7 @@ if offline then
   ev.offline = true
 end
 local seq = session_event(sid, ev, redis.call('INCR', k('messages', 'number')))
+report(rep_dims(), {created = 1, offline = offline and 1 or nil})
 hook(D.p, 'session.created', sid, seq, D.iso)
 if bot ~= '' then
   redis.call('SADD', k('agent', bot, 'sessions'), sid)

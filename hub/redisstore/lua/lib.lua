@@ -279,6 +279,91 @@ local function unqueue(sid)
   return false
 end
 
+-- Reports (docs/reports.md): the figures of each session are recorded by
+-- the transitions where they happen, and counted at that moment in three
+-- hashes: the local hour's (prefix:rep:h:<n>, n hours since the epoch in
+-- the hub's time zone), the local day's (prefix:rep:d:<n>) and the totals
+-- (prefix:rep:total, what /metrics exports). The hour and day hashes hold
+-- one field per dimension and figure, "<dim>|<figure>", dim being '*' (the
+-- whole contact center), 't:<team>' or 'a:<agent>'; the totals hold '*'
+-- only, without the dim. Figures: created, offline, answered, abandoned,
+-- ended, transfers, the sums and counts of wait (ms), frt (first
+-- response, ms) and handle (ms), a histogram of wait and frt (<name>_le_<s>:
+-- how many were at most s seconds and more than the bound before; _le_inf
+-- past the last), rating_sum, rating_n, rating_pos (4 or 5 stars), and for
+-- agents st:<status> (ms in that shown status). The policy's JSON carries
+-- the time zone's offset at now (tz_ms) and how long the hour and day
+-- hashes are kept after their end (rh_ms, rd_ms).
+local rep_bounds = {5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600}
+
+-- rep_le returns the histogram field suffix of a duration in ms.
+local function rep_le(ms)
+  for _, b in ipairs(rep_bounds) do
+    if ms <= b * 1000 then
+      return '_le_' .. b
+    end
+  end
+  return '_le_inf'
+end
+
+-- rep_dims returns the dimensions an observation counts in: all, and its
+-- team and agent when it has them.
+local function rep_dims(team, agent)
+  local dims = {'*'}
+  if team and team ~= '' then
+    dims[#dims + 1] = 't:' .. team
+  end
+  if agent and agent ~= '' then
+    dims[#dims + 1] = 'a:' .. agent
+  end
+  return dims
+end
+
+-- report adds the figures of incr (figure -> amount) to the hour, day and
+-- totals of now, in every dimension of dims.
+local function report(dims, incr)
+  local off = num(D.conf.tz_ms)
+  local hn = math.floor((D.now + off) / 3600000)
+  local dn = math.floor((D.now + off) / 86400000)
+  local hk, dk, tk = k('rep', 'h', hn), k('rep', 'd', dn), k('rep', 'total')
+  for f, v in pairs(incr) do
+    for _, dim in ipairs(dims) do
+      redis.call('HINCRBY', hk, dim .. '|' .. f, v)
+      redis.call('HINCRBY', dk, dim .. '|' .. f, v)
+    end
+    redis.call('HINCRBY', tk, f, v)
+  end
+  redis.call('PEXPIREAT', hk, (hn + 1) * 3600000 - off + num(D.conf.rh_ms))
+  redis.call('PEXPIREAT', dk, (dn + 1) * 86400000 - off + num(D.conf.rd_ms))
+end
+
+-- report_span adds the time from..to (ms) that agent aid spent in a shown
+-- status to the hours and days it overlaps, as far back as each is kept.
+-- The offset at now splits it: across a change of daylight saving time a
+-- span's hours are off by the change.
+local function report_span(aid, status, from, to)
+  local off = num(D.conf.tz_ms)
+  local field = 'a:' .. aid .. '|st:' .. status
+  for _, g in ipairs({{'h', 3600000, num(D.conf.rh_ms)}, {'d', 86400000, num(D.conf.rd_ms)}}) do
+    local span, ttl = g[2], g[3]
+    local lo = math.max(from, to - ttl)
+    local b = math.floor((lo + off) / span)
+    while lo < to do
+      local bend = (b + 1) * span - off
+      local piece = math.min(bend, to) - math.max(b * span - off, lo)
+      if piece > 0 then
+        local key = k('rep', g[1], b)
+        redis.call('HINCRBY', key, field, piece)
+        redis.call('PEXPIREAT', key, bend + ttl)
+      end
+      if bend >= to then
+        break
+      end
+      b = b + 1
+    end
+  end
+end
+
 -- agent_sync recomputes an agent's shown status and its place among the
 -- routable agents from what it is: Offline without a live connection (or a
 -- grace period running), In-call with at least one session, else the
@@ -292,7 +377,7 @@ local function agent_sync(id)
   end
   local key = k('agent', id)
   local a = redis.call('HMGET', key, 'id', 'status', 'chosen', 'online', 'capacity', 'disabled',
-    'idle_since', 'grace_until', 'role')
+    'idle_since', 'grace_until', 'role', 'status_since')
   if not a[1] then
     return
   end
@@ -317,10 +402,19 @@ local function agent_sync(id)
     status = chosen
   end
   if status ~= a[2] then
-    redis.call('HSET', key, 'status', status)
+    -- The time in the status it leaves goes to the reports (an agent
+    -- kept from before reports has no status_since: its first change
+    -- starts the count).
+    local since = num(a[10])
+    if since > 0 and since < D.now and a[9] ~= 'bot' then
+      report_span(id, a[2] or 'Offline', since, D.now)
+    end
+    redis.call('HSET', key, 'status', status, 'status_since', D.now)
     local ev = {type = 'agent.status', agent_id = id, status = status, previous = a[2] or 'Offline'}
     notice('agent:' .. id, ev)
     notice('supervisors', ev)
+  elseif not a[10] then
+    redis.call('HSET', key, 'status_since', D.now)
   end
   -- prefix:available holds the agents a customer may expect an answer
   -- from: online, Available by choice and enabled, at capacity or not
@@ -453,6 +547,19 @@ local function close_session(sid, state, by, retention, reason)
   redis.call('ZADD', k('idx', 'Ended'), h[1], sid)
   redis.call('ZADD', k('idx', 'expiry'), D.now + tonumber(retention), sid)
   redis.call('ZADD', k('idx', 'ended_at'), D.now, sid)
+  -- The reports: handle time from the first answer, or abandoned when
+  -- the customer left before any agent answered.
+  local r = redis.call('HMGET', skey, 'assigned_at', 'report_team')
+  local inc = {ended = 1}
+  if num(r[1]) > 0 then
+    local handle = math.max(D.now - num(r[1]), 0)
+    inc.handle_sum, inc.handle_n = handle, 1
+    redis.call('HSET', skey, 'handle_ms', handle)
+  elseif by.role == 'customer' then
+    inc.abandoned = 1
+    redis.call('HSET', skey, 'abandoned', '1')
+  end
+  report(rep_dims(r[2], h[7]), inc)
   local rec = {n = tonumber(h[1]), v = h[5] or '', u = h[6] or '', c = h[4] or '', a = h[7] or ''}
   if redis.call('HGET', skey, 'files') == '1' then
     rec.f = 1 -- retire queues its files for deletion (prefix:files:gone)
@@ -569,7 +676,7 @@ end
 -- capacity: callers do, as their rule says.
 local function start(sid, aid, name)
   local skey = k('session', sid)
-  local h = redis.call('HMGET', skey, 'state', 'number', 'agent_id', 'bot_id')
+  local h = redis.call('HMGET', skey, 'state', 'number', 'agent_id', 'bot_id', 'team', 'created_at', 'offline', 'agents')
   local prev = h[3]
   if prev and prev ~= '' and prev ~= aid then
     redis.call('SREM', k('agent', prev, 'sessions'), sid)
@@ -585,7 +692,25 @@ local function start(sid, aid, name)
   end
   redis.call('HSET', skey, 'state', 'Agent', 'agent_id', aid, 'agent_name', name, 'active_since', D.now,
     'bot_id', '', 'team', '')
-  redis.call('HSETNX', skey, 'assigned_at', D.now)
+  if redis.call('HSETNX', skey, 'assigned_at', D.now) == 1 then
+    -- The first answer: the session's wait, and its team in the reports
+    -- (the team it was sent to, else the answering agent's first team).
+    local team = h[5] or ''
+    if team == '' then
+      team = string.match(redis.call('HGET', k('agent', aid), 'teams') or '', '[^,]+') or ''
+    end
+    local wait = math.max(D.now - num(h[6]), 0)
+    redis.call('HSET', skey, 'report_team', team, 'wait_ms', wait)
+    local inc = {answered = 1}
+    if h[7] ~= '1' then -- an offline message's wait is not a queue's
+      inc.wait_sum, inc.wait_n, inc['wait' .. rep_le(wait)] = wait, 1, 1
+    end
+    report(rep_dims(team, aid), inc)
+  end
+  local agents = h[8] or ''
+  if not string.find(',' .. agents .. ',', ',' .. aid .. ',', 1, true) then
+    redis.call('HSET', skey, 'agents', agents == '' and aid or agents .. ',' .. aid)
+  end
   redis.call('HSET', skey, 'handled_by', aid)
   redis.call('ZREM', k('idx', 'Waiting'), sid)
   redis.call('ZADD', k('idx', 'Active'), h[2], sid)

@@ -10,6 +10,12 @@
 -- (the session is marked files = 1, so that retention deletes its files),
 -- '' for a message
 -- ARGV[12] the idle warning delay (ms; '0': idle auto-close off)   ARGV[13] now (ms)
+-- ARGV[14] the report context (see report in lib.lua): the time zone's
+-- offset at now, and how long hour and day figures are kept (ms), as
+-- "tz_ms,rh_ms,rd_ms"
+-- The customer's first message is kept (first_cust_at), and the first
+-- reply of the session's agent after it is its first response (in the
+-- reports; first_response_ms on the session).
 -- With idle auto-close, an agent's message in Agent starts the session's
 -- idle clock (idle_at, and prefix:idle for idle.lua) and a customer's
 -- message stops it.
@@ -34,7 +40,8 @@ end
 -- The session's fields in one read, and its counters and epoch in one
 -- write: what open_for, full and emit read and write one by one, this is
 -- the send path (docs/performance.md, round two).
-local h = redis.call('HMGET', KEYS[1], 'id', 'state', 'customer_id', 'agent_id', 'bot_id', 'seq', 'messages', 'epoch', 'idle_at')
+local h = redis.call('HMGET', KEYS[1], 'id', 'state', 'customer_id', 'agent_id', 'bot_id', 'seq', 'messages', 'epoch', 'idle_at',
+  'first_cust_at', 'first_reply_at')
 if not h[1] then
   return redis.error_reply('SB:not_found')
 elseif h[2] == 'Ended' then
@@ -52,11 +59,22 @@ local messages = tonumber(h[7]) or 0
 if not note then
   messages = messages + 1
 end
+local set = {'seq', seq, 'messages', messages}
 if epoch ~= '' and h[8] ~= epoch then
-  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', messages, 'epoch', epoch)
-else
-  redis.call('HSET', KEYS[1], 'seq', seq, 'messages', messages)
+  set[#set + 1], set[#set + 2] = 'epoch', epoch
 end
+if not note and not h[10] and ARGV[2] == 'customer' then
+  set[#set + 1], set[#set + 2] = 'first_cust_at', ARGV[13]
+elseif not note and h[10] and not h[11] and ARGV[2] == 'agent' and h[2] == 'Agent' and ARGV[3] == h[4] then
+  local frt = math.max(tonumber(ARGV[13]) - tonumber(h[10]), 0)
+  set[#set + 1], set[#set + 2] = 'first_reply_at', ARGV[13]
+  set[#set + 1], set[#set + 2] = 'first_response_ms', frt
+  local tz, rh, rd = string.match(ARGV[14], '^(-?%d+),(%d+),(%d+)$')
+  D.p, D.now, D.conf = ARGV[8], tonumber(ARGV[13]), {tz_ms = tz, rh_ms = rh, rd_ms = rd}
+  report(rep_dims(redis.call('HGET', KEYS[1], 'report_team'), ARGV[3]),
+    {frt_sum = frt, frt_n = 1, ['frt' .. rep_le(frt)] = 1})
+end
+redis.call('HSET', KEYS[1], unpack(set))
 if note then
   emit_at(KEYS[2], ARGV[1], ARGV[5], nil, seq)
 else

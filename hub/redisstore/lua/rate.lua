@@ -32,6 +32,11 @@ if raw then
   r.r = score
   redis.call('HSET', k('retire'), sid, cjson.encode(r))
 end
+local inc = {rating_sum = score, rating_n = 1}
+if score >= 4 then
+  inc.rating_pos = 1
+end
+report(rep_dims(redis.call('HGET', KEYS[1], 'report_team'), agent), inc)
 local rating = {score = score}
 if ARGV[9] ~= '' then
   rating.comment = ARGV[9]

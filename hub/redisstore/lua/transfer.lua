@@ -16,10 +16,17 @@ if state ~= 'Agent' then
   return redis.error_reply('SB:not_active')
 end
 local from = redis.call('HGET', KEYS[1], 'agent_id')
+-- transferred counts the transfer on the session and in the reports (for
+-- the agent who hands it on).
+local function transferred()
+  redis.call('HINCRBY', KEYS[1], 'transfers', 1)
+  report(rep_dims(redis.call('HGET', KEYS[1], 'report_team'), from), {transfers = 1})
+end
 if ARGV[10] == 'team' then
   if redis.call('EXISTS', k('team', target)) == 0 then
     return redis.error_reply('SB:no_team')
   end
+  transferred()
   requeue(sid, 'transfer', nil, target)
   flush()
   return redis.call('HGETALL', KEYS[1])
@@ -33,6 +40,7 @@ elseif target == from then
 elseif a[2] ~= '1' or a[3] == '1' or a[5] == 'bot' or redis.call('SCARD', akey .. ':sessions') >= num(a[4]) then
   return redis.error_reply('SB:agent_unavailable')
 end
+transferred()
 leave_agent(sid, 'transfer')
 redis.call('SREM', k('agent', from, 'sessions'), sid)
 if num(D.conf.offer_ms) <= 0 then
