@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,17 +80,19 @@ func (h *Histogram) add(o *Histogram, sign int64) {
 	}
 }
 
-// set counts v values in the bucket named by suffix ("5", …, "inf").
-func (h *Histogram) set(suffix string, v int64) {
-	if suffix == "inf" {
-		h.Counts[len(ReportBounds)] = v
-		return
+// ReportFigureNames are the names of the figures every dimension may
+// have (agents' st:<status> aside).
+var ReportFigureNames = func() []string {
+	names := []string{"created", "offline", "answered", "abandoned", "ended", "transfers", "wait_sum", "wait_n",
+		"frt_sum", "frt_n", "handle_sum", "handle_n", "rating_sum", "rating_n", "rating_pos"}
+	for _, h := range []string{"wait", "frt"} {
+		for _, b := range ReportBounds {
+			names = append(names, h+"_le_"+strconv.FormatInt(b, 10))
+		}
+		names = append(names, h+"_le_inf")
 	}
-	b, err := strconv.ParseInt(suffix, 10, 64)
-	if i := slices.Index(ReportBounds, b); err == nil && i >= 0 {
-		h.Counts[i] = v
-	}
-}
+	return names
+}()
 
 // ReportFigures are the raw figures of a report bucket (or a sum of
 // them) for one dimension: what the transitions counted (lua/lib.lua,
@@ -108,51 +109,40 @@ type ReportFigures struct {
 	Status map[string]int64
 }
 
+// reportFigureIndex is the index of each name in ReportFigureNames.
+var reportFigureIndex = func() map[string]int {
+	m := make(map[string]int, len(ReportFigureNames))
+	for i, name := range ReportFigureNames {
+		m[name] = i
+	}
+	return m
+}()
+
+// figure returns the figure at index i of ReportFigureNames.
+func (f *ReportFigures) figure(i int) *int64 {
+	switch n := len(ReportBounds) + 1; {
+	case i >= 15+n:
+		return &f.FRT.Counts[i-15-n]
+	case i >= 15:
+		return &f.Wait.Counts[i-15]
+	}
+	return [...]*int64{&f.Created, &f.Offline, &f.Answered, &f.Abandoned, &f.Ended, &f.Transfers, &f.WaitSum, &f.WaitN,
+		&f.FRTSum, &f.FRTN, &f.HandleSum, &f.HandleN, &f.RatingSum, &f.RatingN, &f.RatingPos}[i]
+}
+
+// SetIndex sets the figure named ReportFigureNames[i].
+func (f *ReportFigures) SetIndex(i int, v int64) { *f.figure(i) = v }
+
 // Set sets the figure the store names name (created, wait_sum,
 // wait_le_20, st:Available, …); an unknown name is ignored.
 func (f *ReportFigures) Set(name string, v int64) {
-	switch name {
-	case "created":
-		f.Created = v
-	case "offline":
-		f.Offline = v
-	case "answered":
-		f.Answered = v
-	case "abandoned":
-		f.Abandoned = v
-	case "ended":
-		f.Ended = v
-	case "transfers":
-		f.Transfers = v
-	case "wait_sum":
-		f.WaitSum = v
-	case "wait_n":
-		f.WaitN = v
-	case "frt_sum":
-		f.FRTSum = v
-	case "frt_n":
-		f.FRTN = v
-	case "handle_sum":
-		f.HandleSum = v
-	case "handle_n":
-		f.HandleN = v
-	case "rating_sum":
-		f.RatingSum = v
-	case "rating_n":
-		f.RatingN = v
-	case "rating_pos":
-		f.RatingPos = v
-	default:
-		if s, ok := strings.CutPrefix(name, "wait_le_"); ok {
-			f.Wait.set(s, v)
-		} else if s, ok := strings.CutPrefix(name, "frt_le_"); ok {
-			f.FRT.set(s, v)
-		} else if s, ok := strings.CutPrefix(name, "st:"); ok {
-			if f.Status == nil {
-				f.Status = map[string]int64{}
-			}
-			f.Status[s] = v
+	if i, ok := reportFigureIndex[name]; ok {
+		*f.figure(i) = v
+	} else if s, ok := strings.CutPrefix(name, "st:"); ok {
+		if f.Status == nil {
+			f.Status = map[string]int64{}
 		}
+		f.Status[s] = v
 	}
 }
 
@@ -207,14 +197,19 @@ func (f *ReportFigures) Empty() bool {
 	return true
 }
 
-// ParseReportFields reads a bucket's hash ("<dim>|<figure>" -> count)
-// into its figures by dimension: "*" (all), "t:<team>", "a:<agent>".
-func ParseReportFields(h map[string]string) map[string]*ReportFigures {
-	out := map[string]*ReportFigures{}
+// ParseReportFields reads one of a bucket's hashes into its figures by
+// dimension, adding them to out: with kind "" the whole contact center's
+// (figure -> count; dimension "*"), with kind "t" or "a" its teams' or
+// agents' ("<id>|<figure>" -> count; dimension "t:<id>" or "a:<id>").
+func ParseReportFields(out map[string]*ReportFigures, kind string, h map[string]string) {
 	for field, v := range h {
-		dim, name, ok := strings.Cut(field, "|")
-		if !ok {
-			continue
+		dim, name := "*", field
+		if kind != "" {
+			id, figure, ok := strings.Cut(field, "|")
+			if !ok {
+				continue
+			}
+			dim, name = kind+":"+id, figure
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -227,7 +222,6 @@ func ParseReportFields(h map[string]string) map[string]*ReportFigures {
 		}
 		f.Set(name, n)
 	}
-	return out
 }
 
 // ReportBucket is the figures of one local hour or day, by dimension.
@@ -239,9 +233,10 @@ type ReportBucket struct {
 // ReportStore reads the figures the transitions keep.
 type ReportStore interface {
 	// ReportBuckets returns the buckets of grain g that begin at starts
-	// (local hour or day starts), in that order; a bucket that expired or
-	// saw nothing has no Dims.
-	ReportBuckets(ctx context.Context, g ReportGrain, starts []time.Time) ([]ReportBucket, error)
+	// (local hour or day starts), in that order, with the figures of dim
+	// only ("*", "t:<team>" or "a:<agent>"), or of every dimension when
+	// dim is ""; a bucket that expired or saw nothing has no Dims.
+	ReportBuckets(ctx context.Context, g ReportGrain, starts []time.Time, dim string) ([]ReportBucket, error)
 	// ReportTotals returns the whole contact center's figures since
 	// reports began.
 	ReportTotals(ctx context.Context) (*ReportFigures, error)

@@ -118,7 +118,17 @@ func (r *Reports) Report(ctx context.Context, q ReportQuery) (*Report, error) {
 		return nil, Errorf(EINVALID, "filter by team or by agent, not both")
 	}
 	starts := r.starts(g, q.From, q.To)
-	buckets, err := r.store.ReportBuckets(ctx, g, starts)
+	dim := "*"
+	if q.Team != "" {
+		dim = "t:" + q.Team
+	} else if q.Agent != "" {
+		dim = "a:" + q.Agent
+	}
+	read := dim // hour and day reports read one dimension: their cost is the range's
+	if q.Group == ReportByTeam || q.Group == ReportByAgent {
+		read = ""
+	}
+	buckets, err := r.store.ReportBuckets(ctx, g, starts, read)
 	if err != nil {
 		return nil, err
 	}
@@ -127,12 +137,6 @@ func (r *Reports) Report(ctx context.Context, q ReportQuery) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{ReportQuery: q, Location: r.loc}
-	dim := "*"
-	if q.Team != "" {
-		dim = "t:" + q.Team
-	} else if q.Agent != "" {
-		dim = "a:" + q.Agent
-	}
 	switch q.Group {
 	case ReportByHour, ReportByDay:
 		layout := "2006-01-02"

@@ -468,7 +468,7 @@ var deskSettings = []setting{
 // settings are every setting, in the order -h lists them.
 // historySettings configure history, ratings and webhooks.
 var historySettings = []setting{
-	{"timezone", "SWITCHBOARD_TIMEZONE", "UTC", "IANA time zone of the KF5 surface's times and date filters (e.g. Asia/Shanghai)", func(c *Config, v string) (err error) {
+	{"timezone", "SWITCHBOARD_TIMEZONE", "UTC", "IANA time zone of the KF5 surface's times and date filters, and of the reports' hours and days (e.g. Asia/Shanghai)", func(c *Config, v string) (err error) {
 		c.Location, err = time.LoadLocation(v)
 		return err
 	}},

@@ -73,7 +73,9 @@ var auditClasses = []struct {
 	{func(p []string) bool { return len(p) == 2 && p[0] == "customer" }, auditClass{"customer", "customers with a kept session (retire deletes the last)", checkCustomer}},
 	{func(p []string) bool { return len(p) == 3 && p[0] == "customer" && p[2] == "open" }, auditClass{"customer open sessions", "open sessions", checkIndex}},
 	{func(p []string) bool { return len(p) == 3 && (p[0] == "visitor" || p[0] == "user") && p[2] == "chats" }, auditClass{"history index", "sessions kept; emptied and deleted by retire", checkIndex}},
-	{func(p []string) bool { return len(p) == 3 && p[0] == "rep" && (p[1] == "h" || p[1] == "d") }, auditClass{"report bucket", "an hour's or day's figures: TTL (the report retention)", mustTTL}},
+	{func(p []string) bool {
+		return (len(p) == 3 || len(p) == 4 && (p[3] == "t" || p[3] == "a")) && p[0] == "rep" && (p[1] == "h" || p[1] == "d")
+	}, auditClass{"report bucket", "an hour's or day's figures (all, teams', agents'): TTL (the report retention)", mustTTL}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "rep" && p[1] == "total" }, auditClass{"report totals", "one key: the counters /metrics exports", nil}},
 	{func(p []string) bool { return len(p) == 2 && p[0] == "secret" }, auditClass{"secret", "one per name", nil}},
 	{func(p []string) bool {

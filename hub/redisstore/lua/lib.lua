@@ -281,12 +281,14 @@ end
 
 -- Reports (docs/reports.md): the figures of each session are recorded by
 -- the transitions where they happen, and counted at that moment in three
--- hashes: the local hour's (prefix:rep:h:<n>, n hours since the epoch in
+-- places: the local hour's (prefix:rep:h:<n>, n hours since the epoch in
 -- the hub's time zone), the local day's (prefix:rep:d:<n>) and the totals
--- (prefix:rep:total, what /metrics exports). The hour and day hashes hold
--- one field per dimension and figure, "<dim>|<figure>", dim being '*' (the
--- whole contact center), 't:<team>' or 'a:<agent>'; the totals hold '*'
--- only, without the dim. Figures: created, offline, answered, abandoned,
+-- (prefix:rep:total, what /metrics exports). An hour or day has three
+-- hashes, one per dimension: the whole contact center's (rep:h:<n>, one
+-- field per figure), its teams' (rep:h:<n>:t) and its agents'
+-- (rep:h:<n>:a), with one field per team or agent and figure,
+-- "<id>|<figure>": the whole contact center's stays small (and quick to
+-- read) however many agents there are. Figures: created, offline, answered, abandoned,
 -- ended, transfers, the sums and counts of wait (ms), frt (first
 -- response, ms) and handle (ms), a histogram of wait and frt (<name>_le_<s>:
 -- how many were at most s seconds and more than the bound before; _le_inf
@@ -306,15 +308,15 @@ local function rep_le(ms)
   return '_le_inf'
 end
 
--- rep_dims returns the dimensions an observation counts in: all, and its
--- team and agent when it has them.
+-- rep_dims returns the dimensions an observation counts in, as {hash
+-- suffix, field prefix}: all, and its team and agent when it has them.
 local function rep_dims(team, agent)
-  local dims = {'*'}
+  local dims = {{'', ''}}
   if team and team ~= '' then
-    dims[#dims + 1] = 't:' .. team
+    dims[#dims + 1] = {':t', team .. '|'}
   end
   if agent and agent ~= '' then
-    dims[#dims + 1] = 'a:' .. agent
+    dims[#dims + 1] = {':a', agent .. '|'}
   end
   return dims
 end
@@ -328,13 +330,15 @@ local function report(dims, incr)
   local hk, dk, tk = k('rep', 'h', hn), k('rep', 'd', dn), k('rep', 'total')
   for f, v in pairs(incr) do
     for _, dim in ipairs(dims) do
-      redis.call('HINCRBY', hk, dim .. '|' .. f, v)
-      redis.call('HINCRBY', dk, dim .. '|' .. f, v)
+      redis.call('HINCRBY', hk .. dim[1], dim[2] .. f, v)
+      redis.call('HINCRBY', dk .. dim[1], dim[2] .. f, v)
     end
     redis.call('HINCRBY', tk, f, v)
   end
-  redis.call('PEXPIREAT', hk, (hn + 1) * 3600000 - off + num(D.conf.rh_ms))
-  redis.call('PEXPIREAT', dk, (dn + 1) * 86400000 - off + num(D.conf.rd_ms))
+  for _, dim in ipairs(dims) do
+    redis.call('PEXPIREAT', hk .. dim[1], (hn + 1) * 3600000 - off + num(D.conf.rh_ms))
+    redis.call('PEXPIREAT', dk .. dim[1], (dn + 1) * 86400000 - off + num(D.conf.rd_ms))
+  end
 end
 
 -- report_span adds the time from..to (ms) that agent aid spent in a shown
@@ -343,7 +347,7 @@ end
 -- span's hours are off by the change.
 local function report_span(aid, status, from, to)
   local off = num(D.conf.tz_ms)
-  local field = 'a:' .. aid .. '|st:' .. status
+  local field = aid .. '|st:' .. status
   for _, g in ipairs({{'h', 3600000, num(D.conf.rh_ms)}, {'d', 86400000, num(D.conf.rd_ms)}}) do
     local span, ttl = g[2], g[3]
     local lo = math.max(from, to - ttl)
@@ -352,7 +356,7 @@ local function report_span(aid, status, from, to)
       local bend = (b + 1) * span - off
       local piece = math.min(bend, to) - math.max(b * span - off, lo)
       if piece > 0 then
-        local key = k('rep', g[1], b)
+        local key = k('rep', g[1], b, 'a')
         redis.call('HINCRBY', key, field, piece)
         redis.call('PEXPIREAT', key, bend + ttl)
       end
