@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math"
 	"mime"
@@ -68,7 +70,7 @@ func (s *Server) getReport(group string) principalHandler {
 		}
 		out := reportJSON{From: q.From.In(rep.Location).Format(time.RFC3339), To: q.To.In(rep.Location).Format(time.RFC3339),
 			Timezone: rep.Location.String(), Group: q.Group, ServiceLevelS: sl, Columns: cols,
-			Rows: make([]map[string]any, 0, len(rep.Rows))}
+			Rows: make([]reportRow, 0, len(rep.Rows))}
 		for i := range rep.Rows {
 			out.Rows = append(out.Rows, reportObject(&rep.Rows[i], sl, rep.Statuses, q.Group))
 		}
@@ -80,30 +82,51 @@ func (s *Server) getReport(group string) principalHandler {
 // reportJSON is a report as JSON: its rows and total carry the columns by
 // name (the status_<name>_s ones as one status_s object).
 type reportJSON struct {
-	From          string           `json:"from"`
-	To            string           `json:"to"`
-	Timezone      string           `json:"timezone"`
-	Group         string           `json:"group"`
-	ServiceLevelS int64            `json:"service_level_s"`
-	Columns       []string         `json:"columns"`
-	Rows          []map[string]any `json:"rows"`
-	Total         map[string]any   `json:"total"`
+	From          string      `json:"from"`
+	To            string      `json:"to"`
+	Timezone      string      `json:"timezone"`
+	Group         string      `json:"group"`
+	ServiceLevelS int64       `json:"service_level_s"`
+	Columns       []string    `json:"columns"`
+	Rows          []reportRow `json:"rows"`
+	Total         reportRow   `json:"total"`
 }
 
-func reportObject(row *hub.ReportRow, sl int64, statuses []string, group string) map[string]any {
-	vals := reportValues(row, sl, statuses)
-	obj := make(map[string]any, len(reportColumns)+1)
-	for i, c := range reportColumns {
-		obj[c] = vals[i]
-	}
-	if len(statuses) > 0 || group == hub.ReportByAgent {
-		st := map[string]any{}
-		for i, name := range statuses {
-			st[name] = vals[len(reportColumns)+i]
+// reportRow is a row as a JSON object with its members in column order.
+type reportRow struct {
+	names []string
+	vals  []any
+}
+
+func (r reportRow) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, name := range r.names {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		obj["status_s"] = st
+		k, _ := json.Marshal(name)
+		v, err := json.Marshal(r.vals[i])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
 	}
-	return obj
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func reportObject(row *hub.ReportRow, sl int64, statuses []string, group string) reportRow {
+	vals := reportValues(row, sl, statuses)
+	out := reportRow{names: slices.Clone(reportColumns), vals: slices.Clone(vals[:len(reportColumns)])}
+	if len(statuses) > 0 || group == hub.ReportByAgent {
+		st := reportRow{names: statuses, vals: vals[len(reportColumns):]}
+		out.names = append(out.names, "status_s")
+		out.vals = append(out.vals, st)
+	}
+	return out
 }
 
 // reportValues computes a row's columns: nil where there is nothing to

@@ -613,3 +613,36 @@ func checkQuantiles(t *testing.T, what string, h *hub.Histogram, vals []int64) {
 		}
 	}
 }
+
+// TestReportsAgentFromBefore: an agent kept by a version before reports
+// has no status_since; its first status change counts nothing (its time
+// in the status it leaves is unknown) and starts the count, and its
+// sessions without figures read as such.
+func TestReportsAgentFromBefore(t *testing.T) {
+	d := newDeskFix(t, hub.DeskPolicy{PresenceTTL: time.Hour})
+	d.now = time.Now().Add(-3 * time.Hour).Truncate(time.Hour) // within the hourly figures' retention
+	day := d.now.Truncate(24 * time.Hour)
+	d.agent("old", 2, hub.RoleAgent)
+	d.agent("new", 2, hub.RoleAgent)
+	if err := d.r.Client.HDel(d.ctx, d.key("agent", "old"), "status_since").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.r.Client.HSet(d.ctx, d.key("agent", "new"), "status_since", d.now.UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d.advance(time.Hour)
+	d.connect("old", "c1") // Offline -> Available: the hour Offline is not known, not counted
+	d.connect("new", "c2") // the same, counted for the agent that knows since when
+	d.advance(90 * time.Second)
+	d.disconnect("old", "c1") // Available -> Offline: 90 s counted
+	d.disconnect("new", "c2")
+	rows, err := hub.NewReports(d.st, d.st, d.st, time.UTC, func() time.Time { return d.now }).Report(d.ctx,
+		hub.ReportQuery{From: day, To: day.AddDate(0, 0, 2), Group: hub.ReportByAgent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows.Rows) != 2 || rows.Rows[1].Key != "old" || rows.Rows[1].Status["Available"] != 90_000 || rows.Rows[1].Status["Offline"] != 0 ||
+		rows.Rows[0].Status["Available"] != 90_000 || rows.Rows[0].Status["Offline"] != 3_600_000 {
+		t.Fatalf("rows %+v", rows.Rows)
+	}
+}
