@@ -726,7 +726,7 @@ func checkNative(t *testing.T, what string, a fzAnswer) map[string]any {
 
 // fzNativeSessionKeys are the fields of a native session.
 var fzNativeSessionKeys = []string{"agent_id", "agent_name", "assigned_at", "call", "calls", "created_at", "customer_email", "customer_id",
-	"customer_name", "description", "duration", "ended_at", "id", "last_seq", "number", "offline", "rating", "state", "status", "tags", "title", "visitor_id"}
+	"customer_name", "description", "duration", "ended_at", "figures", "id", "last_seq", "number", "offline", "rating", "state", "status", "tags", "title", "visitor_id"}
 
 // checkNativeSession checks a native session's fields and values.
 func checkNativeSession(t *testing.T, what string, v any) {
