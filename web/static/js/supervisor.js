@@ -4,9 +4,11 @@
 // agent.status, queue.stats on the supervisor's socket); any session can
 // be joined silently and answered in the chat pane. A session with a call
 // in progress shows it (media, state, since when) in its Call column; the
-// call's events come as session.changed like the others.
+// call's events come as session.changed like the others. The Reports tab
+// (reports.js) looks back: charts and tables of the reports' figures.
 
 import { ChatPane, SessionModel, ago, connect, h, pageURL, signIn, signOut, toast } from "./desk.js";
+import { reportsPanel } from "./reports.js";
 
 const root = document.getElementById("app");
 const login = await signIn(root, "Switchboard supervisor view");
@@ -39,6 +41,31 @@ const search = h("input", { type: "search", class: "search", "aria-label": "Sear
 let lastTag = ""; // the tag the list was last fetched for ("" the newest sessions)
 const paneBox = h("section", { class: "pane", "aria-label": "Chat" });
 
+// The tabs: Live (what happens now) and Reports (what happened), as the
+// WAI-ARIA tabs pattern has them (arrow keys move between the tabs).
+const reports = reportsPanel(api);
+const tabs = [["live", "Live"], ["reports", "Reports"]].map(([id, label]) =>
+  h("button", { type: "button", role: "tab", id: "tab-" + id, "aria-controls": "panel-" + id, "data-testid": id + "-tab",
+    "aria-selected": String(id === "live"), tabindex: id === "live" ? "0" : "-1", onclick: () => selectTab(id),
+    onkeydown: (e) => {
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        const other = id === "live" ? "reports" : "live";
+        selectTab(other);
+        document.getElementById("tab-" + other).focus();
+      }
+    } }, label));
+function selectTab(id) {
+  for (const t of tabs) {
+    const on = t.id === "tab-" + id;
+    t.setAttribute("aria-selected", String(on));
+    t.tabIndex = on ? 0 : -1;
+  }
+  livePanel.hidden = id !== "live";
+  reports.panel.hidden = id !== "reports";
+  if (id === "reports") reports.show();
+}
+let livePanel;
+
 root.replaceChildren(
   h("header", { class: "topbar" },
     h("strong", { class: "brand" }, "Switchboard · Supervisor"),
@@ -46,7 +73,8 @@ root.replaceChildren(
     h("span", { class: "conn", "data-testid": "conn", "data-state": "offline" }, "Connecting…"),
     h("a", { class: "link", href: pageURL("/agent") }, "Agent desktop"),
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out")),
-  h("div", { class: "sup" },
+  h("div", { class: "tabs", role: "tablist", "aria-label": "Supervisor views" }, tabs),
+  livePanel = h("div", { class: "sup", id: "panel-live", role: "tabpanel", "aria-labelledby": "tab-live" },
     h("div", { class: "stats card full", role: "region", "aria-label": "Live numbers" }, waitingBox, activeBox, endedBox, longestBox, ratingBox),
     h("div", { class: "card", role: "region", "aria-label": "Agents" }, h("h2", {}, "Agents"),
       h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Agent"), h("th", {}, "Status"), h("th", {}, "Load"))), agentsBody)),
@@ -54,7 +82,8 @@ root.replaceChildren(
       h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Customer"), h("th", {}, "Waiting"), h("th", {}, ""))), queueBody)),
     h("div", { class: "card", role: "region", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), search,
       h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "Customer"), h("th", {}, "Status"), h("th", {}, "Agent"), h("th", {}, "Call"), h("th", {}, ""))), sessionsBody)),
-    h("div", { class: "card", role: "region", "aria-label": "Joined session" }, h("h2", {}, "Joined session"), paneBox)));
+    h("div", { class: "card", role: "region", "aria-label": "Joined session" }, h("h2", {}, "Joined session"), paneBox)),
+  reports.panel);
 
 // models holds every session this socket follows: the ones joined here,
 // and those it follows as an agent (a supervisor is offered sessions too),
