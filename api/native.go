@@ -86,32 +86,7 @@ type nativeSession struct {
 	Call  *nativeCall  `json:"call"`
 	Calls []nativeCall `json:"calls"`
 	// Figures are what the reports count of it (docs/reports.md).
-	Figures nativeFigures `json:"figures"`
-}
-
-// nativeFigures are a session's report figures: durations in seconds,
-// null until known.
-type nativeFigures struct {
-	WaitS          *float64 `json:"wait_s"`
-	FirstResponseS *float64 `json:"first_response_s"`
-	HandleS        *float64 `json:"handle_s"`
-	Transfers      int      `json:"transfers"`
-	Abandoned      bool     `json:"abandoned"`
-	TeamID         string   `json:"team_id"`
-	AgentIDs       []string `json:"agent_ids"`
-}
-
-func seconds(d *time.Duration) *float64 {
-	if d == nil {
-		return nil
-	}
-	s := d.Seconds()
-	return &s
-}
-
-func toNativeFigures(f hub.SessionFigures) nativeFigures {
-	return nativeFigures{WaitS: seconds(f.Wait), FirstResponseS: seconds(f.FirstResponse), HandleS: seconds(f.Handle),
-		Transfers: f.Transfers, Abandoned: f.Abandoned, TeamID: f.Team, AgentIDs: append([]string{}, f.Agents...)}
+	Figures hub.SessionFigures `json:"figures"`
 }
 
 // nativeCall is a session's call as the native API shows it.
@@ -157,7 +132,7 @@ func toNativeCalls(s *hub.Session, now time.Time) (*nativeCall, []nativeCall) {
 func toNativeSession(s *hub.Session, now time.Time) nativeSession {
 	call, calls := toNativeCalls(s, now)
 	return nativeSession{
-		Call: call, Calls: calls, Figures: toNativeFigures(s.Figures), Tags: append([]string{}, s.Tags...), Offline: s.Offline,
+		Call: call, Calls: calls, Figures: s.Figures, Tags: append([]string{}, s.Tags...), Offline: s.Offline,
 		ID: s.ID, Number: s.Number, Title: s.Title, Description: s.Description,
 		CustomerID: s.CustomerID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail, AgentID: s.AgentID, AgentName: s.AgentName,
 		State: string(s.State), Status: string(s.Status()), DurationS: int64(s.Duration(now) / time.Second),

@@ -66,16 +66,16 @@ func TestReportsAPI(t *testing.T) {
 	must(err)
 	msg(s1, a1, at(dayA, 23, 59, 45)) // first response 40 s
 	s2 := newSession("c2", at(dayB, 0, 1, 0))
-	_, err = st.CloseSession(ctx, s2, hub.Principal{Kind: hub.PrincipalCustomer, ID: "c2"}, at(dayB, 0, 1, 30), time.Hour)
+	_, err = st.CloseSession(ctx, s2, hub.Principal{Kind: hub.PrincipalCustomer, ID: "c2"}, at(dayB, 0, 1, 30), 30*24*time.Hour)
 	must(err) // abandoned
 	s3 := newSession("c3", at(dayB, 0, 2, 0))
 	_, err = st.TakeSession(ctx, s3, "a1", "pick", at(dayB, 0, 3, 40)) // waited 100 s
 	must(err)
-	_, err = st.CloseSession(ctx, s1, a1, at(dayB, 0, 4, 12), time.Hour)
+	_, err = st.CloseSession(ctx, s1, a1, at(dayB, 0, 4, 12), 30*24*time.Hour)
 	must(err) // handled 5 min
 	_, err = st.RateSession(ctx, s1, "c1", hub.Rating{Score: 5}, at(dayB, 0, 5, 0))
 	must(err)
-	_, err = st.CloseSession(ctx, s3, hub.Principal{Kind: hub.PrincipalCustomer, ID: "c3"}, at(dayB, 0, 10, 0), time.Hour)
+	_, err = st.CloseSession(ctx, s3, hub.Principal{Kind: hub.PrincipalCustomer, ID: "c3"}, at(dayB, 0, 10, 0), 30*24*time.Hour)
 	must(err) // handled 380 s
 
 	base := in.http.URL + "/api/v1/reports/sessions?from=" + dayA.Format("2006-01-02") + "&to=" + dayB.Format("2006-01-02")
@@ -219,5 +219,13 @@ func TestReportsAPI(t *testing.T) {
 	}
 	if fmt.Sprint(ns.Figures) != "map[abandoned:false agent_ids:[a1] first_response_s:40 handle_s:300 team_id: transfers:0 wait_s:12]" {
 		t.Errorf("figures %v", ns.Figures)
+	}
+	// And the history surface (the customer's past sessions) shows them.
+	var past struct {
+		Sessions []struct{ Figures map[string]any }
+	}
+	if code := httpJSON(t, "GET", in.http.URL+"/api/v1/customers/c1/sessions", rtAdminKey, "", &past); code != 200 || len(past.Sessions) != 1 ||
+		fmt.Sprint(past.Sessions[0].Figures) != fmt.Sprint(ns.Figures) {
+		t.Errorf("past sessions: %d %+v", code, past)
 	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -142,6 +143,27 @@ type SessionFigures struct {
 	Team string
 	// Agents are the agents who held it, in order.
 	Agents []string
+}
+
+// MarshalJSON writes the figures as the native API and the webhooks show
+// them: durations in seconds, null until known.
+func (f SessionFigures) MarshalJSON() ([]byte, error) {
+	seconds := func(d *time.Duration) *float64 {
+		if d == nil {
+			return nil
+		}
+		s := d.Seconds()
+		return &s
+	}
+	return json.Marshal(struct {
+		WaitS          *float64 `json:"wait_s"`
+		FirstResponseS *float64 `json:"first_response_s"`
+		HandleS        *float64 `json:"handle_s"`
+		Transfers      int      `json:"transfers"`
+		Abandoned      bool     `json:"abandoned"`
+		TeamID         string   `json:"team_id"`
+		AgentIDs       []string `json:"agent_ids"`
+	}{seconds(f.Wait), seconds(f.FirstResponse), seconds(f.Handle), f.Transfers, f.Abandoned, f.Team, append([]string{}, f.Agents...)})
 }
 
 // ReadUpTo returns the highest read marker of the parties of a role

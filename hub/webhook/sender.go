@@ -324,6 +324,8 @@ type SessionInfo struct {
 	AssignedAt   *time.Time  `json:"assigned_at,omitempty"`
 	EndedAt      *time.Time  `json:"ended_at,omitempty"`
 	Rating       *hub.Rating `json:"rating,omitempty"`
+	// Figures are what the reports count of it (docs/reports.md).
+	Figures hub.SessionFigures `json:"figures"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -347,6 +349,7 @@ func (s *Sender) payload(ctx context.Context, d *Delivery) ([]byte, error) {
 			CustomerID: sess.CustomerID, CustomerName: sess.CustomerName, VisitorID: sess.Visitor, UserID: sess.UserID,
 			AgentID: sess.AgentID, AgentName: sess.AgentName, CreatedAt: sess.CreatedAt,
 			AssignedAt: timePtr(sess.AssignedAt), EndedAt: timePtr(sess.EndedAt), Rating: sess.Rating,
+			Figures: sess.Figures,
 		}
 		if sess.State != hub.StateAgent && sess.State != hub.StateEnded {
 			p.Session.AgentID, p.Session.AgentName = "", ""
