@@ -397,6 +397,26 @@ func TestFloodCostsReconnects(t *testing.T) {
 	wantAuthRefused(t, e, in, floodTok, "the flooder's reconnect")
 }
 
+// TestFloodPenalty: a flooder closed with 4004 owes a whole burst of
+// authentications: none is given back for AuthBurst/AuthRate (here 3 s),
+// where one would be after 1/AuthRate (0.5 s) without the penalty.
+func TestFloodPenalty(t *testing.T) {
+	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{AuthRate: 2, AuthBurst: 6}})
+	in := e.hubs[0]
+	_, floodTok := e.customer(in, "Flood")
+	floodUntilClosed(t, in, floodTok)
+	closed := time.Now()
+	waitFor(t, 20*time.Second, "an authentication given back", func() bool {
+		c := rawDial(t, in)
+		defer c.ws.CloseNow()
+		c.send(protocol.Command{Type: protocol.CmdAuth, ID: "a", Token: floodTok})
+		return c.read().Type == protocol.FrameHello
+	})
+	if waited := time.Since(closed); waited < 2500*time.Millisecond {
+		t.Fatalf("the flooder authenticated again %v after its 4004, want the 3 s penalty", waited)
+	}
+}
+
 // wantAuthRefused checks that authenticating with tok is refused (a limit
 // error, then 4004) and that another customer's is not.
 func wantAuthRefused(t *testing.T, e *rtEnv, in *rtInstance, tok, what string) {

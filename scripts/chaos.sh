@@ -109,7 +109,7 @@ if [ -n "$short" ]; then
   "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 100 -rate 200 -duration 8s -unauth 1000 \
     -slowloris 200 -max-p99-ratio 1000 -max-other-cores 2 -out "$results/hostile.json" -quiet
 else
-  "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 500 -rate 500 -duration 20s -pairs 3 \
+  "$work/sbload" hostile -hubs "$urls" -key "$key" -conversations 500 -rate 500 -duration 30s -pairs 5 \
     -out "$results/hostile.json" -quiet || hostile_failed=1 # recorded in docs/reliability.md
 fi
 stop_hubs

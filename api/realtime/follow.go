@@ -102,7 +102,11 @@ func (c *conn) notMine(d *hub.Delivery) bool {
 // session went no further, means the store rolled back and reused seqs.
 // When it cannot continue it sends resync.
 func (c *conn) catchUp(sid string) error {
-	const batch = 500
+	// batch bounds one read of the stream: an XRANGE of 100 events holds
+	// Redis (which every send of every instance waits on) about 0.1 ms,
+	// one of 500 several times that; and a socket that does not read
+	// (its writes block) costs the store one page, not five.
+	const batch = 100
 	var lastState *hub.Delivery
 	for {
 		if err := c.uncork(); err != nil { // what gathered goes before the store is read

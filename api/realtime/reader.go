@@ -76,10 +76,15 @@ func (c *conn) run(token string, hasToken bool) {
 			// request ends now; a client that keeps pushing is closed.
 			if strikes++; strikes > c.e.opts.RateBurst {
 				// Each reconnect costs a replay of the principal's sessions:
-				// a flooder has used up its authentications too, and the
-				// next waits for AuthRate to give one back.
+				// a flooder has used up its authentications too, and owes
+				// a whole burst more, so that it may not authenticate on
+				// this instance for AuthBurst/AuthRate (40 s by default): a
+				// flooder reconnecting in a loop would otherwise get a
+				// socket, a hello and a frame budget every 1/AuthRate.
 				auth := c.e.authLimit.Of(key)
-				auth.AllowN(time.Now(), int(auth.Tokens()))
+				now := time.Now()
+				auth.AllowN(now, int(auth.Tokens()))
+				auth.ReserveN(now, c.e.opts.AuthBurst)
 				c.close(protocol.CloseRateLimited, "too many frames")
 				return
 			}

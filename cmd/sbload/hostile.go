@@ -70,7 +70,14 @@ type hostileOptions struct {
 	// ActorHubs are what the actors attack: the hubs, unless a control
 	// run points them elsewhere (a server of their own, to tell what the
 	// attack costs the machine from what it costs the hubs).
-	ActorHubs     []string      `json:"actor_hubs"`
+	ActorHubs []string `json:"actor_hubs"`
+	// ActorsIdle runs the actors' process at SCHED_IDLE (chrt --idle):
+	// on one machine they then get only the CPU the hubs, Redis and the
+	// load leave, as attackers on machines of their own would. The
+	// attack still reaches the hubs whole; what it no longer does is
+	// take their cores (a control run showed that to be half the
+	// inflation: docs/reliability.md).
+	ActorsIdle    bool          `json:"actors_idle"`
 	Conversations int           `json:"conversations"`
 	Rate          float64       `json:"rate"`
 	Duration      time.Duration `json:"-"`
@@ -132,6 +139,7 @@ func hostileMain(args []string) int {
 	fs.Float64Var(&o.MaxOtherCores, "max-other-cores", 0.3, "a run during which other processes (not the hubs, this tool or its actors) kept more cores than this busy on average makes the comparison void")
 	fs.StringVar(&o.out, "out", "", "write the JSON report here")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress line")
+	fs.BoolVar(&o.ActorsIdle, "actors-idle", true, "run the actors at SCHED_IDLE (chrt --idle), standing in for attackers on machines of their own; false: at the same priority as the hubs")
 	fs.BoolVar(&o.child, "actors-child", false, "(internal) run the actors for a parent sbload hostile")
 	fs.Parse(args)
 	o.Hubs, o.ActorHubs, o.args = strings.Split(hubs, ","), strings.Split(cmp.Or(actorHubs, hubs), ","), args
@@ -449,8 +457,12 @@ func (rep *HostileReport) judge() {
 
 func (rep *HostileReport) print(w io.Writer) {
 	o := rep.Options
-	fmt.Fprintf(w, "\n== sbload hostile: %d hubs, %d conversations, %.0f msg/s, %d x (quiet, hostile) of %v ==\n",
-		len(o.Hubs), o.Conversations, o.Rate, o.Pairs, o.Duration)
+	prio := "the same priority as the hubs"
+	if o.ActorsIdle {
+		prio = "SCHED_IDLE"
+	}
+	fmt.Fprintf(w, "\n== sbload hostile: %d hubs, %d conversations, %.0f msg/s, %d x (quiet, hostile) of %v; actors at %s ==\n",
+		len(o.Hubs), o.Conversations, o.Rate, o.Pairs, o.Duration, prio)
 	for _, r := range rep.Runs {
 		fmt.Fprintf(w, "%-10s p50 %6.2fms p99 %8.2fms max %7.1fms (%d samples, %.0f msg/s); cores: %.2f busy = hubs %.2f + load %.2f + actors %.2f + other %.2f\n",
 			r.Result.Name, r.Result.Latency.P50, r.Result.Latency.P99, r.Result.Latency.Max, r.Result.Latency.Count, r.Result.SentPerSecond,
@@ -586,7 +598,13 @@ func startActors(ctx context.Context, o hostileOptions) (*actorProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, append(append([]string{"hostile"}, o.args...), "-actors-child")...)
+	args := append(append([]string{"hostile"}, o.args...), "-actors-child")
+	cmd := exec.CommandContext(ctx, self, args...)
+	if o.ActorsIdle {
+		// chrt sets the policy before exec, so that every thread of the
+		// actors' process has it.
+		cmd = exec.CommandContext(ctx, "chrt", append([]string{"--idle", "0", self}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -664,8 +682,7 @@ func hubCounters(ctx context.Context, hubs []string) []hubCount {
 	for i, u := range hubs {
 		out[i].kicked = map[string]float64{}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(u, "/")+"/metrics", nil)
-		res, err := http.DefaultClient.Do(req)
+		res, err := getMetrics(ctx, strings.TrimSuffix(u, "/")+"/metrics")
 		if err != nil {
 			cancel()
 			continue

@@ -137,8 +137,7 @@ func (h *hubProc) stop() {
 func (h *hubProc) metric(ctx context.Context, name string) float64 {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.url+"/metrics", nil)
-	res, err := http.DefaultClient.Do(req)
+	res, err := getMetrics(ctx, h.url+"/metrics")
 	if err != nil {
 		return 0
 	}
