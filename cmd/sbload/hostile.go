@@ -603,7 +603,11 @@ func startActors(ctx context.Context, o hostileOptions) (*actorProc, error) {
 	if o.ActorsIdle {
 		// chrt sets the policy before exec, so that every thread of the
 		// actors' process has it.
-		cmd = exec.CommandContext(ctx, "chrt", append([]string{"--idle", "0", self}, args...)...)
+		chrt, err := exec.LookPath("chrt")
+		if err != nil {
+			return nil, fmt.Errorf("-actors-idle needs chrt (util-linux): %w", err)
+		}
+		cmd = exec.CommandContext(ctx, chrt, append([]string{"--idle", "0", self}, args...)...)
 	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
