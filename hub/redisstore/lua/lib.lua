@@ -298,6 +298,14 @@ end
 -- hashes are kept after their end (rh_ms, rd_ms).
 local rep_bounds = {5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600}
 
+-- rep_ttls returns how long hour and day figures are kept (ms): the
+-- policy's, or the defaults (30 and 400 days) for a script given none, so
+-- that figures never expire with their hour.
+local function rep_ttls()
+  local rh, rd = num(D.conf.rh_ms), num(D.conf.rd_ms)
+  return rh > 0 and rh or 2592000000, rd > 0 and rd or 34560000000
+end
+
 -- rep_le returns the histogram field suffix of a duration in ms.
 local function rep_le(ms)
   for _, b in ipairs(rep_bounds) do
@@ -335,9 +343,10 @@ local function report(dims, incr)
     end
     redis.call('HINCRBY', tk, f, v)
   end
+  local rh, rd = rep_ttls()
   for _, dim in ipairs(dims) do
-    redis.call('PEXPIREAT', hk .. dim[1], (hn + 1) * 3600000 - off + num(D.conf.rh_ms))
-    redis.call('PEXPIREAT', dk .. dim[1], (dn + 1) * 86400000 - off + num(D.conf.rd_ms))
+    redis.call('PEXPIREAT', hk .. dim[1], (hn + 1) * 3600000 - off + rh)
+    redis.call('PEXPIREAT', dk .. dim[1], (dn + 1) * 86400000 - off + rd)
   end
 end
 
@@ -348,7 +357,8 @@ end
 local function report_span(aid, status, from, to)
   local off = num(D.conf.tz_ms)
   local field = aid .. '|st:' .. status
-  for _, g in ipairs({{'h', 3600000, num(D.conf.rh_ms)}, {'d', 86400000, num(D.conf.rd_ms)}}) do
+  local rh, rd = rep_ttls()
+  for _, g in ipairs({{'h', 3600000, rh}, {'d', 86400000, rd}}) do
     local span, ttl = g[2], g[3]
     local lo = math.max(from, to - ttl)
     local b = math.floor((lo + off) / span)
