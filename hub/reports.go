@@ -82,7 +82,10 @@ func (r *Reports) Totals(ctx context.Context) (*ReportFigures, error) {
 func (r *Reports) starts(g ReportGrain, from, to time.Time) []time.Time {
 	var out []time.Time
 	if g == GrainHour {
-		for t := from.Truncate(time.Hour); t.Before(to); t = t.Add(time.Hour) {
+		// Local hours: in a zone 30 or 45 minutes off UTC they do not
+		// start on UTC's.
+		l := from.In(r.loc)
+		for t := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), 0, 0, 0, r.loc); t.Before(to); t = t.Add(time.Hour) {
 			if !t.Before(from) {
 				out = append(out, t.In(r.loc))
 			}

@@ -646,3 +646,31 @@ func TestReportsAgentFromBefore(t *testing.T) {
 		t.Fatalf("rows %+v", rows.Rows)
 	}
 }
+
+// TestReportsHalfHourZone: in Asia/Kolkata (UTC+5:30) a session created at
+// 10:40 local counts in the 10:00 local hour, which starts at 04:30 UTC.
+func TestReportsHalfHourZone(t *testing.T) {
+	loc, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := redistest.New(t)
+	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix, Location: loc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	y, m, d := time.Now().In(loc).AddDate(0, 0, -1).Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if _, err := st.CreateSession(ctx, &hub.Session{ID: hub.NewSessionID(), CustomerID: "c", CustomerName: "C",
+		State: hub.StateQueuing, CreatedAt: day.Add(10*time.Hour + 40*time.Minute)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := hub.NewReports(st, st, st, loc, nil).Report(ctx, hub.ReportQuery{From: day, To: day.AddDate(0, 0, 1), Group: hub.ReportByHour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 24 || rep.Rows[10].Label != day.Format("2006-01-02")+" 10:00" || rep.Rows[10].Created != 1 || rep.Total.Created != 1 {
+		t.Fatalf("rows %d, row 10 %q created %d, total %d", len(rep.Rows), rep.Rows[10].Label, rep.Rows[10].Created, rep.Total.Created)
+	}
+}
