@@ -135,9 +135,11 @@ func (r *Reports) Report(ctx context.Context, q ReportQuery) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	agents, err := r.agents.Agents(ctx)
-	if err != nil {
-		return nil, err
+	var agents []*Agent // their names and current statuses, when the report is by or of agents
+	if q.Group == ReportByAgent || q.Agent != "" {
+		if agents, err = r.agents.Agents(ctx); err != nil {
+			return nil, err
+		}
 	}
 	rep := &Report{ReportQuery: q, Location: r.loc}
 	switch q.Group {
