@@ -23,7 +23,7 @@ SWITCHBOARD_PRINT_SCRIPT="$tmp/message.lua" go test -count=1 -run TestPrintMessa
 R="redis-cli -p $REDIS_PORT"; $R flushall >/dev/null
 SHA=$($R script load "$(cat "$tmp/message.lua")")
 $R hset '{b}:session:s1' id s1 state Agent customer_id c1 agent_id a1 seq 0 messages 0 >/dev/null
-$R hset '{b}:store' epoch E1 >/dev/null
+$R hset '{b}:store' epoch E1 hooks 0 >/dev/null
 redis-cli -p "$REDIS_PORT" subscribe '{b}:ch:session:s1' >/dev/null & s1=$!
 redis-cli -p "$REDIS_PORT" subscribe '{b}:ch:session:s1' >/dev/null & s2=$!
 sleep 0.3
@@ -32,7 +32,7 @@ $R config resetstat >/dev/null; c0=$(cpu)
 redis-benchmark -p "$REDIS_PORT" -n 200000 -c 20 -r 1000000000 ${PIPE:+-P $PIPE} -q EVALSHA "$SHA" 3 \
   '{b}:session:s1' '{b}:session:s1:events' '{b}:session:s1:cmids' '{b}:ch:session:s1' customer c1 0 \
   '{"type":"message.created","message":{"id":"m","text":"'"$(printf '%0160d' 0)"'","sender":{"kind":"customer","id":"c1"}}}' \
-  0 86400000 '{b}' 2026-12-04T00:00:00Z 'customer:c1:__rand_int__' 2>&1 | tr '\r' '\n' | tail -1 | sed 's/.*: //'
+  0 86400000 '{b}' 2026-12-04T00:00:00Z 'customer:c1:__rand_int__' '' 0 "$(date +%s%3N)" 28800000,2592000000,34560000000 2>&1 | tr '\r' '\n' | tail -1 | sed 's/.*: //'
 c1=$(cpu)
 kill $s1 $s2
 calls=$($R info commandstats | grep -v -e cmdstat_config -e cmdstat_info | grep -o 'calls=[0-9]*' | cut -d= -f2 | paste -sd+ | bc)

@@ -17,7 +17,13 @@
 -- ARGV[2] a new epoch   ARGV[3] now (ms)   ARGV[4] force ('1' or '0')
 -- ARGV[5] key prefix   ARGV[6] the counters' jump
 -- Returns {epoch, what: 'same', 'created' or 'changed', clock}.
-local h = redis.call('HMGET', KEYS[1], 'epoch', 'run_id', 'clock')
+local h = redis.call('HMGET', KEYS[1], 'epoch', 'run_id', 'clock', 'hooks')
+-- The number of webhook endpoints (kept by webhooks.go with each change,
+-- read by message.lua): counted here where it is missing, in a store
+-- from before it or one created now.
+if not h[4] then
+  redis.call('HSET', KEYS[1], 'hooks', redis.call('SCARD', ARGV[5] .. ':hooks'))
+end
 if not h[1] then
   redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'run_id', ARGV[1], 'clock', 0, 'created_at', ARGV[3])
   return {ARGV[2], 'created', 0}
