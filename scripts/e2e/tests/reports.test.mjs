@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { Env } from "../lib/env.mjs";
 import { Desk } from "../lib/pages.mjs";
-import { expectText, expectAttr, expectCount, expectVisible } from "../lib/expect.mjs";
+import { expectText, expectAttr, expectCount, expectVisible, expectHidden } from "../lib/expect.mjs";
 import { screenshotPath } from "../lib/util.mjs";
 
 const env = new Env("reports");
@@ -76,10 +76,19 @@ env.test("the Reports tab charts the morning, switches range, downloads the CSV 
   await c.must("POST", `/api/v1/sessions/${ken.session.id}/rating`, { body: { score: 2, comment: "slow" }, auth: ken.token });
   assert.ok(omar.session.id);
 
+  // Reports are for supervisors: an agent's token gets the native 403.
+  const refused = await c.api("GET", "/api/v1/reports/sessions?group=hour", { auth: bo });
+  assert.equal(refused.status, 403, JSON.stringify(refused.body));
+  assert.ok(refused.body?.error?.code && refused.body.error.message, `the native error envelope: ${JSON.stringify(refused.body)}`);
+
   const sam = await env.browser.party("supervisor-sam", { viewport: { width: 1280, height: 1040 } });
   const desk = new Desk(sam.page, B.url);
   await desk.login(agents.sam, "/supervisor");
   const page = sam.page;
+  // Live is the default tab, as before.
+  await expectAttr(page.locator("[data-testid=live-tab]"), "aria-selected", "true", { what: "the Live tab selected by default" });
+  await expectText(page.locator("[data-testid=stat-ended-today]"), "3", { what: "Live: 3 ended today" });
+  await expectHidden(page.locator("#panel-reports"), { what: "the Reports panel hidden at first" });
   await page.getByRole("tab", { name: "Reports" }).click();
   await expectAttr(page.locator("[data-testid=reports-tab]"), "aria-selected", "true", { what: "the Reports tab to be selected" });
 
@@ -100,7 +109,13 @@ env.test("the Reports tab charts the morning, switches range, downloads the CSV 
     assert.ok(marks > 0, `chart ${id} draws nothing`);
     const label = await page.locator(`[data-testid=chart-${id}]`).getAttribute("aria-label");
     assert.ok(label && !/: no data\./.test(label), `chart ${id}'s label: ${label}`);
+    // A figure with its caption, the svg and the same numbers as a table.
+    const figure = page.locator(`figure[data-chart=${id}]`);
+    await expectCount(figure.locator("figcaption"), 1, { what: `chart ${id}'s figcaption` });
+    await expectCount(figure.locator(`table[data-testid=table-${id}]`), 1, { what: `chart ${id}'s data table in its figure` });
   }
+  const ticks = await page.locator("[data-testid=chart-volume] text.tick").allTextContents();
+  assert.ok(ticks.every((t) => !t.includes(".")), `whole numbers on the volume axis: ${ticks}`);
   await page.screenshot({ path: screenshotPath("reports.png") });
 
   // The data table opens with the keyboard.
@@ -147,4 +162,25 @@ env.test("the Reports tab charts the morning, switches range, downloads the CSV 
   await page.getByRole("button", { name: "Show", exact: true }).click();
   await expectText(page.locator("[data-testid=rep-created]"), "0", { what: "no chats yesterday" });
   await expectCount(volume.locator("tbody tr"), 24, { what: "a one-day custom range by hour" });
+
+  // Custom, yesterday and today: by hour, 48 rows, each named with its day.
+  const today = await page.locator("[data-testid=range-to]").inputValue().then((d) => {
+    const t = new Date(d + "T00:00:00Z");
+    t.setUTCDate(t.getUTCDate() + 1);
+    return t.toISOString().slice(0, 10);
+  });
+  await page.locator("[data-testid=range-to]").fill(today);
+  await page.getByRole("button", { name: "Show", exact: true }).click();
+  await expectText(page.locator("[data-testid=rep-created]"), "4", { what: "4 chats yesterday and today" });
+  await expectCount(volume.locator("tbody tr"), 48, { what: "a two-day custom range by hour" });
+  const hours = await volume.locator("tbody th").allTextContents();
+  assert.equal(new Set(hours).size, 48, `48 distinct row names: ${hours}`);
+  assert.equal(hours[0], yesterday.slice(5) + " 00:00");
+
+  // Back to Live with the keyboard (Home on the tabs): the live view is there.
+  await page.locator("[data-testid=reports-tab]").focus();
+  await page.keyboard.press("Home");
+  await expectAttr(page.locator("[data-testid=live-tab]"), "aria-selected", "true", { what: "Home selects Live" });
+  await expectHidden(page.locator("#panel-reports"), { what: "the Reports panel hidden again" });
+  await expectText(page.locator("[data-testid=stat-waiting]"), "1", { what: "Live: Omar waiting" });
 }, { timeout: 120_000 });

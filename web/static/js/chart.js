@@ -8,7 +8,7 @@
 import { h } from "./dom.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 560, H = 190, PAD = { l: 44, r: 10, t: 10, b: 26 };
+const W = 560, H = 190, PAD = { l: 50, r: 10, t: 10, b: 26 };
 // COLORS are the series' colours, in order (app.css has them for the
 // legend's swatches as .swatch.c0…c4: the pages' CSP allows no inline style).
 export const COLORS = ["#3450d8", "#12805c", "#b42318", "#b54708", "#7a5af8"];
@@ -20,11 +20,34 @@ function s(tag, attrs = {}, ...children) {
   return el;
 }
 
-// niceMax rounds a maximum up to 1, 2 or 5 times a power of ten.
-function niceMax(v) {
-  if (!(v > 0)) return 1;
+// nice rounds v up to 1, 2 or 5 times a power of ten.
+function nice(v) {
   const p = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+  return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v * (1 - 1e-9));
+}
+
+// axis picks the y axis for the largest value: {top, step, minutes}, at
+// most four steps of a round size. Fractions ("%") go from 0 to 100%;
+// counts (no unit) step by whole numbers, so that no grid line reads "1.25
+// chats"; seconds step by round minutes from two minutes up.
+function axis(max, unit) {
+  if (unit === "%") {
+    const top = Math.max(1, nice(max || 1));
+    return { top, step: top / 4 };
+  }
+  if (!(max > 0)) return { top: unit ? 1 : 4, step: unit ? 0.25 : 1 };
+  const per = unit === "s" && max >= 120 ? 60 : 1;
+  let step = nice(max / per / 4) * per;
+  if (!unit) step = Math.max(1, step);
+  return { top: step * Math.ceil(max / step - 1e-9), step, minutes: per === 60 };
+}
+
+// tick is a y-axis label: short, and as precise as the axis' step (an
+// axis of seconds in minutes from two minutes up).
+function tick(v, unit, minutes) {
+  if (unit === "%") return `${Math.round(v * 100)}%`;
+  const text = String(Math.round((minutes ? v / 60 : v) * 1000) / 1000);
+  return unit === "s" ? text + (minutes ? " min" : " s") : text;
 }
 
 export const dash = "—";
@@ -39,23 +62,24 @@ export function fmt(v, unit = "") {
 }
 
 // chart builds a figure: kind "bar" (grouped bars) or "line"; labels name
-// the x positions; series are {key, name, values, total} (total, when
-// given, is the table's last row); unit is how the numbers read.
-export function chart({ id, title, kind, labels, series, unit = "", note = "" }) {
+// the x positions in the table and the tooltips, ticks (default: labels)
+// under the x axis, where room is short; series are {key, name, values,
+// total} (total, when given, is the table's last row); unit is how the
+// numbers read.
+export function chart({ id, title, kind, labels, ticks = labels, series, unit = "", note = "" }) {
   const n = labels.length;
-  const max = niceMax(Math.max(0, ...series.flatMap((se) => se.values.filter((v) => v != null))) * (unit === "%" ? 1 : 1.05));
-  const top = unit === "%" ? Math.max(max, 1) : max;
+  const { top, step: ystep, minutes } = axis(Math.max(0, ...series.flatMap((se) => se.values.filter((v) => v != null))), unit);
   const x0 = PAD.l, x1 = W - PAD.r, y0 = H - PAD.b, y1 = PAD.t;
   const step = (x1 - x0) / Math.max(n, 1);
   const y = (v) => y0 - (v / top) * (y0 - y1);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "data-testid": "chart-" + id, class: "chart" });
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4;
+  for (let i = 0; i * ystep <= top * (1 + 1e-9); i++) {
+    const v = i * ystep;
     svg.append(s("line", { x1: x0, x2: x1, y1: y(v), y2: y(v), class: "grid" }),
-      s("text", { x: x0 - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, fmt(v, unit === "%" ? "%" : "").replace(".0%", "%")));
+      s("text", { x: x0 - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, tick(v, unit, minutes)));
   }
   const every = Math.max(1, Math.ceil(n / 12));
-  labels.forEach((l, i) => {
+  ticks.forEach((l, i) => {
     if (i % every === 0) svg.append(s("text", { x: x0 + step * (i + 0.5), y: H - 8, "text-anchor": "middle", class: "tick" }, l));
   });
   series.forEach((se, k) => {

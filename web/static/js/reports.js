@@ -28,14 +28,15 @@ export function reportsPanel(api) {
   let today = ""; // in the hub's time zone, learned from its first answer
   let kind = "today";
   let shown = null; // the query of what is on screen: {group, from, to}
+  let loading = 0; // the number of the latest load: only its answer is shown
   let agentRows = [];
   let sortBy = { col: "label", dir: 1 };
 
   const status = h("p", { class: "muted", role: "status", "aria-live": "polite", "data-testid": "reports-status" });
   const rangeButtons = RANGES.map(([k, label]) =>
     h("button", { type: "button", class: "secondary range", "data-testid": "range-" + k, "aria-pressed": String(k === kind), onclick: () => pick(k) }, label));
-  const fromIn = h("input", { type: "date", "aria-label": "From", "data-testid": "range-from" });
-  const toIn = h("input", { type: "date", "aria-label": "To (included)", "data-testid": "range-to" });
+  const fromIn = h("input", { type: "date", required: true, "aria-label": "From", "data-testid": "range-from" });
+  const toIn = h("input", { type: "date", required: true, "aria-label": "To (included)", "data-testid": "range-to" });
   const custom = h("form", { class: "custom", hidden: true, onsubmit: (e) => { e.preventDefault(); load(); } },
     fromIn, h("span", { "aria-hidden": "true" }, "–"), toIn, h("button", { type: "submit", class: "secondary" }, "Show"));
   const csv = h("button", { type: "button", class: "secondary", "data-testid": "reports-csv", onclick: () => downloadCSV() }, "Download CSV");
@@ -52,11 +53,12 @@ export function reportsPanel(api) {
       h("span", { class: "k" }, "Range"), rangeButtons, custom, h("span", { class: "spacer" }), csv),
     status, tiles, charts, agentsCard);
 
-  function pick(k) {
+  async function pick(k) {
     kind = k;
     for (const b of rangeButtons) b.setAttribute("aria-pressed", String(b.dataset.testid === "range-" + k));
     custom.hidden = k !== "custom";
     if (k === "custom") {
+      if (!(await learnToday())) return;
       if (!fromIn.value) fromIn.value = addDays(today, -6);
       if (!toIn.value) toIn.value = today;
       fromIn.focus();
@@ -73,34 +75,61 @@ export function reportsPanel(api) {
     return { from, to, group: daysBetween(from, to) <= 2 ? "hour" : "day" };
   }
 
-  async function load() {
+  // learnToday asks the hub which day it is in its time zone (a report
+  // with no range is today's), once; false when the hub did not answer.
+  async function learnToday() {
+    if (today) return true;
     try {
-      if (!today) {
-        const first = await api.get("/api/v1/reports/sessions?group=hour");
-        today = first.from.slice(0, 10);
-      }
-      const q = query();
-      if (!(q.from <= q.to)) {
-        status.textContent = "The range must start on or before its end.";
-        return;
-      }
-      status.textContent = "Loading…";
+      const first = await api.get("/api/v1/reports/sessions?group=hour");
+      today = first.from.slice(0, 10);
+      return true;
+    } catch (err) {
+      status.textContent = "Could not load the report: " + err.message;
+      return false;
+    }
+  }
+
+  // load shows the chosen range; a click on another range while it loads
+  // wins: an older answer arriving last is dropped.
+  async function load() {
+    const mine = ++loading;
+    if (!(await learnToday()) || mine !== loading) return;
+    const q = query();
+    if (!(q.from <= q.to)) {
+      status.textContent = "The range must start on or before its end.";
+      return;
+    }
+    status.textContent = "Loading…";
+    try {
       const range = `from=${q.from}&to=${q.to}`;
       const [rep, ag] = await Promise.all([
         api.get(`/api/v1/reports/sessions?group=${q.group}&${range}`),
         api.get(`/api/v1/reports/agents?${range}`),
       ]);
+      if (mine !== loading) return;
       shown = q;
       render(rep, ag);
       status.textContent = `${q.from === q.to ? q.from : q.from + " to " + q.to}, by ${q.group}, ${rep.timezone} time.`;
     } catch (err) {
-      status.textContent = "Could not load the report: " + err.message;
+      if (mine === loading) status.textContent = "Could not load the report: " + err.message;
     }
+  }
+
+  // labelsOf names the rows: in the tables and tooltips unambiguously (the
+  // day too for hours over several days), under the x axis briefly (an
+  // hour, or the date at midnight; a day without its year).
+  function labelsOf(rep) {
+    if (rep.group !== "hour") return { labels: rep.rows.map((r) => r.label), ticks: rep.rows.map((r) => r.label.slice(5)) };
+    const days = new Set(rep.rows.map((r) => r.label.slice(0, 10))).size;
+    return {
+      labels: rep.rows.map((r) => r.label.slice(days > 1 ? 5 : 11)),
+      ticks: rep.rows.map((r) => (days > 1 && r.label.endsWith(" 00:00") ? r.label.slice(5, 10) : r.label.slice(11))),
+    };
   }
 
   function render(rep, ag) {
     const rows = rep.rows;
-    const labels = rows.map((r) => (rep.group === "hour" ? r.label.slice(11) : r.label.slice(5)));
+    const { labels, ticks } = labelsOf(rep);
     const col = (key) => rows.map((r) => r[key]);
     const t = rep.total;
     const tile = (key, label, value) =>
@@ -115,17 +144,17 @@ export function reportsPanel(api) {
       tile("csat", "CSAT (4–5 stars)", fmt(t.csat, "%")));
     const series = (key, name) => ({ key, name, values: col(key), total: t[key] });
     charts.replaceChildren(
-      chart({ id: "volume", title: `Chats per ${rep.group}`, kind: "bar", labels,
+      chart({ id: "volume", title: `Chats per ${rep.group}`, kind: "bar", labels, ticks,
         series: [series("created", "Created"), series("answered", "Answered"), series("abandoned", "Abandoned")] }),
-      chart({ id: "wait", title: "Wait before an agent answered", kind: "line", unit: "s", labels,
+      chart({ id: "wait", title: "Wait before an agent answered", kind: "line", unit: "s", labels, ticks,
         series: [series("wait_p50_s", "Median (p50)"), series("wait_p90_s", "p90")], note: "read from the histogram, within its bucket" }),
-      chart({ id: "sl", title: "Service level", kind: "line", unit: "%", labels,
+      chart({ id: "sl", title: "Service level", kind: "line", unit: "%", labels, ticks,
         series: [series("service_level", `Answered within ${rep.service_level_s} s`)], note: "of chats answered or abandoned" }),
-      chart({ id: "frt", title: "First response and handle time", kind: "line", unit: "s", labels,
+      chart({ id: "frt", title: "First response and handle time", kind: "line", unit: "s", labels, ticks,
         series: [series("first_response_avg_s", "First response (average)"), series("handle_avg_s", "Handle time (average)")] }),
-      chart({ id: "abandon", title: "Abandonment", kind: "line", unit: "%", labels,
+      chart({ id: "abandon", title: "Abandonment", kind: "line", unit: "%", labels, ticks,
         series: [series("abandon_rate", "Abandoned before an answer")] }),
-      chart({ id: "csat", title: "Customer satisfaction", kind: "bar", unit: "%", labels,
+      chart({ id: "csat", title: "Customer satisfaction", kind: "bar", unit: "%", labels, ticks,
         series: [series("csat", "Ratings of 4 or 5 stars")], note: `${t.rating_count} ratings, average ${fmt(t.rating_avg)}` }));
     const statuses = ag.columns.filter((c) => c.startsWith("status_")).map((c) => c.slice(7, -2));
     agentRows = ag.rows.filter((r) => r.key !== "");
@@ -176,7 +205,10 @@ export function reportsPanel(api) {
     const path = `/api/v1/reports/sessions?group=${shown.group}&from=${shown.from}&to=${shown.to}&format=csv`;
     try {
       const res = await fetch(tenantURL(path, api.base, api.tenant), { headers: { Authorization: "Bearer " + api.token }, cache: "no-store" });
-      if (!res.ok) throw new Error(res.statusText);
+      if (!res.ok) {
+        const body = await res.json().catch(() => null); // the hub's {"error":{…}}
+        throw new Error(body?.error?.message || res.statusText || "HTTP " + res.status);
+      }
       const name = /filename="?([^";]+)/.exec(res.headers.get("Content-Disposition") || "")?.[1] || "switchboard-report.csv";
       const url = URL.createObjectURL(await res.blob());
       const a = h("a", { href: url, download: name, hidden: true });

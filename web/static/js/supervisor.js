@@ -42,17 +42,20 @@ let lastTag = ""; // the tag the list was last fetched for ("" the newest sessio
 const paneBox = h("section", { class: "pane", "aria-label": "Chat" });
 
 // The tabs: Live (what happens now) and Reports (what happened), as the
-// WAI-ARIA tabs pattern has them (arrow keys move between the tabs).
+// WAI-ARIA tabs pattern has them (arrow keys, Home and End move between
+// the tabs and select them).
 const reports = reportsPanel(api);
-const tabs = [["live", "Live"], ["reports", "Reports"]].map(([id, label]) =>
+const TABS = [["live", "Live"], ["reports", "Reports"]];
+const tabs = TABS.map(([id, label], i) =>
   h("button", { type: "button", role: "tab", id: "tab-" + id, "aria-controls": "panel-" + id, "data-testid": id + "-tab",
     "aria-selected": String(id === "live"), tabindex: id === "live" ? "0" : "-1", onclick: () => selectTab(id),
     onkeydown: (e) => {
-      if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
-        const other = id === "live" ? "reports" : "live";
-        selectTab(other);
-        document.getElementById("tab-" + other).focus();
-      }
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: TABS.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      const [other] = TABS[(to + TABS.length) % TABS.length];
+      selectTab(other);
+      document.getElementById("tab-" + other).focus();
     } }, label));
 function selectTab(id) {
   for (const t of tabs) {
