@@ -156,7 +156,7 @@ func TestSendPathCommands(t *testing.T) {
 // endpoints (field hooks) as they are added and removed, message.lua
 // queues a message for each endpoint there is, and a store written before
 // the count (no field) still has its messages queued: an absent count
-// means look, never none.
+// means look, never none, and the hubs' store check counts them.
 func TestWebhookEndpointsCounted(t *testing.T) {
 	f, s, cust, _ := chatFixture(t)
 	ctx := context.Background()
@@ -206,6 +206,13 @@ func TestWebhookEndpointsCounted(t *testing.T) {
 	send()
 	if queued("wa") != 3 {
 		t.Fatalf("queued for wa with no count: %d, want 3", queued("wa"))
+	}
+	// The hubs' store check counts the endpoints of such a store.
+	if err := f.store.NewGuard(nil).Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != "1" {
+		t.Fatalf("hooks after the store check: %q, want 1", got)
 	}
 	if err := f.store.DeleteEndpoint(ctx, "wa"); err != nil {
 		t.Fatal(err)
