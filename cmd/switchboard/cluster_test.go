@@ -311,6 +311,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		acked            []string // guarded by mu: texts acknowledged, in send order
 		got              []string // texts the agent received
 		seqs             []int64
+		sent             chan struct{} // closed once the customer sent its last message
 	}
 	convs := make([]*conv, tenants)
 	for i := range convs {
@@ -319,7 +320,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		if st != http.StatusCreated {
 			t.Fatalf("create %s: %d %v", id, st, body)
 		}
-		cv := &conv{tenant: id, key: body["admin_key"].(string)}
+		cv := &conv{tenant: id, key: body["admin_key"].(string), sent: make(chan struct{})}
 		convs[i] = cv
 		tenantCall(t, "POST", b.URL()+"/api/v1/agents?tenant="+id, "", cv.key, `{"id":"agent_1","name":"Ada","email":"ada@x.test"}`)
 		_, tok := tenantCall(t, "POST", b.URL()+"/api/v1/agents/agent_1/token?tenant="+id, "", cv.key, "")
@@ -354,6 +355,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
+			defer close(cv.sent)
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
 			for n := 0; loadCtx.Err() == nil; n++ {
@@ -370,6 +372,10 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
+			// Done once the customer is (a send in flight when the load
+			// ends is acknowledged after it) and every acknowledged
+			// message arrived.
+			sent, finished := cv.sent, false
 			for {
 				select {
 				case f := <-cv.agent.Events():
@@ -377,11 +383,13 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 						cv.got = append(cv.got, text)
 						cv.seqs = append(cv.seqs, f.Seq)
 					}
+				case <-sent:
+					sent, finished = nil, true
 				case <-ctx.Done():
 					return
 				}
 				cv.mu.Lock()
-				done := loadCtx.Err() != nil && len(cv.got) >= len(cv.acked) && len(cv.acked) > 0
+				done := finished && len(cv.got) >= len(cv.acked) && len(cv.acked) > 0
 				cv.mu.Unlock()
 				if done {
 					return
