@@ -41,9 +41,12 @@ type GrowthRow struct {
 	ServerCores            float64 `json:"server_cores"`
 	RedisMicrosPerMessage  float64 `json:"redis_cpu_us_per_message"`
 	RedisCommandsPerMsg    float64 `json:"redis_commands_per_message"`
-	ToolPerServerCPU       float64 `json:"tool_cpu_per_server_cpu"`
-	P99Millis              float64 `json:"p99_ms"`
-	Lost                   int64   `json:"lost"`
+	// The two above without Redis's background work: the send path's.
+	RedisSendMicros   float64 `json:"redis_send_cpu_us_per_message,omitempty"`
+	RedisSendCommands float64 `json:"redis_send_commands_per_message,omitempty"`
+	ToolPerServerCPU  float64 `json:"tool_cpu_per_server_cpu"`
+	P99Millis         float64 `json:"p99_ms"`
+	Lost              int64   `json:"lost"`
 }
 
 var growthName = regexp.MustCompile(`^growth-h(\d+)-c(\d+)(?:-p\d+)?\.json$`)
@@ -82,6 +85,8 @@ func growth(dir string) []GrowthRow {
 			ServerCores:            med(func(x RunResult) float64 { return x.ServerCores }),
 			RedisMicrosPerMessage:  med(func(x RunResult) float64 { return x.RedisMicrosPerMessage }),
 			RedisCommandsPerMsg:    med(func(x RunResult) float64 { return x.RedisCommandsPerMessage }),
+			RedisSendMicros:        med(func(x RunResult) float64 { return x.RedisSendMicrosPerMessage }),
+			RedisSendCommands:      med(func(x RunResult) float64 { return x.RedisSendCommandsPerMessage }),
 			ToolPerServerCPU:       med(func(x RunResult) float64 { return x.ToolPerServerCPU }),
 			P99Millis:              med(func(x RunResult) float64 { return x.Latency.P99 }),
 			Lost:                   lost,
@@ -114,7 +119,7 @@ func mergeParts(rs []*Report) ([]RunResult, int64) {
 	runs := make([]RunResult, n)
 	for i := range runs {
 		var m RunResult
-		var cpu, secs, redis, cmds []float64
+		var cpu, secs, redis, cmds, sendUS, sendCmds []float64
 		for _, r := range rs {
 			x := r.Runs[i]
 			m.TargetRate += x.TargetRate
@@ -126,6 +131,8 @@ func mergeParts(rs []*Report) ([]RunResult, int64) {
 			secs = append(secs, x.Seconds)
 			redis = append(redis, x.RedisCores*x.Seconds)
 			cmds = append(cmds, x.RedisCommandsPerMessage*float64(x.Sent))
+			sendUS = append(sendUS, x.RedisSendMicrosPerMessage*float64(x.Sent))
+			sendCmds = append(sendCmds, x.RedisSendCommandsPerMessage*float64(x.Sent))
 		}
 		m.ServerCPU, m.Seconds = median(cpu), median(secs)
 		if m.ServerCPU > 0 {
@@ -138,6 +145,8 @@ func mergeParts(rs []*Report) ([]RunResult, int64) {
 		if m.Sent > 0 {
 			m.RedisMicrosPerMessage = median(redis) * 1e6 / float64(m.Sent)
 			m.RedisCommandsPerMessage = median(cmds) / float64(m.Sent)
+			m.RedisSendMicrosPerMessage = median(sendUS) / float64(m.Sent)
+			m.RedisSendCommandsPerMessage = median(sendCmds) / float64(m.Sent)
 		}
 		runs[i] = m
 	}
@@ -324,10 +333,18 @@ func (br *BenchReport) targets() {
 		br.add("Redis script calls per chat message", "≤ 1",
 			fmt.Sprintf("%.3f (all script calls during the runs, background ones included, / messages)", m.RedisScriptsPerMessage),
 			m.RedisScriptsPerMessage <= 1.05, "the send path makes exactly one (message.lua); the rest are presence refreshes and sweeps")
-		br.add("Redis work per chat message", "≤ 8 commands and ≤ 15 µs of Redis CPU",
-			fmt.Sprintf("%.2f commands, %.1f µs (median of %d; background work included, Redis sharing the cores)", m.RedisCommandsPerMessage, m.RedisMicrosPerMessage, len(s.Runs)),
-			m.RedisCommandsPerMessage <= 8 && m.RedisMicrosPerMessage > 0 && m.RedisMicrosPerMessage <= 15,
-			"docs/performance.md has the figures of Redis alone")
+		if m.RedisSendCommandsPerMessage > 0 {
+			br.add("Redis work per chat message, send path", "≤ 8 commands and ≤ 15 µs of Redis CPU",
+				fmt.Sprintf("%.2f commands, %.1f µs on the send path (median of %d; Redis's background work, measured with no messages, taken out; Redis sharing the two cores with the hubs and the tool); with the background: %.2f commands, %.1f µs",
+					m.RedisSendCommandsPerMessage, m.RedisSendMicrosPerMessage, len(s.Runs), m.RedisCommandsPerMessage, m.RedisMicrosPerMessage),
+				m.RedisSendCommandsPerMessage <= 8.05 && m.RedisSendMicrosPerMessage > 0 && m.RedisSendMicrosPerMessage <= 15,
+				"docs/performance.md has the figures of Redis alone (scripts/redis-message-cost.sh)")
+		} else {
+			br.add("Redis work per chat message", "≤ 8 commands and ≤ 15 µs of Redis CPU",
+				fmt.Sprintf("%.2f commands, %.1f µs (median of %d; background work included, Redis sharing the cores)", m.RedisCommandsPerMessage, m.RedisMicrosPerMessage, len(s.Runs)),
+				m.RedisCommandsPerMessage <= 8 && m.RedisMicrosPerMessage > 0 && m.RedisMicrosPerMessage <= 15,
+				"docs/performance.md has the figures of Redis alone")
+		}
 	}
 	if len(br.Ramps) > 0 {
 		var sat, p99 []float64
@@ -438,10 +455,11 @@ func (br *BenchReport) markdown() string {
 		}
 	}
 	if len(br.Growth) > 0 {
-		b.WriteString("\n## Growth (same rate; medians of the runs)\n\n| Hubs | Conversations | msg/s | Deliveries per hub CPU-s | Hub cores | Redis µs/msg | Redis cmds/msg | sbload ÷ hubs CPU | p99 ms | lost+dup+ooo |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n## Growth (same rate; medians of the runs)\n\n| Hubs | Conversations | msg/s | Deliveries per hub CPU-s | Hub cores | Redis µs/msg | Redis cmds/msg | send path: Redis µs/msg | send path: cmds/msg | sbload ÷ hubs CPU | p99 ms | lost+dup+ooo |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range br.Growth {
-			fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %.2f | %.1f | %.2f | %.2f | %.2f | %d |\n", g.Hubs, g.Conversations, g.Rate,
-				g.DeliveriesPerCPUSecond, g.ServerCores, g.RedisMicrosPerMessage, g.RedisCommandsPerMsg, g.ToolPerServerCPU, g.P99Millis, g.Lost)
+			fmt.Fprintf(&b, "| %d | %d | %.0f | %.0f | %.2f | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %d |\n", g.Hubs, g.Conversations, g.Rate,
+				g.DeliveriesPerCPUSecond, g.ServerCores, g.RedisMicrosPerMessage, g.RedisCommandsPerMsg, g.RedisSendMicros, g.RedisSendCommands,
+				g.ToolPerServerCPU, g.P99Millis, g.Lost)
 		}
 	}
 	if len(br.Benchmarks) > 0 {

@@ -28,7 +28,7 @@ func TestGrowthRows(t *testing.T) {
 	// Two load processes measured 3 hubs over the same windows.
 	part := func(sent, delivered int64, hubCPU, p99 float64) RunResult {
 		r := RunResult{TargetRate: 1000, Seconds: 10, Sent: sent, Delivered: delivered, ServerCPU: hubCPU, RedisCores: 0.5,
-			RedisCommandsPerMessage: 22, ToolCPU: 1, ServerCores: hubCPU / 10}
+			RedisCommandsPerMessage: 22, RedisSendCommandsPerMessage: 16, RedisSendMicrosPerMessage: 300, ToolCPU: 1, ServerCores: hubCPU / 10}
 		r.Latency.P99 = p99
 		return r
 	}
@@ -41,7 +41,8 @@ func TestGrowthRows(t *testing.T) {
 	}
 	m := rows[3]
 	if m.Hubs != 3 || m.Conversations != 20000 || m.Rate != 2000 || m.DeliveriesPerCPUSecond != 10000 || m.ServerCores != 0.4 ||
-		m.RedisMicrosPerMessage != 250 || m.RedisCommandsPerMsg != 11 || m.ToolPerServerCPU != 0.5 || m.P99Millis != 7 || m.Lost != 2 {
+		m.RedisMicrosPerMessage != 250 || m.RedisCommandsPerMsg != 11 || m.ToolPerServerCPU != 0.5 || m.P99Millis != 7 || m.Lost != 2 ||
+		m.RedisSendCommands != 8 || m.RedisSendMicros != 150 {
 		t.Fatalf("merged parts: %+v", m)
 	}
 	rows = rows[:3]

@@ -57,9 +57,13 @@ type options struct {
 	RampStep      float64       `json:"ramp_step"`
 	RampMaxP99    time.Duration `json:"-"`
 	IdleWindow    time.Duration `json:"-"`
-	Settle        time.Duration `json:"-"`
-	Baseline      bool          `json:"baseline"`
-	Bind          string        `json:"bind"`
+	// BackgroundWindow is how long Redis's background work (presence,
+	// sweeps, pings: the sockets connected, no messages) is measured
+	// before the runs, so that a run tells the send path's cost from it.
+	BackgroundWindow time.Duration `json:"-"`
+	Settle           time.Duration `json:"-"`
+	Baseline         bool          `json:"baseline"`
+	Bind             string        `json:"bind"`
 	// WaitFor, if set, holds the measured runs until this file exists:
 	// several load processes on the same hubs (one process opens at most
 	// the machine's open-files limit of sockets) set up one after another
@@ -134,6 +138,8 @@ func main() {
 	flag.Float64Var(&o.RampStep, "ramp-step", 1000, "rate added per ramp step")
 	flag.DurationVar(&o.RampMaxP99, "ramp-p99", 50*time.Millisecond, "the ramp stops at the first step whose p99 is above this")
 	flag.DurationVar(&o.IdleWindow, "idle-window", 20*time.Second, "how long idle mode measures CPU")
+	flag.DurationVar(&o.BackgroundWindow, "redis-background", 5*time.Second,
+		"with -redis: how long Redis's background work (no messages) is measured before the runs, to report the send path's commands and CPU per message apart from it (0: not)")
 	flag.DurationVar(&o.Settle, "settle", 5*time.Second, "pause after the setup before measuring")
 	flag.StringVar(&o.WaitFor, "wait-for", "", "after the setup, wait for this file to exist before measuring (several load processes measuring together)")
 	flag.BoolVar(&o.Baseline, "baseline", false, "also run the same shape against a bare relay and report ratios")
@@ -243,6 +249,10 @@ type load struct {
 	servers []server
 	rdb     *redis.Client
 
+	// bg is Redis's background work per second, measured once before the
+	// runs (nil: not measured); owned by measure's goroutine.
+	bg *RedisBackground
+
 	jobs     chan job
 	enqueued atomic.Int64
 	done     atomic.Int64
@@ -312,6 +322,15 @@ func measure(ctx context.Context, o options, target string, servers []server, rd
 			logf("connect run %d: %d sockets in %.2fs: %.0f/s", i+1, c.Sockets, c.Seconds, c.PerSecond)
 			rep.Connects = append(rep.Connects, *c)
 		}
+	case "steady", "storm", "ramp":
+		if l.rdb != nil && o.BackgroundWindow > 0 {
+			if l.bg, err = l.background(ctx); err != nil {
+				return rep, err
+			}
+			rep.RedisBackground = l.bg
+		}
+	}
+	switch o.Mode {
 	case "steady", "storm":
 		share := 0.0
 		if o.Mode == "storm" {
@@ -425,6 +444,7 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	before, _ := sampleAll(ctx, l.servers)
 	self0 := selfCPU()
 	rb, _ := redisStats(ctx, l.rdb)
+	tb := time.Now()
 	sent0, deliv0, err0 := rec.sent.Load(), rec.delivered.Load(), rec.sendErrs.Load()
 	rc0, rce0 := rec.reconnects.Load(), rec.reconnectErrs.Load()
 	lost0, _ := rec.lost()
@@ -454,6 +474,7 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	after, _ := sampleAll(ctx, l.servers)
 	r.ToolCPU = selfCPU() - self0
 	ra, _ := redisStats(ctx, l.rdb)
+	redisSecs := time.Since(tb).Seconds()
 	lat, rcl := rec.takeWindow()
 
 	r.Sent = rec.sent.Load() - sent0
@@ -489,6 +510,10 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 			r.RedisCores = d.CPU / r.Seconds
 			r.RedisMicrosPerMessage = d.CPU * 1e6 / float64(r.Sent)
 		}
+		if bg := l.bg; bg != nil {
+			r.RedisSendCommandsPerMessage = max(float64(d.Calls)-bg.CallsPerSecond*redisSecs, 0) / float64(r.Sent)
+			r.RedisSendMicrosPerMessage = max(d.CPU-bg.Cores*redisSecs, 0) * 1e6 / float64(r.Sent)
+		}
 	}
 	logf("%s: sent %d (%.0f/s), delivered %d (%.0f/s), p50 %.2fms p99 %.2fms max %.1fms, errors %d, lost %d",
 		name, r.Sent, r.SentPerSecond, r.Delivered, r.DeliveredPerSecond, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.SendErrors, r.Lost)
@@ -498,6 +523,10 @@ func (l *load) run(ctx context.Context, name string, rate float64, d time.Durati
 	if r.RedisMicrosPerMessage > 0 {
 		logf("%s: redis %.2f cores, %.1f µs CPU per message: one Redis core carries about %.0f msg/s of this shape",
 			name, r.RedisCores, r.RedisMicrosPerMessage, 1e6/r.RedisMicrosPerMessage)
+	}
+	if l.bg != nil && r.Sent > 0 {
+		logf("%s: send path, background taken out: %.2f Redis commands and %.1f µs of Redis CPU per message",
+			name, r.RedisSendCommandsPerMessage, r.RedisSendMicrosPerMessage)
 	}
 	return r
 }
@@ -618,6 +647,31 @@ func (l *load) idle(ctx context.Context, before []procSample) (*IdleResult, erro
 	res.CoresPer5000 = cpu / float64(len(l.socks)) * 5000
 	logf("idle: %.1f KB per socket, %.4f cores (%.4f per 5,000 sockets)", res.BytesPerSocket/1024, res.CPUCores, res.CoresPer5000)
 	return res, nil
+}
+
+// background measures Redis's work while every socket is connected and no
+// message is sent, for o.BackgroundWindow: the presence refreshes, sweeps
+// and janitors, whose rate follows the sockets and the clock, not the
+// messages. A run takes it out of its own figures to report the send
+// path's cost per message (RedisSendCommandsPerMessage).
+func (l *load) background(ctx context.Context) (*RedisBackground, error) {
+	a, err := redisStats(ctx, l.rdb)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if !sleepCtx(ctx, l.o.BackgroundWindow) {
+		return nil, ctx.Err()
+	}
+	b, err := redisStats(ctx, l.rdb)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(t0).Seconds()
+	d := b.sub(a)
+	bg := &RedisBackground{Seconds: secs, CallsPerSecond: float64(d.Calls) / secs, Cores: d.CPU / secs, Top: top(d.By, 8)}
+	logf("redis background (no messages, %.1fs): %.0f commands/s, %.3f cores", secs, bg.CallsPerSecond, bg.Cores)
+	return bg, nil
 }
 
 // connect closes the customers' sockets on the first instance, waits for

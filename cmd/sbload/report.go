@@ -24,7 +24,9 @@ type Report struct {
 	Saturation *RunResult      `json:"saturation,omitempty"` // ramp: the last step within bounds
 	Idle       *IdleResult     `json:"idle,omitempty"`
 	Connects   []ConnectResult `json:"connects,omitempty"`
-	ConnectMed *ConnectResult  `json:"connect_median,omitempty"`
+	// RedisBackground is Redis's work before the runs, with no messages.
+	RedisBackground *RedisBackground `json:"redis_background,omitempty"`
+	ConnectMed      *ConnectResult   `json:"connect_median,omitempty"`
 
 	// The correctness counts over the whole run; all must be 0.
 	Lost       int64 `json:"lost"`
@@ -73,7 +75,21 @@ type RunResult struct {
 	ToolCPU               float64 `json:"tool_cpu_seconds,omitempty"`
 	ToolPerServerCPU      float64 `json:"tool_cpu_per_server_cpu,omitempty"`
 	RedisMicrosPerMessage float64 `json:"redis_cpu_us_per_message,omitempty"`
-	Pass                  bool    `json:"pass,omitempty"`
+	// RedisSendCommandsPerMessage and RedisSendMicrosPerMessage are the
+	// two figures above without Redis's background work (the report's
+	// RedisBackground, over the window's length): the send path's cost.
+	RedisSendCommandsPerMessage float64 `json:"redis_send_commands_per_message,omitempty"`
+	RedisSendMicrosPerMessage   float64 `json:"redis_send_cpu_us_per_message,omitempty"`
+	Pass                        bool    `json:"pass,omitempty"`
+}
+
+// RedisBackground is Redis's work with the sockets connected and no
+// message sent (sbload -redis-background), per second.
+type RedisBackground struct {
+	Seconds        float64          `json:"seconds"`
+	CallsPerSecond float64          `json:"commands_per_second"`
+	Cores          float64          `json:"cores"`
+	Top            map[string]int64 `json:"top_commands,omitempty"`
 }
 
 // IdleResult is the idle mode's finding.
@@ -165,6 +181,8 @@ func (r *Report) summarize() {
 	m.RedisCommandsPerMessage = col(func(x RunResult) float64 { return x.RedisCommandsPerMessage })
 	m.RedisScriptsPerMessage = col(func(x RunResult) float64 { return x.RedisScriptsPerMessage })
 	m.RedisCores = col(func(x RunResult) float64 { return x.RedisCores })
+	m.RedisSendCommandsPerMessage = col(func(x RunResult) float64 { return x.RedisSendCommandsPerMessage })
+	m.RedisSendMicrosPerMessage = col(func(x RunResult) float64 { return x.RedisSendMicrosPerMessage })
 	m.ToolCPU = col(func(x RunResult) float64 { return x.ToolCPU })
 	m.ToolPerServerCPU = col(func(x RunResult) float64 { return x.ToolPerServerCPU })
 	m.RedisMicrosPerMessage = col(func(x RunResult) float64 { return x.RedisMicrosPerMessage })
