@@ -6,7 +6,7 @@
 # subscribers on the session's channel (the two hubs of a conversation).
 # Prints Redis's CPU per message, message.lua's own time per call, and the
 # commands per message. PIPE=10 sends 10 calls per round trip, as a hub
-# batching its sends would.
+# batching its sends would. ALLSTATS=1 prints every command's own time too.
 #
 #   scripts/redis-message-cost.sh            # starts a redis-server on a spare port
 #   REDIS_PORT=6379 scripts/redis-message-cost.sh   # an existing one (flushed!)
@@ -37,5 +37,6 @@ c1=$(cpu)
 kill $s1 $s2
 calls=$($R info commandstats | grep -v -e cmdstat_config -e cmdstat_info | grep -o 'calls=[0-9]*' | cut -d= -f2 | paste -sd+ | bc)
 echo "Redis CPU per message: $(echo "($c1 - $c0) * 1000000 / 200000" | bc -l | cut -c1-5) µs"
+[ -n "${ALLSTATS:-}" ] && $R info commandstats | grep cmdstat_ | sed "s/,rejected.*//"
 $R info commandstats | grep cmdstat_evalsha | sed 's/,rejected.*//; s/^cmdstat_/message.lua: /'
 echo "commands per message: $(echo "$calls / 200000" | bc -l | cut -c1-5) (EVALSHA and the calls inside it)"
