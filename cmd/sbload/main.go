@@ -310,6 +310,12 @@ func measure(ctx context.Context, o options, target string, servers []server, rd
 		}
 	}
 
+	if l.rdb != nil && o.BackgroundWindow > 0 && slices.Contains([]string{"steady", "storm", "ramp"}, o.Mode) {
+		if l.bg, err = l.background(ctx); err != nil {
+			return rep, err
+		}
+		rep.RedisBackground = l.bg
+	}
 	switch o.Mode {
 	case "idle":
 		rep.Idle, err = l.idle(ctx, before)
@@ -322,15 +328,6 @@ func measure(ctx context.Context, o options, target string, servers []server, rd
 			logf("connect run %d: %d sockets in %.2fs: %.0f/s", i+1, c.Sockets, c.Seconds, c.PerSecond)
 			rep.Connects = append(rep.Connects, *c)
 		}
-	case "steady", "storm", "ramp":
-		if l.rdb != nil && o.BackgroundWindow > 0 {
-			if l.bg, err = l.background(ctx); err != nil {
-				return rep, err
-			}
-			rep.RedisBackground = l.bg
-		}
-	}
-	switch o.Mode {
 	case "steady", "storm":
 		share := 0.0
 		if o.Mode == "storm" {
