@@ -976,7 +976,7 @@ func (h *hostiles) deafSocket(ctx context.Context, s actorSession) {
 // deafSender sends DeafRate messages a second into s's session from
 // another socket of the customer (one that reads).
 func (h *hostiles) deafSender(ctx context.Context, s actorSession) {
-	c, err := client.Dial(ctx, client.Config{URL: h.t.wsURL(s.send), Token: s.tok, HTTPClient: httpClient(s.src), AutoReconnect: true})
+	c, err := client.Dial(ctx, client.Config{URL: h.t.wsURL(s.send), Token: s.tok, HTTPClient: wsClient(s.src), AutoReconnect: true})
 	if err != nil {
 		h.deafN.errors.Add(1)
 		h.logErr("deaf sender dial: %v", err)

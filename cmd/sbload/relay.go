@@ -204,7 +204,7 @@ func setupRelay(ctx context.Context, addr string, n int, bind bool, rec *recorde
 		if bind {
 			s.src = srcAddr(k)
 		}
-		rc, err := dialRelay(ctx, "ws://"+addr+"/ws?room="+convs[j].sid, httpClient(s.src), rec, side)
+		rc, err := dialRelay(ctx, "ws://"+addr+"/ws?room="+convs[j].sid, wsClient(s.src), rec, side)
 		if err != nil {
 			return err
 		}

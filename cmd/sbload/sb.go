@@ -66,14 +66,19 @@ func srcAddr(k int) net.IP {
 	return net.IPv4(127, byte(1+k/(254*254)), byte(1+(k/254)%254), byte(1+k%254))
 }
 
-// httpClient dials from src (nil: any). No client timeout: coder/websocket
-// refuses one; contexts bound every call.
+// httpClient makes REST calls from src (nil: any); sockets dial with
+// wsClient. No client timeout: contexts bound every call.
 func httpClient(src net.IP) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: dialer(src).DialContext, DisableKeepAlives: true}}
+}
+
+// dialer dials TCP from src (nil: any).
+func dialer(src net.IP) *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	if src != nil {
 		d.LocalAddr = &net.TCPAddr{IP: src}
 	}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	return d
 }
 
 // sbTarget is the Switchboard cluster under load.
@@ -90,7 +95,7 @@ type sbTarget struct {
 // clientConfig is the client configuration of a socket on hub, from src,
 // whose frames go to on, on the socket's reader goroutine (nil: Events).
 func (t *sbTarget) clientConfig(hub int, token string, src net.IP, buffer int, on func(client.Frame)) client.Config {
-	c := client.Config{URL: t.wsURL(hub), Token: token, HTTPClient: httpClient(src), EventBuffer: buffer, OnFrame: on}
+	c := client.Config{URL: t.wsURL(hub), Token: token, HTTPClient: wsClient(src), EventBuffer: buffer, OnFrame: on}
 	if t.failover {
 		c.AutoReconnect = true
 		for i := 1; i < len(t.urls); i++ {

@@ -195,11 +195,11 @@ func runTenants(ctx context.Context, o tenantsOptions) (*TenantsReport, error) {
 			map[string]any{"agent_id": "agent_1", "agent_name": "Agent"}, nil); err != nil {
 			return err
 		}
-		a, err := client.Dial(ctx, client.Config{URL: ws + id, Token: tok.Token, HTTPClient: httpClient(srcAddr(o.Tenants + i))})
+		a, err := client.Dial(ctx, client.Config{URL: ws + id, Token: tok.Token, HTTPClient: wsClient(srcAddr(o.Tenants + i))})
 		if err != nil {
 			return fmt.Errorf("tenant %s: agent socket: %w", id, err)
 		}
-		c, err := client.Dial(ctx, client.Config{URL: ws + id, Token: w.Token, HTTPClient: httpClient(srcAddr(i))})
+		c, err := client.Dial(ctx, client.Config{URL: ws + id, Token: w.Token, HTTPClient: wsClient(srcAddr(i))})
 		if err != nil {
 			a.CloseNow()
 			return fmt.Errorf("tenant %s: customer socket: %w", id, err)
