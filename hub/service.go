@@ -176,6 +176,23 @@ func ValidClientMsgID(id string) bool {
 	return true
 }
 
+// SessionHeadFor is SessionFor with only the session's head (see
+// SessionStore.SessionHead): what a socket's hello needs, read on every
+// connect (docs/performance.md, round three).
+func (s *Service) SessionHeadFor(ctx context.Context, p Principal, id string) (*Session, error) {
+	if !ValidSessionID(id) {
+		return nil, ErrSessionNotFound
+	}
+	sess, err := s.store.SessionHead(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !p.MayRead(sess) {
+		return nil, ErrSessionNotFound
+	}
+	return sess, nil
+}
+
 // SendMessage appends a chat message from p, once per clientMsgID.
 func (s *Service) SendMessage(ctx context.Context, p Principal, sessionID, clientMsgID, text string) (seq int64, duplicate bool, err error) {
 	if !ValidClientMsgID(clientMsgID) || !validText(text, 1, MaxMessageLen) || strings.TrimSpace(text) == "" {

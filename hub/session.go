@@ -322,6 +322,11 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, s *Session, maxOpen int) (*Session, error)
 	// Session returns the session with the given id, or ErrSessionNotFound.
 	Session(ctx context.Context, id string) (*Session, error)
+	// SessionHead returns only what says who may follow the session and
+	// how far it went (ID, CustomerID, AgentID, BotID, State, Seq, Epoch),
+	// or ErrSessionNotFound: a socket's hello reads it for each session it
+	// follows, on every connect.
+	SessionHead(ctx context.Context, id string) (*Session, error)
 	// Sessions returns one page of sessions, newest first, and the number
 	// of sessions that match the filter.
 	Sessions(ctx context.Context, f SessionFilter, now time.Time) ([]*Session, int, error)

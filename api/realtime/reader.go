@@ -180,7 +180,7 @@ func (c *conn) hello(id string, resume map[string]int64, epochs map[string]strin
 	var sessions []string
 	switch p.Kind {
 	case hub.PrincipalCustomer:
-		sess, err := c.e.sessions.SessionFor(c.ctx, p, p.SessionID)
+		sess, err := c.e.sessions.SessionHeadFor(c.ctx, p, p.SessionID)
 		if err == nil && sess.State == hub.StateEnded && resume[sess.ID] >= sess.Seq {
 			// The customer has seen the end already: nothing more will come.
 			c.close(protocol.CloseSessionEnded, "session ended")
@@ -202,7 +202,7 @@ func (c *conn) hello(id string, resume map[string]int64, epochs map[string]strin
 	// (a supervisor's silent joins, a customer's earlier sessions).
 	for sid := range resume {
 		if !contains(sessions, sid) {
-			if _, err := c.e.sessions.SessionFor(c.ctx, p, sid); err == nil {
+			if _, err := c.e.sessions.SessionHeadFor(c.ctx, p, sid); err == nil {
 				sessions = append(sessions, sid)
 			}
 		}

@@ -299,6 +299,25 @@ func (s *Store) Session(ctx context.Context, id string) (*hub.Session, error) {
 	return decodeSession(h)
 }
 
+// SessionHead implements hub.SessionStore: one HMGET of seven fields in
+// place of the HGETALL of forty and its decoding.
+func (s *Store) SessionHead(ctx context.Context, id string) (*hub.Session, error) {
+	v, err := s.rdb.HMGet(ctx, s.sessionKey(id), "id", "customer_id", "agent_id", "bot_id", "state", "seq", "epoch").Result()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	str := func(i int) string {
+		x, _ := v[i].(string)
+		return x
+	}
+	if str(0) == "" {
+		return nil, hub.ErrSessionNotFound
+	}
+	seq, _ := strconv.ParseInt(str(5), 10, 64)
+	return &hub.Session{ID: str(0), CustomerID: str(1), AgentID: str(2), BotID: str(3),
+		State: hub.State(str(4)), Seq: seq, Epoch: str(6)}, nil
+}
+
 // Sessions implements hub.SessionStore.
 func (s *Store) Sessions(ctx context.Context, f hub.SessionFilter, now time.Time) ([]*hub.Session, int, error) {
 	index := s.indexKey(f.Status)

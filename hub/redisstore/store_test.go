@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -393,4 +394,55 @@ func TestPutAgentKeepsEmailsUnique(t *testing.T) {
 	if _, err := f.store.Agent(ctx, "nobody"); hub.ErrorCode(err) != hub.ENOTFOUND {
 		t.Fatalf("unknown agent: %v", err)
 	}
+}
+
+// TestSessionHead: the head a socket's hello reads holds the same who and
+// how far as the whole session, through the session's life, and refuses
+// whom the whole read refuses.
+func TestSessionHead(t *testing.T) {
+	f := newFixture(t, hub.Policy{})
+	ctx := context.Background()
+	s := f.create(t, "head")
+	customer := hub.Principal{Kind: hub.PrincipalCustomer, ID: s.CustomerID}
+	agent := hub.Principal{Kind: hub.PrincipalAgent, ID: "agent_001"}
+	same := func(step string) {
+		t.Helper()
+		whole, err := f.svc.Session(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := f.svc.SessionHeadFor(ctx, customer, s.ID)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		want := hub.Session{ID: whole.ID, CustomerID: whole.CustomerID, AgentID: whole.AgentID, BotID: whole.BotID,
+			State: whole.State, Seq: whole.Seq, Epoch: whole.Epoch}
+		if !reflect.DeepEqual(*head, want) {
+			t.Fatalf("%s: head %+v, want %+v", step, *head, want)
+		}
+	}
+	same("queued")
+	if _, err := f.svc.AssignSession(ctx, s.ID, hub.Assignment{AgentID: agent.ID, AgentName: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	same("assigned")
+	if _, _, err := f.svc.SendMessage(ctx, customer, s.ID, "m1", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	same("after a message")
+	if h, err := f.svc.SessionHeadFor(ctx, agent, s.ID); err != nil || h.AgentID != agent.ID {
+		t.Fatalf("the session's agent: %+v, %v", h, err)
+	}
+	if _, err := f.svc.CloseSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	same("ended")
+	_, err := f.svc.SessionHeadFor(ctx, hub.Principal{Kind: hub.PrincipalCustomer, ID: "someone_else"}, s.ID)
+	wantErr(t, err, hub.ErrSessionNotFound)
+	_, err = f.svc.SessionHeadFor(ctx, hub.Principal{Kind: hub.PrincipalAgent, ID: "agent_002"}, s.ID)
+	wantErr(t, err, hub.ErrSessionNotFound)
+	_, err = f.svc.SessionHeadFor(ctx, customer, hub.NewSessionID())
+	wantErr(t, err, hub.ErrSessionNotFound)
+	_, err = f.svc.SessionHeadFor(ctx, customer, "nonsense")
+	wantErr(t, err, hub.ErrSessionNotFound)
 }
