@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -112,13 +111,6 @@ func TestUpgradeTransportContext(t *testing.T) {
 	}
 }
 
-// processCPU is this process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkDial dials and closes a WebSocket on an in-process server with
 // net/http's Transport and with the upgrade transport: the server's share
 // is the same in both, the difference is the load tool's.
@@ -141,7 +133,7 @@ func BenchmarkDial(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			ctx := context.Background()
-			cpu0 := processCPU()
+			cpu0 := selfCPU()
 			for b.Loop() {
 				ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.hc(nil)})
 				if err != nil {
@@ -152,7 +144,7 @@ func BenchmarkDial(b *testing.B) {
 				}
 				ws.CloseNow()
 			}
-			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric((selfCPU()-cpu0)*1e9/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
