@@ -449,9 +449,10 @@ func (br *BenchReport) markdown() string {
 		}
 	}
 	if c := br.Connect; c != nil {
-		b.WriteString("\n## Connect waves (one instance)\n\n| Sockets | Seconds | Per second |\n|---|---|---|\n")
+		b.WriteString("\n## Connect waves (one instance)\n\n| Sockets | Seconds | Per second | Hub CPU µs per connect | sbload CPU µs per connect |\n|---|---|---|---|---|\n")
 		for _, w := range c.Connects {
-			fmt.Fprintf(&b, "| %d | %.2f | %.0f |\n", w.Sockets, w.Seconds, w.PerSecond)
+			fmt.Fprintf(&b, "| %d | %.2f | %.0f | %.0f | %.0f |\n", w.Sockets, w.Seconds, w.PerSecond,
+				w.ServerCPU*1e6/float64(w.Sockets), w.ToolCPU*1e6/float64(w.Sockets))
 		}
 	}
 	if len(br.Growth) > 0 {

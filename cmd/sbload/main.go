@@ -701,15 +701,15 @@ func (l *load) connect(ctx context.Context) (*ConnectResult, error) {
 		}
 	}
 	c0, _ := l.servers[0].sample(ctx)
-	t0 := time.Now()
+	self0, t0 := selfCPU(), time.Now()
 	err = parallel(ctx, len(set), 64, func(ctx context.Context, i int) error {
 		return set[i].reconnect(ctx)
 	})
-	d := time.Since(t0)
+	d, self := time.Since(t0), selfCPU()-self0
 	c1, _ := l.servers[0].sample(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &ConnectResult{Sockets: len(set), Seconds: d.Seconds(), PerSecond: float64(len(set)) / d.Seconds(),
-		ServerCPU: c1.CPU - c0.CPU}, nil
+		ServerCPU: c1.CPU - c0.CPU, ToolCPU: self}, nil
 }

@@ -121,6 +121,9 @@ type ConnectResult struct {
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"per_second"`
 	ServerCPU float64 `json:"server_cpu_seconds"`
+	// ToolCPU is this load tool's CPU seconds over the wave: dialing
+	// shares the cores with the hub it measures.
+	ToolCPU float64 `json:"tool_cpu_seconds,omitempty"`
 }
 
 func median(v []float64) float64 {
@@ -140,12 +143,12 @@ func (r *Report) summarize() {
 	r.DurationS = time.Since(r.Started).Seconds()
 	if len(r.Connects) > 0 {
 		m := ConnectResult{}
-		var ps, ss, cs []float64
+		var ps, ss, cs, ts []float64
 		for _, c := range r.Connects {
-			ps, ss, cs = append(ps, c.PerSecond), append(ss, c.Seconds), append(cs, c.ServerCPU)
+			ps, ss, cs, ts = append(ps, c.PerSecond), append(ss, c.Seconds), append(cs, c.ServerCPU), append(ts, c.ToolCPU)
 			m.Sockets = c.Sockets
 		}
-		m.PerSecond, m.Seconds, m.ServerCPU = median(ps), median(ss), median(cs)
+		m.PerSecond, m.Seconds, m.ServerCPU, m.ToolCPU = median(ps), median(ss), median(cs), median(ts)
 		r.ConnectMed = &m
 	}
 	if len(r.Runs) == 0 || r.Options.Mode == "ramp" {
@@ -275,8 +278,9 @@ func (r *Report) print(w io.Writer) {
 			r.Idle.BytesPerSocket/1024, r.Idle.CPUCores, r.Idle.Sockets, r.Idle.CoresPer5000)
 	}
 	if r.ConnectMed != nil {
-		fmt.Fprintf(w, "connect+auth+resume on one instance: %.0f/s (median of %d waves of %d sockets)\n",
-			r.ConnectMed.PerSecond, len(r.Connects), r.ConnectMed.Sockets)
+		fmt.Fprintf(w, "connect+auth+resume on one instance: %.0f/s (median of %d waves of %d sockets); CPU per connect: hub %.0f µs, sbload %.0f µs\n",
+			r.ConnectMed.PerSecond, len(r.Connects), r.ConnectMed.Sockets,
+			r.ConnectMed.ServerCPU*1e6/float64(r.ConnectMed.Sockets), r.ConnectMed.ToolCPU*1e6/float64(r.ConnectMed.Sockets))
 	}
 	fmt.Fprintf(w, "lost %d, duplicated %d, out of order %d, send errors %d (client-level: %d repeats dropped, %d gaps)\n",
 		r.Lost, r.Duplicated, r.OutOfOrder, r.SendErrors, r.ClientDuplicates, r.ClientGaps)
