@@ -268,6 +268,65 @@ func TestNeverReadingSocketKicked(t *testing.T) {
 	waitFor(t, 10*time.Second, "the kicked socket's handler to end", func() bool { return in.srv.Connections() == 2 })
 }
 
+// TestWriteTimeoutKicked: a tab that stops reading while its queue has
+// room is dropped once one write to it blocks for WriteTimeout (the
+// connection's write deadline, set on each write to the kernel), counted
+// as a write timeout; the customer's other tab and the agent get every
+// event in order, and the session goes on.
+func TestWriteTimeoutKicked(t *testing.T) {
+	// A queue too long to fill here, small kernel buffers: the write
+	// blocks long before the queue is full, and only the deadline ends it.
+	const writeTimeout = 300 * time.Millisecond
+	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{SendQueue: 100_000, WriteTimeout: writeTimeout,
+		RateLimit: 5000, RateBurst: 5000}, sendBuffer: 16 << 10})
+	in := e.hubs[0]
+	agentTok := e.quickAgent("ag1")
+	sid, custTok := e.customer(in, "Ann")
+	e.assign(in, sid, "ag1")
+	good := e.dial(in, custTok)
+	agent := e.dial(in, agentTok)
+	grec, arec := record(t, good), record(t, agent)
+	deaf, _ := rawAuth(t, in, custTok, nil)
+	first, _ := e.sessionSeq(in, sid)
+	grec.waitSeq(t, 10*time.Second, sid, first)
+
+	kicked := `switchboard_ws_kicked_total{reason="write_timeout"}`
+	slow := `switchboard_ws_kicked_total{reason="slow_consumer"}`
+	kicked0, slow0 := metric(t, in, kicked), metric(t, in, slow)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	text := strings.Repeat("x", 3900)
+	for i := 0; metric(t, in, kicked) == kicked0; i++ {
+		if i == 5000 {
+			t.Fatal("a tab that reads nothing was not dropped after 5,000 messages of 4 KB")
+		}
+		if _, err := agent.Send(ctx, sid, fmt.Sprint(i, text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := metric(t, in, slow); n != slow0 {
+		t.Fatalf("the tab was kicked for its queue (%v), not its write", n-slow0)
+	}
+	for i := range 10 { // the session goes on after the kick
+		if _, err := agent.Send(ctx, sid, fmt.Sprint("after ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, _ := e.sessionSeq(in, sid)
+	for _, r := range []struct {
+		who string
+		rec *recorder
+		c   *client.Client
+	}{{"customer's reading tab", grec, good}, {"agent", arec, agent}} {
+		r.rec.waitSeq(t, 20*time.Second, sid, last)
+		frames, _ := r.rec.snapshot()
+		wantContiguous(t, r.who, frames, sid, 1, last)
+		wantStats(t, r.who, r.c)
+	}
+	waitFor(t, 10*time.Second, "the dropped socket's handler to end", func() bool { return in.srv.Connections() == 2 })
+	deaf.ws.CloseNow()
+}
+
 // TestFloodClosed: a socket that sends frames flat out is closed with
 // 4004; another socket on the instance is served all along.
 func TestFloodClosed(t *testing.T) {

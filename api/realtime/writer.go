@@ -113,12 +113,14 @@ func (c *conn) stopWriting() {
 
 var errWrite = errors.New("write failed")
 
-// write writes one frame under WriteTimeout; corked, it only gathers (the
-// flush has the timeout), and waits at most for a ping or close frame that
-// holds the socket, each bounded by its own timeout.
+// write writes one frame; corked, it only gathers. The corkConn under the
+// socket bounds each write to the kernel by WriteTimeout, and a close
+// (CloseNow) ends one under way, so the frame needs no context of its own;
+// it waits at most for a ping or close frame that holds the socket, each
+// bounded by its own timeout.
 func (c *conn) write(b []byte) error {
-	ctx := c.ctx
-	if !c.corked {
+	ctx := context.Background() // no Done: coder/websocket sets no AfterFunc
+	if c.cork == nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(c.ctx, c.e.opts.WriteTimeout)
 		defer cancel()
