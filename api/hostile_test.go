@@ -213,6 +213,77 @@ func TestWebSocketOutlivesServerTimeouts(t *testing.T) {
 	}
 }
 
+// deafTab is a session whose customer has a tab that reads and a tab
+// that reads nothing, and whose agent sends into it.
+type deafTab struct {
+	in          *rtInstance
+	sid         string
+	good, agent *client.Client
+	grec, arec  *recorder
+	deaf        *rawConn
+}
+
+// newDeafTab starts the session on one instance with opts, its customer's
+// two tabs and its agent, the reading tab following it.
+func newDeafTab(t *testing.T, opts rtOptions) (*rtEnv, *deafTab) {
+	e := newRTEnv(t, 1, opts)
+	d := &deafTab{in: e.hubs[0]}
+	agentTok := e.quickAgent("ag1")
+	sid, custTok := e.customer(d.in, "Ann")
+	e.assign(d.in, sid, "ag1")
+	d.sid = sid
+	d.good, d.agent = e.dial(d.in, custTok), e.dial(d.in, agentTok)
+	d.grec, d.arec = record(t, d.good), record(t, d.agent)
+	d.deaf, _ = rawAuth(t, d.in, custTok, nil)
+	first, _ := e.sessionSeq(d.in, sid)
+	d.grec.waitSeq(t, 10*time.Second, sid, first)
+	return e, d
+}
+
+// sendUntil has the agent send messages of 4 KB until the metric moves,
+// at most max of them.
+func (d *deafTab) sendUntil(t *testing.T, metricName string, max int) {
+	t.Helper()
+	before := metric(t, d.in, metricName)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	text := strings.Repeat("x", 3900)
+	for i := 0; metric(t, d.in, metricName) == before; i++ {
+		if i == max {
+			t.Fatalf("a tab that reads nothing: %s unmoved after %d messages of 4 KB", metricName, max)
+		}
+		if _, err := d.agent.Send(ctx, d.sid, fmt.Sprint(i, text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// goesOn checks that the session goes on after the deaf tab left: ten
+// more messages, and the reading tab and the agent hold every event in
+// order, with the deaf tab's handler ended.
+func (d *deafTab) goesOn(t *testing.T, e *rtEnv) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range 10 {
+		if _, err := d.agent.Send(ctx, d.sid, fmt.Sprint("after ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, _ := e.sessionSeq(d.in, d.sid)
+	for _, r := range []struct {
+		who string
+		rec *recorder
+		c   *client.Client
+	}{{"customer's reading tab", d.grec, d.good}, {"agent", d.arec, d.agent}} {
+		r.rec.waitSeq(t, 20*time.Second, d.sid, last)
+		frames, _ := r.rec.snapshot()
+		wantContiguous(t, r.who, frames, d.sid, 1, last)
+		wantStats(t, r.who, r.c)
+	}
+	waitFor(t, 10*time.Second, "the deaf tab's handler to end", func() bool { return d.in.srv.Connections() == 2 })
+}
+
 // TestNeverReadingSocketKicked: a customer's tab that never reads is
 // closed as a slow consumer (4001) once its queue is full, while the
 // customer's other tab, and the agent, get every event in order.
@@ -221,51 +292,12 @@ func TestNeverReadingSocketKicked(t *testing.T) {
 	// after little data; a write timeout far off, so that the full queue
 	// (not the timeout, which drops the TCP connection) closes it and the
 	// close frame reaches the tab once it reads.
-	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{SendQueue: 16, WriteTimeout: 30 * time.Second,
+	e, d := newDeafTab(t, rtOptions{ws: api.WSOptions{SendQueue: 16, WriteTimeout: 30 * time.Second,
 		RateLimit: 5000, RateBurst: 5000}, sendBuffer: 16 << 10})
-	in := e.hubs[0]
-	agentTok := e.quickAgent("ag1")
-	sid, custTok := e.customer(in, "Ann")
-	e.assign(in, sid, "ag1")
-	good := e.dial(in, custTok)
-	agent := e.dial(in, agentTok)
-	grec, arec := record(t, good), record(t, agent)
-	deaf, _ := rawAuth(t, in, custTok, nil)
-	first, _ := e.sessionSeq(in, sid)
-	grec.waitSeq(t, 10*time.Second, sid, first)
-
-	kicked := `switchboard_ws_kicked_total{reason="slow_consumer"}`
-	kicked0 := metric(t, in, kicked)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	text := strings.Repeat("x", 3900)
-	for i := 0; metric(t, in, kicked) == kicked0; i++ {
-		if i == 2000 {
-			t.Fatal("a tab that reads nothing was not kicked after 2,000 messages of 4 KB")
-		}
-		if _, err := agent.Send(ctx, sid, fmt.Sprint(i, text)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range 10 { // the session goes on after the kick
-		if _, err := agent.Send(ctx, sid, fmt.Sprint("after ", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last, _ := e.sessionSeq(in, sid)
-	for _, r := range []struct {
-		who string
-		rec *recorder
-		c   *client.Client
-	}{{"customer's reading tab", grec, good}, {"agent", arec, agent}} {
-		r.rec.waitSeq(t, 20*time.Second, sid, last)
-		frames, _ := r.rec.snapshot()
-		wantContiguous(t, r.who, frames, sid, 1, last)
-		wantStats(t, r.who, r.c)
-	}
+	d.sendUntil(t, `switchboard_ws_kicked_total{reason="slow_consumer"}`, 2000)
 	// The deaf tab, reading at last, gets what the kernel held, then 4001.
-	deaf.wantClose(protocol.CloseSlowConsumer)
-	waitFor(t, 10*time.Second, "the kicked socket's handler to end", func() bool { return in.srv.Connections() == 2 })
+	d.deaf.wantClose(protocol.CloseSlowConsumer)
+	d.goesOn(t, e)
 }
 
 // TestWriteTimeoutKicked: a tab that stops reading while its queue has
@@ -276,55 +308,16 @@ func TestNeverReadingSocketKicked(t *testing.T) {
 func TestWriteTimeoutKicked(t *testing.T) {
 	// A queue too long to fill here, small kernel buffers: the write
 	// blocks long before the queue is full, and only the deadline ends it.
-	const writeTimeout = 300 * time.Millisecond
-	e := newRTEnv(t, 1, rtOptions{ws: api.WSOptions{SendQueue: 100_000, WriteTimeout: writeTimeout,
+	e, d := newDeafTab(t, rtOptions{ws: api.WSOptions{SendQueue: 100_000, WriteTimeout: 300 * time.Millisecond,
 		RateLimit: 5000, RateBurst: 5000}, sendBuffer: 16 << 10})
-	in := e.hubs[0]
-	agentTok := e.quickAgent("ag1")
-	sid, custTok := e.customer(in, "Ann")
-	e.assign(in, sid, "ag1")
-	good := e.dial(in, custTok)
-	agent := e.dial(in, agentTok)
-	grec, arec := record(t, good), record(t, agent)
-	deaf, _ := rawAuth(t, in, custTok, nil)
-	first, _ := e.sessionSeq(in, sid)
-	grec.waitSeq(t, 10*time.Second, sid, first)
-
-	kicked := `switchboard_ws_kicked_total{reason="write_timeout"}`
 	slow := `switchboard_ws_kicked_total{reason="slow_consumer"}`
-	kicked0, slow0 := metric(t, in, kicked), metric(t, in, slow)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	text := strings.Repeat("x", 3900)
-	for i := 0; metric(t, in, kicked) == kicked0; i++ {
-		if i == 5000 {
-			t.Fatal("a tab that reads nothing was not dropped after 5,000 messages of 4 KB")
-		}
-		if _, err := agent.Send(ctx, sid, fmt.Sprint(i, text)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := metric(t, in, slow); n != slow0 {
+	slow0 := metric(t, d.in, slow)
+	d.sendUntil(t, `switchboard_ws_kicked_total{reason="write_timeout"}`, 5000)
+	if n := metric(t, d.in, slow); n != slow0 {
 		t.Fatalf("the tab was kicked for its queue (%v), not its write", n-slow0)
 	}
-	for i := range 10 { // the session goes on after the kick
-		if _, err := agent.Send(ctx, sid, fmt.Sprint("after ", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last, _ := e.sessionSeq(in, sid)
-	for _, r := range []struct {
-		who string
-		rec *recorder
-		c   *client.Client
-	}{{"customer's reading tab", grec, good}, {"agent", arec, agent}} {
-		r.rec.waitSeq(t, 20*time.Second, sid, last)
-		frames, _ := r.rec.snapshot()
-		wantContiguous(t, r.who, frames, sid, 1, last)
-		wantStats(t, r.who, r.c)
-	}
-	waitFor(t, 10*time.Second, "the dropped socket's handler to end", func() bool { return in.srv.Connections() == 2 })
-	deaf.ws.CloseNow()
+	d.goesOn(t, e)
+	d.deaf.ws.CloseNow()
 }
 
 // TestFloodClosed: a socket that sends frames flat out is closed with
