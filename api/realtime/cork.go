@@ -24,8 +24,8 @@ import (
 // buffer, the write fails, and the writer kicks the socket as a slow
 // consumer. The deadline is what bounds a frame, not a context: a context
 // with a timeout per frame cost a timer, a child registered with the
-// connection's context and an AfterFunc in coder/websocket, 7 % of a hub's
-// CPU at 1,000 msg/s (docs/performance.md, round three).
+// connection's context and an AfterFunc in coder/websocket, about 5 % of a
+// hub's CPU at 1,000 msg/s (docs/performance.md, round three).
 type corkConn struct {
 	net.Conn
 	timeout time.Duration // bounds each write to the kernel (WriteTimeout)
