@@ -226,6 +226,7 @@ type deafTab struct {
 // newDeafTab starts the session on one instance with opts, its customer's
 // two tabs and its agent, the reading tab following it.
 func newDeafTab(t *testing.T, opts rtOptions) (*rtEnv, *deafTab) {
+	t.Helper()
 	e := newRTEnv(t, 1, opts)
 	d := &deafTab{in: e.hubs[0]}
 	agentTok := e.quickAgent("ag1")
@@ -317,7 +318,18 @@ func TestWriteTimeoutKicked(t *testing.T) {
 		t.Fatalf("the tab was kicked for its queue (%v), not its write", n-slow0)
 	}
 	d.goesOn(t, e)
-	d.deaf.ws.CloseNow()
+	// The deaf tab, reading at last, gets what the kernel held, then the
+	// end of its connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, _, err := d.deaf.ws.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("the dropped tab's connection still open after 10 s")
+			}
+			break
+		}
+	}
 }
 
 // TestFloodClosed: a socket that sends frames flat out is closed with
