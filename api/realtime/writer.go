@@ -120,7 +120,8 @@ var errWrite = errors.New("write failed")
 // bounded by its own timeout.
 func (c *conn) write(b []byte) error {
 	ctx := context.Background() // no Done: coder/websocket sets no AfterFunc
-	if c.cork == nil {          // not from serveWS: nothing under the socket sets a deadline
+	// A conn not made by serveWS has no corkConn to set the deadline.
+	if c.cork == nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(c.ctx, c.e.opts.WriteTimeout)
 		defer cancel()
