@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +31,9 @@ type BusHandler interface {
 type Bus struct {
 	ps     *redis.PubSub
 	prefix string // channel = prefix + topic, for the Store that made the bus
+	// checkEvery is how long Run may hear nothing before check pings
+	// (busCheckInterval; tests shorten it before Run).
+	checkEvery time.Duration
 
 	mu     sync.RWMutex
 	routes map[string]BusHandler // guarded by mu: channel prefix → its tenant's handler
@@ -38,7 +43,7 @@ var _ hub.Bus = (*Bus)(nil)
 
 // NewBus opens the instance's PubSub connection (lazily, on first subscribe).
 func (s *Store) NewBus(ctx context.Context) *Bus {
-	return &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", routes: map[string]BusHandler{}}
+	return &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, routes: map[string]BusHandler{}}
 }
 
 // Tenant returns the hub.Bus of s's tenant (s is a Store of the same
@@ -110,15 +115,37 @@ func (b *Bus) Unsubscribe(ctx context.Context, topics ...string) error {
 
 // Run reads the bus until Close, handing every message and subscription
 // confirmation of the Bus's own tenant to h, and those of a routed tenant
-// to its handler. It never blocks on h (h must not block either): the
-// go-redis channel is drained as fast as it fills, so its send timeout,
-// after which it would drop, never fires.
+// to its handler. h must not block.
+//
+// Run reads the PubSub connection itself, on its own goroutine, rather than
+// through go-redis's Channel: that one has a goroutine read each message and
+// pass it on through a Go channel, guarded by a timer reset for each, and
+// wakes a third goroutine, its health check, for each too. Three goroutines
+// woken per message on every hub, where one suffices, were a measurable
+// share of a hub's CPU at 1,000 msg/s (docs/performance.md, "The bus read
+// on one goroutine"). check keeps the health check.
 func (b *Bus) Run(h BusHandler) {
-	ch := b.ps.ChannelWithSubscriptions(
-		redis.WithChannelSize(4096),
-		redis.WithChannelHealthCheckInterval(3*time.Second),
-	)
-	for m := range ch {
+	var heard atomic.Uint64
+	stop := make(chan struct{})
+	defer close(stop)
+	go b.check(&heard, stop)
+	ctx := context.Background()
+	fails := 0
+	for {
+		m, err := b.ps.Receive(ctx)
+		if err != nil {
+			if errors.Is(err, redis.ErrClosed) {
+				return
+			}
+			// go-redis reconnects (and resubscribes) on the next Receive;
+			// a Redis that stays away is asked again every 100 ms.
+			if fails++; fails > 1 {
+				time.Sleep(100 * time.Millisecond)
+			}
+			continue
+		}
+		fails = 0
+		heard.Add(1)
 		switch m := m.(type) {
 		case *redis.Message:
 			if to, topic, ok := b.route(h, m.Channel); ok {
@@ -131,6 +158,35 @@ func (b *Bus) Run(h BusHandler) {
 				}
 			}
 		}
+	}
+}
+
+// busCheckInterval is how long a bus may hear nothing before check pings
+// Redis over it (go-redis's Channel's default).
+const busCheckInterval = 3 * time.Second
+
+// check pings Redis over the PubSub connection whenever Run has heard
+// nothing (heard has not moved) for checkEvery, until stop: a ping
+// that cannot be written makes go-redis reconnect and resubscribe, and the
+// confirmations have every subscriber catch up. It is go-redis's health
+// check, told of traffic by a counter instead of a wake-up per message.
+func (b *Bus) check(heard *atomic.Uint64, stop <-chan struct{}) {
+	t := time.NewTicker(b.checkEvery)
+	defer t.Stop()
+	last := heard.Load()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if n := heard.Load(); n != last {
+			last = n
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = b.ps.Ping(ctx) // a failed write has go-redis reconnect
+		cancel()
 	}
 }
 

@@ -1,14 +1,19 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
+	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 // busRecorder is a fan-out subscriber that keeps what reached it.
@@ -112,5 +117,112 @@ func TestBusRoutesTenants(t *testing.T) {
 			}
 		}
 		r.mu.Unlock()
+	}
+}
+
+// wireLog keeps what a client wrote on each of its connections.
+type wireLog struct {
+	mu      sync.Mutex
+	conns   []*bytes.Buffer // guarded by mu
+	changed chan struct{}
+}
+
+// dial is a go-redis Dialer whose connections log their writes to w.
+func (w *wireLog) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.conns = append(w.conns, &bytes.Buffer{})
+	return &loggedConn{Conn: c, w: w, buf: w.conns[len(w.conns)-1]}, nil
+}
+
+// pinged reports whether a connection wrote a SUBSCRIBE and then a PING.
+func (w *wireLog) pinged() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.conns {
+		wire := bytes.ToLower(b.Bytes())
+		if i := bytes.Index(wire, []byte("subscribe")); i >= 0 && bytes.Contains(wire[i:], []byte("$4\r\nping\r\n")) {
+			return true
+		}
+	}
+	return false
+}
+
+type loggedConn struct {
+	net.Conn
+	w   *wireLog
+	buf *bytes.Buffer // guarded by w.mu
+}
+
+func (c *loggedConn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	c.buf.Write(p)
+	c.w.mu.Unlock()
+	select {
+	case c.w.changed <- struct{}{}:
+	default:
+	}
+	return c.Conn.Write(p)
+}
+
+// TestBusPingsWhenSilent: a bus that hears nothing for its check interval
+// pings Redis over its PubSub connection (a ping that cannot be written
+// has go-redis reconnect and resubscribe), and the reply to it disturbs
+// nothing: the events published after it reach the subscriber in order.
+func TestBusPingsWhenSilent(t *testing.T) {
+	r := redistest.New(t)
+	opt, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wireLog{changed: make(chan struct{}, 1)}
+	opt.Dialer = w.dial
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	st, err := redisstore.New(rdb, redisstore.Options{Prefix: r.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	bus := st.NewBus(ctx)
+	bus.SetCheckInterval(50 * time.Millisecond)
+	fan := hub.NewFanout(bus, nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer bus.Close()
+	defer cancel()
+	wg.Add(2)
+	go func() { defer wg.Done(); bus.Run(fan) }()
+	go func() { defer wg.Done(); fan.Run(ctx) }()
+	const topic = "session:cs_Silent"
+	rec := newBusRecorder()
+	fan.Add(topic, rec)
+	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
+
+	deadline := time.After(5 * time.Second)
+	for !w.pinged() {
+		select {
+		case <-w.changed:
+		case <-deadline:
+			t.Fatal("the silent bus wrote no PING within 5 s (check interval 50 ms)")
+		}
+	}
+	for n := range 3 {
+		msg := fmt.Sprintf(`{"type":"message","seq":%d}`, n+1)
+		if got := r.Client.Publish(ctx, r.Prefix+":ch:"+topic, msg).Val(); got != 1 {
+			t.Fatalf("PUBLISH reached %d subscribers; want the bus", got)
+		}
+	}
+	rec.wait(t, "the events after the ping", func(got []string, _ int) bool { return len(got) == 3 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for n, data := range rec.got {
+		if want := fmt.Sprintf(`{"type":"message","seq":%d}`, n+1); data != want {
+			t.Fatalf("got %q; want the three events in order", rec.got)
+		}
 	}
 }
