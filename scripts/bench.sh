@@ -150,7 +150,7 @@ stop_hubs
 
 echo "bench: Go benchmarks"
 SWITCHBOARD_TEST_REDIS_URL="$redis_url" go test -run '^$' -count "$benchcount" \
-  -bench 'BenchmarkDecodeCommand|BenchmarkEncodeReply|BenchmarkParseDelivery|BenchmarkFanoutPublish|BenchmarkFanoutSockets|BenchmarkAppendMessage|BenchmarkSessionList|BenchmarkStats|BenchmarkChatSessions|BenchmarkReport' \
+  -bench 'BenchmarkDecodeCommand|BenchmarkEncodeReply|BenchmarkParseDelivery|BenchmarkFanoutPublish|BenchmarkFanoutSockets|BenchmarkAppendMessage|BenchmarkBusRead|BenchmarkSessionList|BenchmarkStats|BenchmarkChatSessions|BenchmarkReport' \
   -benchtime "${BENCHTIME:-1s}" ./api/... ./hub/... | tee "$out/gobench.txt" | grep -E '^(Benchmark|ok|FAIL)' || true
 
 "$tmp/sbload" report -dir "$out"

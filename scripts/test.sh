@@ -107,7 +107,7 @@ step "benchmarks run once (so that they keep working; scripts/bench.sh measures)
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
   -bench '^Benchmark(ChatSessions|SessionList|Stats|Report)$/^of=1000$' -benchtime 1x ./hub/... ./api/...
 SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
-  -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage)$' \
+  -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage|BusRead)$' \
   -benchtime 1x ./hub/... ./api/...
 
 step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs: a chat in each of 6 tenants spread over the masters; 20 tenants chatting through a CLUSTER FAILOVER"
