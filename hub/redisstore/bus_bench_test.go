@@ -3,14 +3,11 @@ package redisstore_test
 import (
 	"context"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/hub/redisstore"
-	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 // BenchmarkBusRead measures what a hub pays to read one event from its
@@ -22,22 +19,9 @@ import (
 // the publishing client's included (the same in any version of the bus).
 // Run it on a real redis-server (SWITCHBOARD_TEST_REDIS_URL).
 func BenchmarkBusRead(b *testing.B) {
-	r := redistest.New(b)
-	b.Logf("redis: %s", r.Kind())
-	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	bus := st.NewBus(ctx)
-	fan := hub.NewFanout(bus, nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer bus.Close()
-	defer cancel()
-	wg.Add(2)
-	go func() { defer wg.Done(); bus.Run(fan) }()
-	go func() { defer wg.Done(); fan.Run(ctx) }()
+	st, r := newStore(b)
+	ctx := context.Background()
+	fan := startBus(b, st, 0)
 	const topic = "session:cs_BusRead"
 	sub := &seqSubscriber{got: make(chan int64, 1)}
 	fan.Add(topic, sub)

@@ -120,6 +120,28 @@ func TestBusRoutesTenants(t *testing.T) {
 	}
 }
 
+// startBus runs st's bus, with a fan-out on it, until the test ends;
+// checkEvery, when not 0, is how long the bus may hear nothing before it
+// pings.
+func startBus(tb testing.TB, st *redisstore.Store, checkEvery time.Duration) *hub.Fanout {
+	ctx, cancel := context.WithCancel(context.Background())
+	bus := st.NewBus(ctx)
+	if checkEvery > 0 {
+		bus.SetCheckInterval(checkEvery)
+	}
+	fan := hub.NewFanout(bus, nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); bus.Run(fan) }()
+	go func() { defer wg.Done(); fan.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		bus.Close()
+		wg.Wait()
+	})
+	return fan
+}
+
 // wireLog keeps what a client wrote on each of its connections.
 type wireLog struct {
 	mu      sync.Mutex
@@ -187,17 +209,8 @@ func TestBusPingsWhenSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	bus := st.NewBus(ctx)
-	bus.SetCheckInterval(50 * time.Millisecond)
-	fan := hub.NewFanout(bus, nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer bus.Close()
-	defer cancel()
-	wg.Add(2)
-	go func() { defer wg.Done(); bus.Run(fan) }()
-	go func() { defer wg.Done(); fan.Run(ctx) }()
+	ctx := context.Background()
+	fan := startBus(t, st, 50*time.Millisecond)
 	const topic = "session:cs_Silent"
 	rec := newBusRecorder()
 	fan.Add(topic, rec)

@@ -10,20 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/hub"
-	"github.com/switchboardhq/switchboard/hub/redisstore"
-	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
-
-func newCannedStore(t *testing.T) (*redisstore.Store, *redistest.Redis) {
-	t.Helper()
-	r := redistest.New(t)
-	t.Logf("redis: %s", r.Kind())
-	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, r
-}
 
 func cannedReply(id, scope, owner, shortcut string) *hub.CannedReply {
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
@@ -44,7 +31,7 @@ func shortcuts(list []*hub.CannedReply) string {
 // shortcut and leaves no key behind, CannedFor lists the shared ones and
 // the owner's by shortcut.
 func TestCannedStore(t *testing.T) {
-	st, r := newCannedStore(t)
+	st, r := newStore(t)
 	ctx := context.Background()
 	// put creates c, or with replace saves it again.
 	put := func(c *hub.CannedReply, want error, replace ...bool) {
@@ -127,7 +114,7 @@ func TestCannedStore(t *testing.T) {
 // TestCannedShortcutRace: many instances saving the same shortcut at once,
 // exactly one wins.
 func TestCannedShortcutRace(t *testing.T) {
-	st, _ := newCannedStore(t)
+	st, _ := newStore(t)
 	ctx := context.Background()
 	const n = 20
 	var wg sync.WaitGroup

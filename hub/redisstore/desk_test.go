@@ -327,12 +327,7 @@ func basePolicy() hub.DeskPolicy {
 
 func newDeskFix(t *testing.T, pol hub.DeskPolicy) *deskFix {
 	t.Helper()
-	r := redistest.New(t)
-	t.Logf("redis: %s", r.Kind())
-	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, r := newStore(t)
 	return &deskFix{t: t, ctx: context.Background(), r: r, st: st, pol: pol, now: t0, rec: newRecorder(t, r)}
 }
 

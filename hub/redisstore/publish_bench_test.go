@@ -9,7 +9,6 @@ import (
 
 	"github.com/switchboardhq/switchboard/hub"
 	"github.com/switchboardhq/switchboard/hub/redisstore"
-	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
 // benchText is a chat message of 197 bytes.
@@ -65,12 +64,7 @@ func wantMessages(b *testing.B, st *redisstore.Store, sessions []*hub.Session, o
 // (SWITCHBOARD_TEST_REDIS_URL) for figures that mean anything: miniredis
 // interprets the script in Go.
 func BenchmarkAppendMessage(b *testing.B) {
-	r := redistest.New(b)
-	b.Logf("redis: %s", r.Kind())
-	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, _ := newStore(b)
 	ctx := context.Background()
 	var cmid atomic.Int64 // unique client_msg_ids across sub-benchmarks and runs
 

@@ -26,14 +26,21 @@ type fixture struct {
 	mu    sync.Mutex
 }
 
-func newFixture(t *testing.T, policy hub.Policy) *fixture {
-	t.Helper()
-	r := redistest.New(t)
-	t.Logf("redis: %s", r.Kind())
+// newStore returns a store on a Redis of the test's own (redistest).
+func newStore(tb testing.TB) (*redisstore.Store, *redistest.Redis) {
+	tb.Helper()
+	r := redistest.New(tb)
+	tb.Logf("redis: %s", r.Kind())
 	st, err := redisstore.New(r.Client, redisstore.Options{Prefix: r.Prefix})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return st, r
+}
+
+func newFixture(t *testing.T, policy hub.Policy) *fixture {
+	t.Helper()
+	st, r := newStore(t)
 	f := &fixture{r: r, store: st, now: t0}
 	if policy.AgentCapacity == 0 {
 		policy.AgentCapacity = 2
