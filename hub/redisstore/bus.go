@@ -120,10 +120,10 @@ func (b *Bus) Unsubscribe(ctx context.Context, topics ...string) error {
 // Run reads the PubSub connection itself, on its own goroutine, rather than
 // through go-redis's Channel: that one has a goroutine read each message and
 // pass it on through a Go channel, guarded by a timer reset for each, and
-// wakes a third goroutine, its health check, for each too. Three goroutines
-// woken per message on every hub, where one suffices, were a measurable
-// share of a hub's CPU at 1,000 msg/s (docs/performance.md, "The bus read
-// on one goroutine"). check keeps the health check.
+// wakes a third goroutine, its health check, for each too: three goroutines
+// woken per message on every hub where one suffices, about 3 µs of CPU an
+// event (BenchmarkBusRead; docs/performance.md, "The bus read on one
+// goroutine"). check keeps the health check.
 func (b *Bus) Run(h BusHandler) {
 	var heard atomic.Uint64
 	stop := make(chan struct{})
