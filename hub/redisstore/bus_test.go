@@ -204,7 +204,7 @@ func TestBusPingsWhenSilent(t *testing.T) {
 	w := &wireLog{changed: make(chan struct{}, 1)}
 	opt.Dialer = w.dial
 	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	t.Cleanup(func() { rdb.Close() }) // after the bus's (cleanups run last first)
 	st, err := redisstore.New(rdb, redisstore.Options{Prefix: r.Prefix})
 	if err != nil {
 		t.Fatal(err)
