@@ -19,6 +19,8 @@ type Report struct {
 	SetupSeconds float64   `json:"setup_seconds"`
 	Sockets      int       `json:"sockets"`
 
+	// Warmup is the conversations' first messages each way, before Runs.
+	Warmup     []RunResult     `json:"warmup,omitempty"`
 	Runs       []RunResult     `json:"runs,omitempty"`
 	Median     *RunResult      `json:"median,omitempty"`
 	Saturation *RunResult      `json:"saturation,omitempty"` // ramp: the last step within bounds
@@ -249,6 +251,10 @@ func (r *Report) ratios() {
 func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n== sbload %s on %s: %d conversations, %d sockets (setup %.1fs) ==\n",
 		r.Options.Mode, r.Target, r.Options.Conversations, r.Sockets, r.SetupSeconds)
+	for _, x := range r.Warmup {
+		fmt.Fprintf(w, "%s: %d in %.1fs, p50 %.2fms p99 %.2fms, lost %d, %.2f redis cmds/msg\n",
+			x.Name, x.Sent, x.Seconds, x.Latency.P50, x.Latency.P99, x.Lost, x.RedisCommandsPerMessage)
+	}
 	if len(r.Runs) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, strings.Join(runColumns, "\t")+"\t")

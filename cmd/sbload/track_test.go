@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -92,5 +94,47 @@ func TestResyncReload(t *testing.T) {
 	rec.receive(msg(3), 1) // and a true repeat, which still counts
 	if d := rec.dups.Load(); d != 1 {
 		t.Fatalf("a repeat after the reload: duplicates %d, want 1", d)
+	}
+}
+
+// TestDriveLimit: with a limit, drive hands out exactly that many
+// messages, however long the window, so that the warm-up sends every
+// conversation's first message from the customer, then every agent's
+// first reply, and the runs after it go on with the same turn.
+func TestDriveLimit(t *testing.T) {
+	const n = 50
+	convs := make([]*conversation, n)
+	for i := range convs {
+		convs[i] = &conversation{idx: i, sid: fmt.Sprintf("cs_%d", i)}
+	}
+	l := &load{rec: &recorder{}, jobs: make(chan job, 3*n)}
+	l.rec.setConversations(convs, nil)
+	take := func(k int) []job {
+		out := make([]job, k)
+		for i := range out {
+			out[i] = <-l.jobs
+		}
+		return out
+	}
+	for dir := range 2 {
+		l.limit = n
+		l.drive(context.Background(), 1e6, 0)
+		l.limit = 0
+		if q := len(l.jobs); q != n {
+			t.Fatalf("phase %d handed out %d messages, want %d", dir, q, n)
+		}
+		for i, j := range take(n) {
+			if j.c != convs[i] || j.dir != dir {
+				t.Fatalf("phase %d, message %d: conversation %d direction %d", dir, i, j.c.idx, j.dir)
+			}
+		}
+	}
+	// Without a limit, the window bounds it: none in an empty window.
+	l.drive(context.Background(), 1e6, 0)
+	if q := len(l.jobs); q != 0 {
+		t.Fatalf("an empty window handed out %d", q)
+	}
+	if l.next != 2*n || l.enqueued.Load() != 2*n {
+		t.Fatalf("next %d, enqueued %d, want %d", l.next, l.enqueued.Load(), 2*n)
 	}
 }
