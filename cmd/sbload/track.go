@@ -18,21 +18,21 @@ const magic = "sbl "
 
 func makeText(conv, dir int, seq int64, at time.Time, size int) string {
 	var b strings.Builder
-	b.Grow(size)
+	b.Grow(max(size, 64))
+	var num [20]byte
 	b.WriteString(magic)
-	b.WriteString(strconv.Itoa(conv))
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(dir))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(seq, 10))
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(at.UnixNano(), 10))
-	b.WriteByte(' ')
+	for _, v := range [...]int64{int64(conv), int64(dir), seq, at.UnixNano()} {
+		b.Write(strconv.AppendInt(num[:0], v, 10))
+		b.WriteByte(' ')
+	}
 	for b.Len() < size {
-		b.WriteByte('x')
+		b.WriteString(padding[:min(size-b.Len(), len(padding))])
 	}
 	return b.String()
 }
+
+// padding fills a message's text up to its size.
+var padding = strings.Repeat("x", 256)
 
 var magicBytes = []byte(magic)
 

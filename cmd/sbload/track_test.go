@@ -138,3 +138,12 @@ func TestDriveLimit(t *testing.T) {
 		t.Fatalf("next %d, enqueued %d, want %d", l.next, l.enqueued.Load(), 2*n)
 	}
 }
+
+// BenchmarkMakeText: the text of every message the tool sends.
+func BenchmarkMakeText(b *testing.B) {
+	at := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		makeText(4999, 1, int64(i), at, 200)
+	}
+}
