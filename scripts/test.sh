@@ -15,7 +15,8 @@
 #   5. the benchmarks, run once; tenants on a real Redis Cluster (3 masters,
 #      3 replicas, two hubs: TestTenantsOnCluster); and the load tool
 #      (cmd/sbload) briefly on two hubs as a correctness smoke test (0 lost,
-#      duplicated, out of order) and with 50 tenants
+#      duplicated, out of order) and with 50 tenants; the system calls per
+#      message of hubs and relay, briefly (scripts/syscalls-per-message.sh)
 #   6. the chaos suite, short (scripts/chaos.sh --short): every fault (a hub
 #      killed, Redis restarted, crashed, rolled back, a Sentinel failover
 #      and one to a lagging replica) under load, hostile clients, a soak
@@ -115,6 +116,10 @@ SWITCHBOARD_TEST_CLUSTER=1 go test -race -count=1 -run 'OnCluster|ClusterFailove
 
 step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"
 scripts/load-smoke.sh "redis://127.0.0.1:$port/0"
+
+step "system calls per message, short (scripts/syscalls-per-message.sh; so that it keeps working, nothing timed)"
+need perf linux-perf
+HUBS=2 CONVERSATIONS=200 RATE=200 WINDOW=2 scripts/syscalls-per-message.sh
 
 step "chaos, short: every fault under load, hostile clients, a soak (scripts/chaos.sh --short)"
 scripts/chaos.sh --short
