@@ -119,7 +119,13 @@ scripts/load-smoke.sh "redis://127.0.0.1:$port/0"
 
 step "system calls per message, short (scripts/syscalls-per-message.sh; so that it keeps working, nothing timed)"
 need perf linux-perf
-HUBS=2 CONVERSATIONS=200 RATE=200 WINDOW=2 scripts/syscalls-per-message.sh
+# A machine whose kernel does not let perf read the syscall tracepoints (a
+# container without them) skips it, saying so; anywhere else it must pass.
+if perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+  HUBS=2 CONVERSATIONS=200 RATE=200 WINDOW=2 scripts/syscalls-per-message.sh
+else
+  echo "skipped: perf cannot read the syscall tracepoints here"
+fi
 
 step "chaos, short: every fault under load, hostile clients, a soak (scripts/chaos.sh --short)"
 scripts/chaos.sh --short
