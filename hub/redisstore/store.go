@@ -131,7 +131,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = time.Second
 	}
-	return &Store{rdb: rdb, opts: opts, sends: &batcher{rdb: rdb}}, nil
+	return &Store{rdb: rdb, opts: opts, sends: newBatcher(rdb)}, nil
 }
 
 // Prefix returns the prefix of the Store's keys.
