@@ -157,20 +157,34 @@ type reply struct {
 	err error
 }
 
+// goEcho starts echo in a goroutine of its own and returns where its reply
+// comes.
+func goEcho(ctx context.Context, b *batcher, r *testRedis, key string, n int) <-chan reply {
+	ch := make(chan reply, 1)
+	go func() { res, err := echo(ctx, b, r, key, n); ch <- reply{res, err} }()
+	return ch
+}
+
+// holdFirstFlight returns a gated batcher whose first call (on key "a") is
+// in flight, held at the gate until g.release is closed.
+func holdFirstFlight(t *testing.T) (b *batcher, g *gate, r *testRedis, first <-chan reply) {
+	t.Helper()
+	b, g, r = newGatedBatcher(t)
+	g.arm()
+	first = goEcho(context.Background(), b, r, "a", 0)
+	<-g.entered
+	return b, g, r, first
+}
+
 // TestBatcherSendsWhatWaitedInOnePipeline: while one call is in flight,
 // three more arrive; they go together in the next round trip, sent by one
 // of them, and each gets its own reply.
 func TestBatcherSendsWhatWaitedInOnePipeline(t *testing.T) {
-	b, g, r := newGatedBatcher(t)
-	ctx := context.Background()
-	g.arm()
-	first := make(chan reply, 1)
-	go func() { res, err := echo(ctx, b, r, "a", 0); first <- reply{res, err} }()
-	<-g.entered
-	replies := make([]chan reply, 3)
+	b, g, r, first := holdFirstFlight(t)
+	replies := make([]<-chan reply, 3)
 	for i := range replies {
-		replies[i] = make(chan reply, 1)
-		go func() { res, err := echo(ctx, b, r, fmt.Sprint("k", i), i+1); replies[i] <- reply{res, err} }()
+		replies[i] = goEcho(context.Background(), b, r, fmt.Sprint("k", i), i+1)
+		waitPending(t, b, i+1)
 	}
 	waitPending(t, b, 3)
 	close(g.release)
@@ -192,17 +206,12 @@ func TestBatcherSendsWhatWaitedInOnePipeline(t *testing.T) {
 // when its caller's context ends is not sent; the calls that wait with it
 // still are.
 func TestBatcherCallerWhoseContextEndsTakesBackItsCall(t *testing.T) {
-	b, g, r := newGatedBatcher(t)
+	b, g, r, first := holdFirstFlight(t)
 	ctx := context.Background()
-	g.arm()
-	first := make(chan reply, 1)
-	go func() { res, err := echo(ctx, b, r, "a", 0); first <- reply{res, err} }()
-	<-g.entered
 	gone, cancel := context.WithCancel(ctx)
-	left, stays := make(chan reply, 1), make(chan reply, 1)
-	go func() { res, err := echo(gone, b, r, "gone", 1); left <- reply{res, err} }()
+	left := goEcho(gone, b, r, "gone", 1)
 	waitPending(t, b, 1)
-	go func() { res, err := echo(ctx, b, r, "stays", 2); stays <- reply{res, err} }()
+	stays := goEcho(ctx, b, r, "stays", 2)
 	waitPending(t, b, 2)
 	cancel()
 	if got := <-left; !errors.Is(got.err, context.Canceled) {
@@ -235,10 +244,9 @@ func TestBatcherCallerHandedABatchAfterItsContextEndedSendsIt(t *testing.T) {
 	b.flights = 1 // as while another caller's flight is out
 	b.mu.Unlock()
 	gone, cancel := context.WithCancel(context.Background())
-	led, other := make(chan reply, 1), make(chan reply, 1)
-	go func() { res, err := echo(gone, b, r, "led", 1); led <- reply{res, err} }()
+	led := goEcho(gone, b, r, "led", 1)
 	waitPending(t, b, 1)
-	go func() { res, err := echo(context.Background(), b, r, "other", 2); other <- reply{res, err} }()
+	other := goEcho(context.Background(), b, r, "other", 2)
 	waitPending(t, b, 2)
 	b.mu.Lock()
 	cancel() // the caller wakes for its context, and waits for mu
