@@ -31,7 +31,7 @@ type batcher struct {
 
 	mu      sync.Mutex
 	pending []*batchCall // guarded by mu: calls not yet in a batch
-	flights int          // guarded by mu: batches in flight or handed to a caller to send
+	flights int          // guarded by mu: batches in flight or handed to a caller to send; below maxFlights only while pending is empty
 }
 
 const (
@@ -85,11 +85,9 @@ func (b *batcher) run(ctx context.Context, keys []string, args []any) ([]int64, 
 		batch = b.take()
 	}
 	b.mu.Unlock()
-	if batch != nil {
+	if batch != nil { // batch is [c]: with a flight free, nothing waits
 		b.fly(batch)
-		if batch[len(batch)-1] == c { // c came last: it is in batch unless maxBatch others waited
-			return c.res, c.err
-		}
+		return c.res, c.err
 	}
 	ended := false
 	select {

@@ -268,10 +268,11 @@ func TestBatcherCallerHandedABatchAfterItsContextEndedSendsIt(t *testing.T) {
 
 // TestBatcherEveryCallEnds: many callers at once, a third of them with
 // contexts that end while they wait or before they start. Every call
-// returns (a caller handed a batch after its context ended sends it
-// still, or the others in it would wait for ever), each reply is its
-// caller's own, a call that succeeded ran once, and the batcher is left
-// idle.
+// returns, each reply is its caller's own, each caller's key counts at
+// least its replies and at most its calls, and the batcher is left idle
+// (no call left waiting, no flight left counted). The rare interleaving
+// of a caller handed a batch after its context ended has a test of its
+// own above.
 func TestBatcherEveryCallEnds(t *testing.T) {
 	b, _, r := newGatedBatcher(t)
 	const callers, each = 32, 60
