@@ -141,7 +141,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return fmt.Errorf("embedded redis: %w", err)
 		}
 		m.mini = mini
-		m.rdb = withoutPoolPeek(redis.NewClient(&redis.Options{Addr: mini.Addr(), OnConnect: onConnect}))
+		m.rdb = redis.NewClient(&redis.Options{Addr: mini.Addr(), OnConnect: onConnect})
 		m.Logger.Warn("using an embedded in-process Redis (miniredis): NOTHING IS PERSISTED, all data is lost when the process exits, and only this one instance can use it; set SWITCHBOARD_REDIS_URL for real use")
 	} else {
 		rdb, err := redisClient(cfg.RedisURL, onConnect)

@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,65 +14,61 @@ import (
 	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
 
-// TestOpaqueDialHidesTheDescriptor: the connections withoutPoolPeek's hook
-// dials do not expose syscall.Conn, which is what go-redis's pool needs to
-// peek at them; they still carry the bytes.
-func TestOpaqueDialHidesTheDescriptor(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.Write([]byte("+PONG\r\n"))
-			c.Close()
-		}
-	}()
-	var d net.Dialer
-	cn, err := opaqueDial{}.DialHook(d.DialContext)(context.Background(), "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cn.Close()
-	if _, ok := cn.(syscall.Conn); ok {
-		t.Fatal("the dialed connection exposes syscall.Conn: go-redis's pool would peek at it")
-	}
-	buf := make([]byte, 7)
-	if _, err := cn.Read(buf); err != nil || string(buf) != "+PONG\r\n" {
-		t.Fatalf("read %q (%v)", buf, err)
+// TestRedisRestartUnderFullPool: after a Redis restart, the connections
+// the restart closed are idle in the pool, more of them than a command's
+// retries. Every command, pipeline and script sent after it succeeds the
+// first time, one caller after another and many at once, each on a new
+// connection that went through OnConnect (the store's guard): go-redis's
+// pool finds a closed connection when it hands it out (its peek,
+// connCheck), at no cost to the caller. Without the peek (tried on
+// 2026-12-06, docs/performance.md, "The pool's peek, back") each closed
+// connection cost the command one of its retries, and one caller's first
+// three commands failed with EOF.
+func TestRedisRestartUnderFullPool(t *testing.T) {
+	rs := redistest.RequireServer(t, redistest.ServerConfig{})
+	for _, query := range []string{"", "?max_retries=-1"} {
+		t.Run("url"+query, func(t *testing.T) { restartUnderPool(t, rs, rs.URL()+query, "", nil) })
 	}
 }
 
-// TestRedisRestartWithoutPoolPeek: with the pool's peek gone, connections
-// that a Redis restart closed are found at their next use, and every
-// command, pipeline and script sent on them after the restart succeeds on
-// a new connection, which went through OnConnect (the store's guard), with
-// no error for the caller. A client without retries keeps the peek, which
-// is what finds the closed connections then (without it, the script's
-// call fails with EOF).
-func TestRedisRestartWithoutPoolPeek(t *testing.T) {
-	rs := redistest.RequireServer(t, redistest.ServerConfig{})
-	for _, query := range []string{"", "?max_retries=-1"} {
-		t.Run("url"+query, func(t *testing.T) { restartUnderPool(t, rs, rs.URL()+query) })
+// TestClusterNodeRestartUnderFullPool is TestRedisRestartUnderFullPool on
+// a master of a Redis Cluster, whose keys hold every key of the run.
+// scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
+func TestClusterNodeRestartUnderFullPool(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
+		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
 	}
+	cl, err := redistest.StartCluster(3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const tag = "{restart}"
+	node, err := masterOf(ctx, cl, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restartUnderPool(t, node, cl.URL(), tag, cl.WaitOK)
 }
 
 // restartUnderPool fills the pool of a client on url with idle
-// connections, restarts rs, and uses each of them again.
-func restartUnderPool(t *testing.T, rs *redistest.Server, url string) {
+// connections, restarts rs, and checks that one caller's commands succeed;
+// then again, with many callers at once. Its keys start with tag (a
+// Cluster's hash tag, so that they are all on rs); ready, when not nil,
+// waits after each restart until rs serves again.
+func restartUnderPool(t *testing.T, rs *redistest.Server, url, tag string, ready func(context.Context) error) {
 	var connects atomic.Int32
 	rdb, err := redisClient(url, func(context.Context, *redis.Conn) error { connects.Add(1); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const n = 4
-	// Each of n callers blocks on the server for a moment, so that each holds
-	// a connection of its own: n of them idle in the pool afterwards.
+	// n is more than the 4 tries (3 retries) go-redis gives a command.
+	const n = 12
 	together := func(f func(i int) error) {
 		t.Helper()
 		var wg sync.WaitGroup
@@ -92,42 +87,107 @@ func restartUnderPool(t *testing.T, rs *redistest.Server, url string) {
 	hold := func(c interface {
 		Do(context.Context, ...any) *redis.Cmd
 	}, i int) *redis.Cmd {
-		return c.Do(ctx, "BLPOP", fmt.Sprintf("restart:nothing:%d", i), "0.2")
+		return c.Do(ctx, "BLPOP", fmt.Sprintf("%srestart:nothing:%d", tag, i), "0.2")
 	}
-	together(func(i int) error {
-		if err := hold(rdb, i).Err(); err != redis.Nil {
-			return err
+	// restart leaves n idle connections in the pool (each of n callers
+	// blocks on the server for a moment, so that each holds its own), and
+	// restarts rs under them.
+	restart := func() {
+		t.Helper()
+		together(func(i int) error {
+			if err := hold(rdb, i).Err(); err != redis.Nil {
+				return err
+			}
+			return nil
+		})
+		if st := rdb.PoolStats(); st.IdleConns < n { // a Cluster's client also holds the other masters'
+			t.Fatalf("%d idle connections before the restart, want at least %d", st.IdleConns, n)
 		}
-		return nil
-	})
-	if st := rdb.PoolStats(); st.IdleConns != n {
-		t.Fatalf("%d idle connections before the restart, want %d", st.IdleConns, n)
-	}
-	before := connects.Load()
-
-	if err := rs.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Start(); err != nil {
-		t.Fatal(err)
+		if err := rs.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if ready != nil {
+			if err := ready(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	script := redis.NewScript(`return redis.call('INCR', KEYS[1])`) // not in the new server's cache
+	count := func(want int) {
+		t.Helper()
+		if got, err := rdb.Get(ctx, tag+"restart:count").Int(); err != nil || got != want {
+			t.Fatalf("the script ran %d times (%v), want %d", got, err, want)
+		}
+	}
+
+	// One caller, one command at a time.
+	restart()
+	before := connects.Load()
+	for i := range n {
+		var err error
+		switch i % 3 {
+		case 0:
+			pipe := rdb.Pipeline()
+			pipe.Set(ctx, fmt.Sprintf("%srestart:%d", tag, i), i, 0)
+			pipe.Incr(ctx, tag+"restart:count")
+			_, err = pipe.Exec(ctx)
+		case 1:
+			err = script.Run(ctx, rdb, []string{tag + "restart:count"}).Err()
+		case 2:
+			_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, tag+"restart:count")
+				p.Get(ctx, fmt.Sprintf("%srestart:%d", tag, i-2))
+				return nil
+			})
+		}
+		if err != nil {
+			t.Fatalf("command %d after the restart: %v", i, err)
+		}
+	}
+	count(n)
+	if connects.Load() == before {
+		t.Fatal("no connection made after the restart (each goes through OnConnect)")
+	}
+
+	// Many callers at once.
+	restart()
+	before = connects.Load()
 	together(func(i int) error {
 		pipe := rdb.Pipeline()
-		pipe.Set(ctx, fmt.Sprintf("restart:%d", i), i, 0)
+		pipe.Set(ctx, fmt.Sprintf("%srestart:%d", tag, i), i, 0)
 		hold(pipe, i)
 		if _, err := pipe.Exec(ctx); err != redis.Nil { // the BLPOP's empty answer
 			return fmt.Errorf("pipeline: %w", err)
 		}
-		if err := script.Run(ctx, rdb, []string{"restart:count"}).Err(); err != nil {
+		if err := script.Run(ctx, rdb, []string{tag + "restart:count"}).Err(); err != nil {
 			return fmt.Errorf("script: %w", err)
 		}
-		return rdb.Get(ctx, fmt.Sprintf("restart:%d", i)).Err()
+		return rdb.Get(ctx, fmt.Sprintf("%srestart:%d", tag, i)).Err()
 	})
-	if got, err := rdb.Get(ctx, "restart:count").Int(); err != nil || got != n {
-		t.Fatalf("the script ran %d times (%v), want %d", got, err, n)
-	}
+	count(n) // the restart took the first count with it
 	if after := connects.Load() - before; after < n {
 		t.Fatalf("%d connections made after the restart, want at least %d (each through OnConnect)", after, n)
 	}
+}
+
+// masterOf returns the master of cl that holds key's slot.
+func masterOf(ctx context.Context, cl *redistest.Cluster, key string) (*redistest.Server, error) {
+	slot := redistest.Slot(key)
+	slots, err := cl.Nodes[0].Client().ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range slots {
+		if r.Start <= slot && slot <= r.End && len(r.Nodes) > 0 {
+			for _, s := range cl.Nodes {
+				if s.Addr() == r.Nodes[0].Addr {
+					return s, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("no master holds slot %d", slot)
 }
