@@ -251,7 +251,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Default: m.api, Domain: cfg.TenantDomain, Registry: store.Tenants(), Build: m.buildTenant,
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := listen(ctx, cfg.Addr)
 	if err != nil {
 		return err
 	}
@@ -298,6 +298,18 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Logger.Info("listening", "addr", ln.Addr().String(), "redis", m.redisKind())
 	return nil
+}
+
+// listen opens the API's listener. Its connections have no TCP keepalive:
+// the hub finds a peer that is gone without it (a socket by its WebSocket
+// pings, PongTimeout after a ping goes unanswered; an idle HTTP connection by
+// IdleTimeout; a request by ReadTimeout and WriteTimeout), and Go's
+// default, a 15 s keepalive, costs four setsockopt calls on every accepted
+// connection, one in nine of the hub's system calls a connect
+// (docs/performance.md, "TCP keepalive off").
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // servePprof serves net/http/pprof on addr, a listener apart from the API's
