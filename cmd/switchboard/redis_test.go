@@ -31,10 +31,10 @@ func TestRedisRestartUnderFullPool(t *testing.T) {
 	}
 }
 
-// TestClusterNodeRestartUnderFullPool is TestRedisRestartUnderFullPool on
+// TestRestartUnderFullPoolOnCluster is TestRedisRestartUnderFullPool on
 // a master of a Redis Cluster, whose keys hold every key of the run.
 // scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
-func TestClusterNodeRestartUnderFullPool(t *testing.T) {
+func TestRestartUnderFullPoolOnCluster(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
 		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
 	}
