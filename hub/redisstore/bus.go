@@ -124,17 +124,40 @@ func (b *Bus) Unsubscribe(ctx context.Context, topics ...string) error {
 // woken per message on every hub where one suffices, about 3 µs of CPU an
 // event (BenchmarkBusRead; docs/performance.md, "The bus read on one
 // goroutine"). check keeps the health check.
+//
+// A connection that goes quiet without an error is dead too: a Redis host
+// that vanished (a failover away from a machine that lost power or its
+// network) sends no reset, check's pings go into the kernel's buffer
+// without an error, and nothing is heard until TCP gives up, a quarter of
+// an hour later, while every event of the new primary misses this
+// instance. So each read has a deadline, between deafAfter/2 and
+// deafAfter after the last thing heard (renewed by the first read after
+// half of it, which check's ticks count: no clock read per message),
+// where a live connection is never quiet for more than two check
+// intervals and a ping's answer. A read that reaches
+// it is a connection go-redis drops; it dials the primary again and
+// resubscribes, and the confirmations have every subscriber catch up
+// (TestBusReconnectsWhenDeaf).
 func (b *Bus) Run(h BusHandler) {
 	var heard atomic.Uint64
+	var ticks atomic.Int64 // check's ticks since the read deadline was set
 	stop := make(chan struct{})
 	defer close(stop)
-	go b.check(&heard, stop)
-	ctx := context.Background()
+	go b.check(&heard, &ticks, stop)
+	deafAfter := max(busDeafChecks*b.checkEvery, busDeafMin)
+	half := int64(deafAfter / 2 / b.checkEvery)
+	ctx, cancel := context.WithTimeout(context.Background(), deafAfter)
 	fails := 0
 	for {
 		m, err := b.ps.Receive(ctx)
+		if err != nil || ticks.Load() >= half {
+			ticks.Store(0)
+			cancel()
+			ctx, cancel = context.WithTimeout(context.Background(), deafAfter)
+		}
 		if err != nil {
 			if errors.Is(err, redis.ErrClosed) {
+				cancel()
 				return
 			}
 			// go-redis reconnects (and resubscribes) on the next Receive;
@@ -165,12 +188,25 @@ func (b *Bus) Run(h BusHandler) {
 // Redis over it (go-redis's Channel's default).
 const busCheckInterval = 3 * time.Second
 
+// busDeafChecks check intervals (24 s by default) bound how long Run waits
+// on a connection that says nothing (Run's comment): it drops it after
+// hearing nothing for between half and all of that. A live connection's
+// longest silence is two intervals (check pings once one has passed with
+// nothing heard, at the next tick) and the ping's answer, so a Redis that
+// stalls for up to 6 s more is not taken for dead. busDeafMin keeps a
+// short check interval (tests') from taking a busy Redis for dead.
+const (
+	busDeafChecks = 8
+	busDeafMin    = 2 * time.Second
+)
+
 // check pings Redis over the PubSub connection whenever Run has heard
 // nothing (heard has not moved) for checkEvery, until stop: a ping
 // that cannot be written makes go-redis reconnect and resubscribe, and the
 // confirmations have every subscriber catch up. It is go-redis's health
 // check, told of traffic by a counter instead of a wake-up per message.
-func (b *Bus) check(heard *atomic.Uint64, stop <-chan struct{}) {
+// It counts its ticks in ticks, Run's clock for its read deadline.
+func (b *Bus) check(heard *atomic.Uint64, ticks *atomic.Int64, stop <-chan struct{}) {
 	t := time.NewTicker(b.checkEvery)
 	defer t.Stop()
 	last := heard.Load()
@@ -180,6 +216,7 @@ func (b *Bus) check(heard *atomic.Uint64, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
+		ticks.Add(1)
 		if n := heard.Load(); n != last {
 			last = n
 			continue

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,5 +238,110 @@ func TestBusPingsWhenSilent(t *testing.T) {
 		if want := fmt.Sprintf(`{"type":"message","seq":%d}`, n+1); data != want {
 			t.Fatalf("got %q; want the three events in order", rec.got)
 		}
+	}
+}
+
+// deafDialer is a go-redis Dialer whose connections can be made deaf: from
+// deafen on, every connection made so far stops carrying bytes either way
+// without an error, as one to a host that vanished does (writes vanish,
+// reads wait, until the read deadline). Connections dialed later work.
+type deafDialer struct {
+	mu    sync.Mutex
+	conns []*deafConn // guarded by mu
+	dials atomic.Int32
+}
+
+func (d *deafDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.dials.Add(1)
+	dc := &deafConn{Conn: c}
+	d.mu.Lock()
+	d.conns = append(d.conns, dc)
+	d.mu.Unlock()
+	return dc, nil
+}
+
+func (d *deafDialer) deafen() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.deaf.Store(true)
+	}
+}
+
+type deafConn struct {
+	net.Conn
+	deaf atomic.Bool
+}
+
+// Read drops what arrives once deaf and goes on waiting; the read deadline
+// still ends it.
+func (c *deafConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if err != nil || !c.deaf.Load() {
+			return n, err
+		}
+	}
+}
+
+func (c *deafConn) Write(p []byte) (int, error) {
+	if c.deaf.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// TestBusReconnectsWhenDeaf: a PubSub connection that stops carrying bytes
+// without an error (a Redis host gone without a reset, a partition) is
+// dropped once the bus has heard nothing for its deaf bound (between 4
+// and 8 check intervals, 1 to 2 s at the least): the bus dials again, resubscribes, and the
+// confirmation has the subscriber catch up (Resync); the events published
+// after it arrive. Before the bound, only the pings went out, into the
+// void, and the bus waited for as long as TCP would.
+func TestBusReconnectsWhenDeaf(t *testing.T) {
+	r := redistest.New(t)
+	opt, err := redis.ParseURL(r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deafDialer{}
+	opt.Dialer = d.dial
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() }) // after the bus's (cleanups run last first)
+	st, err := redisstore.New(rdb, redisstore.Options{Prefix: r.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fan := startBus(t, st, 100*time.Millisecond) // deaf bound 1-2 s
+	const topic = "session:cs_Deaf"
+	channel := r.Prefix + ":ch:" + topic
+	rec := newBusRecorder()
+	fan.Add(topic, rec)
+	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
+	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`).Val(); got != 1 {
+		t.Fatalf("PUBLISH reached %d subscribers; want the bus", got)
+	}
+	rec.wait(t, "the event before", func(got []string, _ int) bool { return len(got) == 1 })
+
+	dials := d.dials.Load()
+	d.deafen()
+	r.Client.Publish(ctx, channel, `{"type":"message","seq":2}`) // the deaf connection's; the catch-up's to find
+	rec.wait(t, "a new subscription after the connection went deaf", func(_ []string, resyncs int) bool { return resyncs == 2 })
+	if d.dials.Load() == dials {
+		t.Fatal("resubscribed without a new connection")
+	}
+	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":3}`).Val(); got != 1 {
+		t.Fatalf("PUBLISH reached %d subscribers after the reconnect; want the bus", got)
+	}
+	rec.wait(t, "the event after", func(got []string, _ int) bool { return len(got) == 2 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.got[0] != `{"type":"message","seq":1}` || rec.got[1] != `{"type":"message","seq":3}` {
+		t.Fatalf("got %q; want the events before and after", rec.got)
 	}
 }
