@@ -5,8 +5,9 @@
 #      hub processes built from this tree): a hub killed with SIGKILL,
 #      Redis restarted, crashed with AOF always and everysec, restarted
 #      from an older snapshot, a Sentinel failover (with
-#      SWITCHBOARD_REDIS_MIN_REPLICAS=1) and a failover to a replica whose
-#      replication was paused; each under a steady load, each checked:
+#      SWITCHBOARD_REDIS_MIN_REPLICAS=1), a failover to a replica whose
+#      replication was paused and one away from a frozen primary (the
+#      load runs 30 s past it); each under a steady load, each checked:
 #      nothing acknowledged lost where the setup promises it, nothing ever
 #      silently skipped, duplicated or out of order, clients resumed and
 #      hubs ready within 5 s;
@@ -63,7 +64,7 @@ if [ -n "$short" ]; then
 else
   load=(-conversations 500 -rate 1000 -before 5s -after 15s -quiet)
 fi
-faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback)
+faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen)
 for f in "${faults[@]}"; do
   step "chaos: $f"
   "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"

@@ -47,6 +47,15 @@ var faults = map[string]fault{
 		redis: redisSentinel},
 	"sentinel-rollback": {storeFault: true, what: "Sentinel failover to a replica whose replication was paused",
 		redis: redisSentinel, inject: sentinelRollback, mayLoseStore: true, wantResync: true},
+	// The primary's connections go silent, not closed: the hubs' PubSub
+	// connections must be found dead by their silence (redisstore.Bus.Run).
+	// Replication is asynchronous here (no SWITCHBOARD_REDIS_MIN_REPLICAS:
+	// the frozen primary is the only replica the new one could wait for),
+	// so the last writes may be lost, never silently.
+	// The hubs find their PubSub connections dead after 12 to 24 s of
+	// silence: the load goes on 30 s past the failover at the least.
+	"sentinel-frozen": {storeFault: true, what: "the primary frozen (SIGSTOP: a host gone without a reset) and the Sentinels fail over; it stays frozen",
+		redis: redisSentinel, inject: sentinelFrozen, mayLoseStore: true, minAfter: 30 * time.Second},
 }
 
 // fault is one kind of failure.
@@ -61,6 +70,9 @@ type fault struct {
 	// storeFault: the fault takes the store away; recovery counts from
 	// when it is back (inject calls storeBack).
 	storeFault bool
+	// minAfter is the least load after the fault (it takes the place of a
+	// shorter -after): what the fault's recovery needs to be seen.
+	minAfter time.Duration
 }
 
 // redisSetup is the Redis of a chaos run.
@@ -180,6 +192,22 @@ func rollbackRedis(ctx context.Context, r *chaosRun) error {
 }
 
 func sentinelFailover(ctx context.Context, r *chaosRun) error {
+	addr, err := r.redis.sentinels.Failover(ctx)
+	if err != nil {
+		return err
+	}
+	r.mark("sentinels promoted " + addr)
+	r.storeBack()
+	return nil
+}
+
+// sentinelFrozen freezes the primary for the rest of the run and has the
+// Sentinels promote its replica.
+func sentinelFrozen(ctx context.Context, r *chaosRun) error {
+	if err := r.redis.primary.Pause(); err != nil {
+		return err
+	}
+	r.mark("primary frozen")
 	addr, err := r.redis.sentinels.Failover(ctx)
 	if err != nil {
 		return err
@@ -321,6 +349,7 @@ func chaosMain(args []string) int {
 	if o.MinReplicas < 0 {
 		o.MinReplicas = f.minReplicas
 	}
+	o.After = max(o.After, f.minAfter)
 	raiseFileLimit(uint64(4*o.Conversations + 4096))
 	res, err := runChaos(context.Background(), o, f)
 	return finish("chaos", res, err, o.out)
@@ -823,7 +852,7 @@ func readChaosResults(files []string) ([]ChaosResult, error) {
 // docs/reliability.md.
 func chaosTableTo(dir string, w *strings.Builder) error {
 	order := []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
-		"sentinel-failover", "sentinel-rollback"}
+		"sentinel-failover", "sentinel-rollback", "sentinel-frozen"}
 	var files []string
 	for _, f := range order {
 		files = append(files, filepath.Join(dir, "chaos-"+f+".json"))
