@@ -208,13 +208,7 @@ func sentinelFrozen(ctx context.Context, r *chaosRun) error {
 		return err
 	}
 	r.mark("primary frozen")
-	addr, err := r.redis.sentinels.Failover(ctx)
-	if err != nil {
-		return err
-	}
-	r.mark("sentinels promoted " + addr)
-	r.storeBack()
-	return nil
+	return sentinelFailover(ctx, r)
 }
 
 // sentinelRollback pauses the replica's replication for 2 s of load, then

@@ -192,30 +192,40 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// TestBusPingsWhenSilent: a bus that hears nothing for its check interval
-// pings Redis over its PubSub connection (a ping that cannot be written
-// has go-redis reconnect and resubscribe), and the reply to it disturbs
-// nothing: the events published after it reach the subscriber in order.
-func TestBusPingsWhenSilent(t *testing.T) {
+// subscribedBus runs a bus, checking every checkEvery, on a store whose
+// client dials with dial, and a recorder subscribed to topic on it; it
+// returns once the subscription is confirmed.
+func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net.Conn, error),
+	checkEvery time.Duration, topic string) (*redistest.Redis, *busRecorder) {
+	t.Helper()
 	r := redistest.New(t)
 	opt, err := redis.ParseURL(r.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &wireLog{changed: make(chan struct{}, 1)}
-	opt.Dialer = w.dial
+	opt.Dialer = dial
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() }) // after the bus's (cleanups run last first)
 	st, err := redisstore.New(rdb, redisstore.Options{Prefix: r.Prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	fan := startBus(t, st, 50*time.Millisecond)
-	const topic = "session:cs_Silent"
+	fan := startBus(t, st, checkEvery)
 	rec := newBusRecorder()
 	fan.Add(topic, rec)
 	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
+	return r, rec
+}
+
+// TestBusPingsWhenSilent: a bus that hears nothing for its check interval
+// pings Redis over its PubSub connection (a ping that cannot be written
+// has go-redis reconnect and resubscribe), and the reply to it disturbs
+// nothing: the events published after it reach the subscriber in order.
+func TestBusPingsWhenSilent(t *testing.T) {
+	w := &wireLog{changed: make(chan struct{}, 1)}
+	const topic = "session:cs_Silent"
+	r, rec := subscribedBus(t, w.dial, 50*time.Millisecond, topic)
+	ctx := context.Background()
 
 	deadline := time.After(5 * time.Second)
 	for !w.pinged() {
@@ -298,31 +308,16 @@ func (c *deafConn) Write(p []byte) (int, error) {
 // TestBusReconnectsWhenDeaf: a PubSub connection that stops carrying bytes
 // without an error (a Redis host gone without a reset, a partition) is
 // dropped once the bus has heard nothing for its deaf bound (between 4
-// and 8 check intervals, 1 to 2 s at the least): the bus dials again, resubscribes, and the
-// confirmation has the subscriber catch up (Resync); the events published
-// after it arrive. Before the bound, only the pings went out, into the
+// and 8 check intervals, 1 to 2 s at the least): the bus dials again,
+// resubscribes, and the confirmation has the subscriber catch up
+// (Resync); the events published after it arrive. Before the bound, only the pings went out, into the
 // void, and the bus waited for as long as TCP would.
 func TestBusReconnectsWhenDeaf(t *testing.T) {
-	r := redistest.New(t)
-	opt, err := redis.ParseURL(r.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	d := &deafDialer{}
-	opt.Dialer = d.dial
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() }) // after the bus's (cleanups run last first)
-	st, err := redisstore.New(rdb, redisstore.Options{Prefix: r.Prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	fan := startBus(t, st, 100*time.Millisecond) // deaf bound 1-2 s
 	const topic = "session:cs_Deaf"
+	r, rec := subscribedBus(t, d.dial, 100*time.Millisecond, topic) // deaf bound 1-2 s
 	channel := r.Prefix + ":ch:" + topic
-	rec := newBusRecorder()
-	fan.Add(topic, rec)
-	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
+	ctx := context.Background()
 	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`).Val(); got != 1 {
 		t.Fatalf("PUBLISH reached %d subscribers; want the bus", got)
 	}
