@@ -47,13 +47,13 @@ var faults = map[string]fault{
 		redis: redisSentinel},
 	"sentinel-rollback": {storeFault: true, what: "Sentinel failover to a replica whose replication was paused",
 		redis: redisSentinel, inject: sentinelRollback, mayLoseStore: true, wantResync: true},
-	// The primary's connections go silent, not closed: the hubs' PubSub
-	// connections must be found dead by their silence (redisstore.Bus.Run).
-	// Replication is asynchronous here (no SWITCHBOARD_REDIS_MIN_REPLICAS:
-	// the frozen primary is the only replica the new one could wait for),
-	// so the last writes may be lost, never silently.
-	// The hubs find their PubSub connections dead after 12 to 24 s of
-	// silence: the load goes on 30 s past the failover at the least.
+	// The primary's connections go silent, not closed: the hubs find their
+	// PubSub connections dead by their silence, after 12 to 24 s
+	// (redisstore.Bus.Run), so the load goes on 30 s past the failover at
+	// the least. Replication is asynchronous here (no
+	// SWITCHBOARD_REDIS_MIN_REPLICAS: the frozen primary is the only
+	// replica the new one could wait for), so the last writes may be lost,
+	// never silently.
 	"sentinel-frozen": {storeFault: true, what: "the primary frozen (SIGSTOP: a host gone without a reset) and the Sentinels fail over; it stays frozen",
 		redis: redisSentinel, inject: sentinelFrozen, mayLoseStore: true, minAfter: 30 * time.Second},
 }

@@ -134,10 +134,10 @@ func (b *Bus) Unsubscribe(ctx context.Context, topics ...string) error {
 // deafAfter after the last thing heard (renewed by the first read after
 // half of it, which check's ticks count: no clock read per message),
 // where a live connection is never quiet for more than two check
-// intervals and a ping's answer. A read that reaches
-// it is a connection go-redis drops; it dials the primary again and
-// resubscribes, and the confirmations have every subscriber catch up
-// (TestBusReconnectsWhenDeaf).
+// intervals and a ping's answer. A read that reaches it is a connection
+// go-redis drops; it dials the primary again and resubscribes, and the
+// confirmations have every subscriber catch up (TestBusReconnectsWhenDeaf;
+// the chaos suite's sentinel-frozen).
 func (b *Bus) Run(h BusHandler) {
 	var heard atomic.Uint64
 	var ticks atomic.Int64 // check's ticks since the read deadline was set
