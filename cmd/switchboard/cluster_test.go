@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,18 +64,11 @@ func TestTenantsOnCluster(t *testing.T) {
 	}
 	// Two tenants per master, chosen by the slot their tag hashes to.
 	owner := func(slot int) int {
-		for i, m := range masters {
-			slots, err := m.Client().ClusterSlots(ctx).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range slots {
-				if slot >= int(r.Start) && slot <= int(r.End) && len(r.Nodes) > 0 && r.Nodes[0].Addr == m.Addr() {
-					return i
-				}
-			}
+		m, err := cl.MasterOf(ctx, slot)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return -1
+		return slices.Index(masters, m)
 	}
 	perMaster := map[int][]string{}
 	for i := 0; len(perMaster[0]) < 2 || len(perMaster[1]) < 2 || len(perMaster[2]) < 2; i++ {

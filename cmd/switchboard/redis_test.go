@@ -46,7 +46,7 @@ func TestRestartUnderFullPoolOnCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const tag = "{restart}"
-	node, err := masterOf(ctx, cl, tag)
+	node, err := cl.MasterOf(ctx, redistest.Slot(tag))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,23 +171,4 @@ func restartUnderPool(t *testing.T, rs *redistest.Server, url, tag string, ready
 	if after := connects.Load() - before; after < n {
 		t.Fatalf("%d connections made after the restart, want at least %d (each through OnConnect)", after, n)
 	}
-}
-
-// masterOf returns the master of cl that holds key's slot.
-func masterOf(ctx context.Context, cl *redistest.Cluster, key string) (*redistest.Server, error) {
-	slot := redistest.Slot(key)
-	slots, err := cl.Nodes[0].Client().ClusterSlots(ctx).Result()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range slots {
-		if r.Start <= slot && slot <= r.End && len(r.Nodes) > 0 {
-			for _, s := range cl.Nodes {
-				if s.Addr() == r.Nodes[0].Addr {
-					return s, nil
-				}
-			}
-		}
-	}
-	return nil, fmt.Errorf("no master holds slot %d", slot)
 }

@@ -133,6 +133,25 @@ func (c *Cluster) Masters(ctx context.Context) ([]*Server, error) {
 	return out, nil
 }
 
+// MasterOf returns the node that serves slot as its master, as the
+// cluster's slot table says.
+func (c *Cluster) MasterOf(ctx context.Context, slot int) (*Server, error) {
+	slots, err := c.Nodes[0].Client().ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range slots {
+		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
+			for _, s := range c.Nodes {
+				if s.Addr() == r.Nodes[0].Addr {
+					return s, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("redistest: no master serves slot %d", slot)
+}
+
 // KeysOn counts the keys matching pattern held by server s (a master).
 func KeysOn(ctx context.Context, s *Server, pattern string) (int, error) {
 	n := 0
