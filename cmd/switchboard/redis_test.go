@@ -172,3 +172,62 @@ func restartUnderPool(t *testing.T, rs *redistest.Server, url, tag string, ready
 		t.Fatalf("%d connections made after the restart, want at least %d (each through OnConnect)", after, n)
 	}
 }
+
+// TestFrozenMasterOnCluster: a Cluster master freezes (SIGSTOP: a host gone
+// without a reset) and the cluster promotes its replica. The next write to
+// its slot reaches the new master, through go-redis's own retries, because
+// the client reloads its slot map when a node does not answer
+// (followFailovers). go-redis alone reloads it only once it is a minute
+// old, or on a MOVED that a frozen node never sends: every write to the
+// slot failed until then (the chaos suite's cluster-frozen). scripts/test.sh
+// runs it (SWITCHBOARD_TEST_CLUSTER=1).
+func TestFrozenMasterOnCluster(t *testing.T) {
+	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
+		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
+	}
+	cl, err := redistest.StartCluster(3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	rdb, err := redisClient(cl.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	const key = "{frozen}k"
+	if err := rdb.Set(ctx, key, "before", 0).Err(); err != nil { // the slot map is loaded now
+		t.Fatal(err)
+	}
+	slot := redistest.Slot(key)
+	old, err := cl.MasterOf(ctx, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	promoted, err := cl.WaitPromoted(ctx, slot, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each try may wait out go-redis's read timeout (3 s) on the frozen
+	// node once or twice before it takes the reloaded map; 30 s is well
+	// within the minute after which go-redis would reload it anyway.
+	deadline := time.Now().Add(30 * time.Second)
+	for try := 1; ; try++ {
+		err := rdb.Set(ctx, key, "after", 0).Err()
+		if err == nil {
+			t.Logf("written on try %d", try)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write to slot %d reached its new master %s within 30 s (try %d: %v)", slot, promoted.Addr(), try, err)
+		}
+	}
+	if got, err := promoted.Client().Get(ctx, key).Result(); err != nil || got != "after" {
+		t.Fatalf("the new master holds %q (%v), want the write", got, err)
+	}
+}

@@ -152,6 +152,70 @@ func (c *Cluster) MasterOf(ctx context.Context, slot int) (*Server, error) {
 	return nil, fmt.Errorf("redistest: no master serves slot %d", slot)
 }
 
+// WaitPromoted waits until every node but old agrees that slot is served
+// by another master than old, and that master says it is one: the end of
+// an unplanned failover, after old died or froze (the cluster promotes its
+// replica once cluster-node-timeout has passed). old is not asked, so it
+// may be dead or frozen.
+func (c *Cluster) WaitPromoted(ctx context.Context, slot int, old *Server) (*Server, error) {
+	ctx, cancel := withDefaultTimeout(ctx, defaultFailoverTimeout)
+	defer cancel()
+	var promoted *Server
+	err := poll(ctx, fmt.Sprintf("a new master of slot %d in place of %s", slot, old.Addr()), func(ctx context.Context) (bool, error) {
+		promoted = nil
+		for _, n := range c.Nodes {
+			if n == old {
+				continue
+			}
+			m, err := masterAt(ctx, n.Addr(), slot)
+			if err != nil {
+				return false, err
+			}
+			if m == old.Addr() {
+				return false, fmt.Errorf("%s still names %s", n.Addr(), m)
+			}
+			if promoted == nil {
+				for _, s := range c.Nodes {
+					if s.Addr() == m {
+						promoted = s
+					}
+				}
+				if promoted == nil {
+					return false, fmt.Errorf("%s names %s, not a node of the cluster", n.Addr(), m)
+				}
+			} else if promoted.Addr() != m {
+				return false, fmt.Errorf("the nodes disagree: %s and %s", promoted.Addr(), m)
+			}
+		}
+		info, err := promoted.Info(ctx, "replication")
+		if err != nil {
+			return false, err
+		}
+		if info["role"] != "master" {
+			return false, fmt.Errorf("%s is %s", promoted.Addr(), info["role"])
+		}
+		return true, nil
+	})
+	return promoted, err
+}
+
+// masterAt is the address of slot's master in the slot table of the node
+// at addr, asked over a connection of its own.
+func masterAt(ctx context.Context, addr string, slot int) (string, error) {
+	p := newProbe(addr, 2*time.Second)
+	defer p.Close()
+	slots, err := p.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", addr, err)
+	}
+	for _, r := range slots {
+		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no master serves slot %d", addr, slot)
+}
+
 // KeysOn counts the keys matching pattern held by server s (a master).
 func KeysOn(ctx context.Context, s *Server, pattern string) (int, error) {
 	n := 0
