@@ -18,8 +18,9 @@
 #      duplicated, out of order) and with 50 tenants; the system calls per
 #      message of hubs and relay, briefly (scripts/syscalls-per-message.sh)
 #   6. the chaos suite, short (scripts/chaos.sh --short): every fault (a hub
-#      killed, Redis restarted, crashed, rolled back, a Sentinel failover
-#      and one to a lagging replica) under load, hostile clients, a soak
+#      killed, Redis restarted, crashed, rolled back, a Sentinel failover,
+#      one to a lagging replica and one away from a frozen primary, a
+#      Cluster master killed and one frozen) under load, hostile clients, a soak
 #   7. the browser end-to-end tests (scripts/e2e: node --test and playwright-core
 #      driving Debian's /usr/bin/chromium, installed with apt-get when absent
 #      and root) against two hubs built from this tree, on that redis-server.
@@ -111,8 +112,8 @@ SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
   -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage|BusRead)$' \
   -benchtime 1x ./hub/... ./api/...
 
-step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs: a chat in each of 6 tenants spread over the masters; 20 tenants chatting through a CLUSTER FAILOVER; a master restarted under a full connection pool"
-SWITCHBOARD_TEST_CLUSTER=1 go test -race -count=1 -run 'OnCluster|ClusterFailover' ./cmd/switchboard
+step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs: a chat in each of 6 tenants spread over the masters; 20 tenants chatting through a CLUSTER FAILOVER; a master restarted under a full connection pool; a master frozen (SIGSTOP), after which writes and the bus find the promoted replica"
+SWITCHBOARD_TEST_CLUSTER=1 go test -race -count=1 -p 1 -run 'OnCluster|ClusterFailover' ./cmd/switchboard ./hub/redisstore
 
 step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"
 scripts/load-smoke.sh "redis://127.0.0.1:$port/0"

@@ -34,6 +34,11 @@ type Bus struct {
 	// checkEvery is how long Run may hear nothing before check pings
 	// (busCheckInterval; tests shorten it before Run).
 	checkEvery time.Duration
+	// reload, on a Cluster, has the client reload its slot map before Run
+	// reconnects (nil otherwise): go-redis dials the master its map names
+	// for the first channel's slot, which after a failover away from a
+	// frozen master is that master until the map is reloaded.
+	reload func(context.Context)
 
 	mu     sync.RWMutex
 	routes map[string]BusHandler // guarded by mu: channel prefix → its tenant's handler
@@ -43,7 +48,11 @@ var _ hub.Bus = (*Bus)(nil)
 
 // NewBus opens the instance's PubSub connection (lazily, on first subscribe).
 func (s *Store) NewBus(ctx context.Context) *Bus {
-	return &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, routes: map[string]BusHandler{}}
+	b := &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, routes: map[string]BusHandler{}}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		b.reload = cc.ReloadState
+	}
+	return b
 }
 
 // Tenant returns the hub.Bus of s's tenant (s is a Store of the same
@@ -161,8 +170,13 @@ func (b *Bus) Run(h BusHandler) {
 				return
 			}
 			// go-redis reconnects (and resubscribes) on the next Receive;
-			// a Redis that stays away is asked again every 100 ms.
-			if fails++; fails > 1 {
+			// a Redis that stays away is asked again every 100 ms. On a
+			// Cluster, the slot map's reload (in the background, well under
+			// a second unless it asks a node that hangs) comes first.
+			if b.reload != nil {
+				b.reload(ctx)
+				time.Sleep(busReloadWait)
+			} else if fails++; fails > 1 {
 				time.Sleep(100 * time.Millisecond)
 			}
 			continue
@@ -183,6 +197,10 @@ func (b *Bus) Run(h BusHandler) {
 		}
 	}
 }
+
+// busReloadWait is how long Run gives a Cluster's slot map reload before
+// it reconnects.
+const busReloadWait = 250 * time.Millisecond
 
 // busCheckInterval is how long a bus may hear nothing before check pings
 // Redis over it (go-redis's Channel's default).

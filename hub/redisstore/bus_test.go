@@ -44,7 +44,13 @@ func (r *busRecorder) Resync(string) {
 // wait blocks until cond holds of r, or fails the test after 5 s.
 func (r *busRecorder) wait(t *testing.T, what string, cond func(got []string, resyncs int) bool) {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	r.waitWithin(t, 5*time.Second, what, cond)
+}
+
+// waitWithin is wait with a bound of its own.
+func (r *busRecorder) waitWithin(t *testing.T, within time.Duration, what string, cond func(got []string, resyncs int) bool) {
+	t.Helper()
+	deadline := time.After(within)
 	for {
 		r.mu.Lock()
 		ok := cond(r.got, r.resyncs)
@@ -57,7 +63,7 @@ func (r *busRecorder) wait(t *testing.T, what string, cond func(got []string, re
 		case <-deadline:
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			t.Fatalf("%s: not within 5 s (got %q, %d resyncs)", what, r.got, r.resyncs)
+			t.Fatalf("%s: not within %v (got %q, %d resyncs)", what, within, r.got, r.resyncs)
 		}
 	}
 }
