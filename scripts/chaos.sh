@@ -7,7 +7,9 @@
 #      from an older snapshot, a Sentinel failover (with
 #      SWITCHBOARD_REDIS_MIN_REPLICAS=1), a failover to a replica whose
 #      replication was paused and one away from a frozen primary (the
-#      load runs 30 s past it); each under a steady load, each checked:
+#      load runs 30 s past it); on a Redis Cluster (3 masters, a replica
+#      each), the run's master killed and, in another run, frozen, the
+#      cluster promoting its replica; each under a steady load, each checked:
 #      nothing acknowledged lost where the setup promises it, nothing ever
 #      silently skipped, duplicated or out of order, clients resumed and
 #      hubs ready within 5 s;
@@ -23,12 +25,20 @@
 # docs/bench/reliability-<date>/. --short (what scripts/test.sh runs, a
 # few minutes) runs each part but the fuzzing briefly, as a test (the
 # fuzzing is test.sh's own step): it checks the same bounds and writes
-# nothing. Exits non-zero on the first failure.
+# nothing. --faults runs part 1 alone at full size (about 25 minutes) and
+# writes its two tables (faults, and the cost of
+# SWITCHBOARD_REDIS_MIN_REPLICAS), leaving the others as they are. Exits
+# non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-short=""
-if [ "${1:-}" = "--short" ]; then short=1; fi
+short="" faults_only=""
+case "${1:-}" in
+  --short) short=1 ;;
+  --faults) faults_only=1 ;;
+  "") ;;
+  *) echo "usage: scripts/chaos.sh [--short | --faults]" >&2; exit 2 ;;
+esac
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -64,7 +74,7 @@ if [ -n "$short" ]; then
 else
   load=(-conversations 500 -rate 1000 -before 5s -after 15s -quiet)
 fi
-faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen)
+faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen cluster-kill cluster-frozen)
 for f in "${faults[@]}"; do
   step "chaos: $f"
   "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"
@@ -78,6 +88,16 @@ for n in "${replicas[@]}"; do
   "$work/sbload" chaos -fault sentinel -min-replicas "$n" -switchboard "$work/switchboard" "${load[@]}" \
     -out "$results/chaos-sentinel-r$n.json"
 done
+
+day=$(date -u +%Y-%m-%d)
+keep="docs/bench/reliability-$day"
+if [ -n "$faults_only" ]; then
+  mkdir -p "$keep"
+  cp "$results"/*.json "$keep/"
+  "$work/sbload" reliability -dir "$results" -doc docs/reliability.md -date "$day" -results "$keep" -only chaos,replicas
+  step "docs/reliability.md's faults and replicas tables updated; results in $keep"
+  exit 0
+fi
 
 if [ -z "$short" ]; then # scripts/test.sh runs them itself, 5 s each
   step "fuzzing every request decoder"
@@ -130,8 +150,6 @@ if [ -n "$short" ]; then
 fi
 
 # The full run: its figures go into docs/reliability.md and docs/bench/.
-day=$(date -u +%Y-%m-%d)
-keep="docs/bench/reliability-$day"
 mkdir -p "$keep"
 cp "$results"/*.json "$keep/"
 "$work/sbload" reliability -dir "$results" -doc docs/reliability.md -date "$day" -results "$keep"

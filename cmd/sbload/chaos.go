@@ -56,7 +56,23 @@ var faults = map[string]fault{
 	// never silently.
 	"sentinel-frozen": {storeFault: true, what: "the primary frozen (SIGSTOP: a host gone without a reset) and the Sentinels fail over; it stays frozen",
 		redis: redisSentinel, inject: sentinelFrozen, mayLoseStore: true, minAfter: 30 * time.Second},
+	// Redis Cluster's unplanned failovers: the cluster itself promotes the
+	// replica once cluster-node-timeout (2 s here) has passed. The run's
+	// tenant lives in one slot ({sbchaos}), so the fault hits its master.
+	// Killed, the master comes back and rejoins as the new master's
+	// replica, which SWITCHBOARD_REDIS_MIN_REPLICAS=1 waits for: sends are
+	// answered unavailable meanwhile, and retried.
+	"cluster-kill": {storeFault: true, what: "Redis Cluster (3 masters, 1 replica each): the tenant's master killed (SIGKILL), the cluster promotes its replica, the old master rejoins as a replica; SWITCHBOARD_REDIS_MIN_REPLICAS=1",
+		redis: redisCluster, inject: clusterKill, minReplicas: 1},
+	// Frozen, it stays so: its connections go silent as in sentinel-frozen,
+	// and replication is asynchronous for the same reason.
+	"cluster-frozen": {storeFault: true, what: "Redis Cluster (3 masters, 1 replica each): the tenant's master frozen (SIGSTOP), the cluster promotes its replica; it stays frozen",
+		redis: redisCluster, inject: clusterFrozen, mayLoseStore: true, minAfter: 30 * time.Second},
 }
+
+// chaosPrefix is the hubs' SWITCHBOARD_KEY_PREFIX in a chaos run: on a
+// Cluster, every key of the run is in its hash tag's slot.
+const chaosPrefix = "{sbchaos}"
 
 // fault is one kind of failure.
 type fault struct {
@@ -81,9 +97,13 @@ type redisSetup struct {
 	primary   *redistest.Server
 	replica   *redistest.Server
 	sentinels *redistest.Sentinels
+	cluster   *redistest.Cluster
 }
 
 func (r *redisSetup) close() {
+	if r.cluster != nil {
+		r.cluster.Close()
+	}
 	if r.sentinels != nil {
 		r.sentinels.Close()
 	}
@@ -137,6 +157,14 @@ func redisSentinel(dir string) (*redisSetup, error) {
 	}
 	r.url = r.sentinels.URL(0)
 	return r, nil
+}
+
+func redisCluster(dir string) (*redisSetup, error) {
+	c, err := redistest.StartCluster(3, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &redisSetup{url: c.URL(), cluster: c}, nil
 }
 
 // killHub kills the first hub with SIGKILL.
@@ -209,6 +237,56 @@ func sentinelFrozen(ctx context.Context, r *chaosRun) error {
 	}
 	r.mark("primary frozen")
 	return sentinelFailover(ctx, r)
+}
+
+// clusterKill kills the master of the run's slot, waits for the cluster
+// to promote its replica, and starts the old master again, which rejoins
+// as the new one's replica: the store is back once that replica holds
+// what the new master has (sends wait for one replica).
+func clusterKill(ctx context.Context, r *chaosRun) error {
+	old, m, err := clusterFault(ctx, r, (*redistest.Server).Kill, "killed")
+	if err != nil {
+		return err
+	}
+	if err := old.Start(); err != nil {
+		return err
+	}
+	r.mark("the old master started again")
+	if err := old.WaitReplicaOf(ctx, m); err != nil {
+		return err
+	}
+	r.mark("the old master replicates the new one")
+	r.storeBack()
+	return nil
+}
+
+// clusterFrozen freezes the master of the run's slot for the rest of the
+// run and waits for the cluster to promote its replica.
+func clusterFrozen(ctx context.Context, r *chaosRun) error {
+	if _, _, err := clusterFault(ctx, r, (*redistest.Server).Pause, "frozen"); err != nil {
+		return err
+	}
+	r.storeBack()
+	return nil
+}
+
+// clusterFault applies fault to the master of the run's slot and waits
+// until the cluster promoted another node; it returns the old master and
+// the new one.
+func clusterFault(ctx context.Context, r *chaosRun, fault func(*redistest.Server) error, what string) (old, promoted *redistest.Server, err error) {
+	slot := redistest.Slot(chaosPrefix)
+	if old, err = r.redis.cluster.MasterOf(ctx, slot); err != nil {
+		return nil, nil, err
+	}
+	if err := fault(old); err != nil {
+		return nil, nil, err
+	}
+	r.mark(fmt.Sprintf("master %s of slot %d %s", old.Addr(), slot, what))
+	if promoted, err = r.redis.cluster.WaitPromoted(ctx, slot, old); err != nil {
+		return nil, nil, err
+	}
+	r.mark("the cluster promoted " + promoted.Addr())
+	return old, promoted, nil
 }
 
 // sentinelRollback pauses the replica's replication for 2 s of load, then
@@ -371,7 +449,7 @@ func runChaos(ctx context.Context, o chaosOptions, f fault) (res *ChaosResult, e
 	defer rs.close()
 	r := &chaosRun{o: o, f: f, redis: rs}
 	key := "sk_chaos_" + strings.Repeat("k", 24)
-	env := []string{"SWITCHBOARD_REDIS_URL=" + rs.url, "SWITCHBOARD_KEY_PREFIX={sbchaos}", "SWITCHBOARD_DEMO=false",
+	env := []string{"SWITCHBOARD_REDIS_URL=" + rs.url, "SWITCHBOARD_KEY_PREFIX=" + chaosPrefix, "SWITCHBOARD_DEMO=false",
 		"SWITCHBOARD_LOG_LEVEL=warn", "SWITCHBOARD_ADMIN_KEY=" + key,
 		"SWITCHBOARD_TOKEN_SECRET=" + strings.Repeat("chaos-secret-", 4),
 		fmt.Sprintf("SWITCHBOARD_REDIS_MIN_REPLICAS=%d", o.MinReplicas)}
@@ -844,11 +922,14 @@ func readChaosResults(files []string) ([]ChaosResult, error) {
 // chaosTableTo writes the Markdown table of the chaos results in dir
 // (chaos-*.json, as `sbload chaos -out` writes them), in the order of
 // docs/reliability.md.
+// chaosOrder is the order of the faults in docs/reliability.md's table:
+// every fault but "sentinel", whose runs make the replicas table.
+var chaosOrder = []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
+	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen"}
+
 func chaosTableTo(dir string, w *strings.Builder) error {
-	order := []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
-		"sentinel-failover", "sentinel-rollback", "sentinel-frozen"}
 	var files []string
-	for _, f := range order {
+	for _, f := range chaosOrder {
 		files = append(files, filepath.Join(dir, "chaos-"+f+".json"))
 	}
 	rows, err := readChaosResults(files)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,13 +16,15 @@ import (
 // scripts/chaos.sh run (the JSON results in -dir) between the markers of
 // docs/reliability.md: <!-- chaos begin --> ... <!-- chaos end -->, and the
 // same for soak, hostile (that one as sbload hostile prints it) and
-// replicas (the cost of SWITCHBOARD_REDIS_MIN_REPLICAS).
+// replicas (the cost of SWITCHBOARD_REDIS_MIN_REPLICAS); -only names the
+// sections of a partial run (scripts/chaos.sh --faults).
 func reliabilityMain(args []string) int {
 	fs := flag.NewFlagSet("reliability", flag.ExitOnError)
 	dir := fs.String("dir", ".", "the folder of the results (chaos-*.json, soak.json, hostile.json)")
 	doc := fs.String("doc", "docs/reliability.md", "the page to update")
 	date := fs.String("date", "", "the day of the run")
 	kept := fs.String("results", "", "where the results are kept, for the page to say")
+	only := fs.String("only", "", "update only these sections, comma-separated (chaos, replicas, soak, hostile); empty: all")
 	fs.Parse(args)
 	b, err := os.ReadFile(*doc)
 	if err != nil {
@@ -48,6 +51,16 @@ func reliabilityMain(args []string) int {
 			w.WriteString("```\n")
 			return nil
 		},
+	}
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		for _, name := range keep {
+			if sections[name] == nil {
+				fmt.Fprintf(os.Stderr, "reliability: -only: no section %q\n", name)
+				return 2
+			}
+		}
+		maps.DeleteFunc(sections, func(name string, _ func(*strings.Builder) error) bool { return !slices.Contains(keep, name) })
 	}
 	for name, write := range sections {
 		var w strings.Builder
