@@ -46,14 +46,7 @@ func waitText(ctx context.Context, t *testing.T, c *client.Client, who, text str
 // of every tenant (customer on one hub, agent on the other) works both
 // ways. scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
 func TestTenantsOnCluster(t *testing.T) {
-	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
-		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster of 6 redis-server processes")
-	}
-	cl, err := redistest.StartCluster(3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close) // after the hubs' Close (cleanups run last first)
+	cl := redistest.RequireCluster(t, 3, 1) // closed after the hubs (cleanups run last first)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -279,14 +272,7 @@ func TestTenantsOnCluster(t *testing.T) {
 // hubs stay ready. The figures go to the test log (scripts/test.sh shows
 // them with -v).
 func TestClusterFailoverUnderLoad(t *testing.T) {
-	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
-		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does)")
-	}
-	cl, err := redistest.StartCluster(3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl := redistest.RequireCluster(t, 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := defaultConfig(t)
@@ -324,6 +310,7 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 			t.Fatalf("%s: widget session: %d %v", id, st, w)
 		}
 		cv.sid = w["session"].(map[string]any)["id"].(string)
+		var err error
 		if cv.customer, err = client.Dial(ctx, client.Config{URL: wsURL(a, id), FallbackURLs: []string{wsURL(b, id)},
 			Token: w["token"].(string), AutoReconnect: true}); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,14 +34,7 @@ func TestRedisRestartUnderFullPool(t *testing.T) {
 // a master of a Redis Cluster, whose keys hold every key of the run.
 // scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
 func TestRestartUnderFullPoolOnCluster(t *testing.T) {
-	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
-		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
-	}
-	cl, err := redistest.StartCluster(3, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := redistest.RequireCluster(t, 3, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const tag = "{restart}"
@@ -182,14 +174,7 @@ func restartUnderPool(t *testing.T, rs *redistest.Server, url, tag string, ready
 // slot failed until then (the chaos suite's cluster-frozen). scripts/test.sh
 // runs it (SWITCHBOARD_TEST_CLUSTER=1).
 func TestFrozenMasterOnCluster(t *testing.T) {
-	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
-		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
-	}
-	cl, err := redistest.StartCluster(3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := redistest.RequireCluster(t, 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	rdb, err := redisClient(cl.URL(), nil)

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -22,14 +21,7 @@ import (
 // again (the kernel still accepts connections for it) and heard nothing
 // for that minute. scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
 func TestBusFollowsFailoverOnCluster(t *testing.T) {
-	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
-		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
-	}
-	cl, err := redistest.StartCluster(3, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl := redistest.RequireCluster(t, 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var addrs []string

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -80,6 +82,23 @@ func StartCluster(masters, replicasEach int) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// RequireCluster starts a cluster for t (StartCluster) and closes it when t
+// ends, or skips t unless SWITCHBOARD_TEST_CLUSTER is set: a cluster is six
+// processes and seconds to form, so only scripts/test.sh's Cluster step
+// asks for one.
+func RequireCluster(t testing.TB, masters, replicasEach int) *Cluster {
+	t.Helper()
+	if os.Getenv("SWITCHBOARD_TEST_CLUSTER") == "" {
+		t.Skip("set SWITCHBOARD_TEST_CLUSTER=1 (scripts/test.sh does) to start a Redis Cluster")
+	}
+	c, err := StartCluster(masters, replicasEach)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
 // URL is the cluster's redis+cluster:// URL, naming every node.
