@@ -153,22 +153,26 @@ func (c *Cluster) Masters(ctx context.Context) ([]*Server, error) {
 }
 
 // MasterOf returns the node that serves slot as its master, as the
-// cluster's slot table says.
+// cluster's slot table says (the first node's).
 func (c *Cluster) MasterOf(ctx context.Context, slot int) (*Server, error) {
-	slots, err := c.Nodes[0].Client().ClusterSlots(ctx).Result()
+	addr, err := masterAt(ctx, c.Nodes[0].Addr(), slot)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range slots {
-		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
-			for _, s := range c.Nodes {
-				if s.Addr() == r.Nodes[0].Addr {
-					return s, nil
-				}
-			}
+	if s := c.node(addr); s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("redistest: slot %d's master %s is not a node of the cluster", slot, addr)
+}
+
+// node is the server at addr, or nil.
+func (c *Cluster) node(addr string) *Server {
+	for _, s := range c.Nodes {
+		if s.Addr() == addr {
+			return s
 		}
 	}
-	return nil, fmt.Errorf("redistest: no master serves slot %d", slot)
+	return nil
 }
 
 // WaitPromoted waits until every node but old agrees that slot is served
@@ -194,12 +198,7 @@ func (c *Cluster) WaitPromoted(ctx context.Context, slot int, old *Server) (*Ser
 				return false, fmt.Errorf("%s still names %s", n.Addr(), m)
 			}
 			if promoted == nil {
-				for _, s := range c.Nodes {
-					if s.Addr() == m {
-						promoted = s
-					}
-				}
-				if promoted == nil {
+				if promoted = c.node(m); promoted == nil {
 					return false, fmt.Errorf("%s names %s, not a node of the cluster", n.Addr(), m)
 				}
 			} else if promoted.Addr() != m {
@@ -225,14 +224,14 @@ func masterAt(ctx context.Context, addr string, slot int) (string, error) {
 	defer p.Close()
 	slots, err := p.ClusterSlots(ctx).Result()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", addr, err)
+		return "", fmt.Errorf("redistest: %s: %w", addr, err)
 	}
 	for _, r := range slots {
 		if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 0 {
 			return r.Nodes[0].Addr, nil
 		}
 	}
-	return "", fmt.Errorf("%s: no master serves slot %d", addr, slot)
+	return "", fmt.Errorf("redistest: %s: no master serves slot %d", addr, slot)
 }
 
 // KeysOn counts the keys matching pattern held by server s (a master).
