@@ -355,10 +355,26 @@ func TestBusReconnectsWhenDeaf(t *testing.T) {
 	}
 	rec.wait(t, "the event before", func(got []string, _ int) bool { return len(got) == 1 })
 
+	deafThenBack(t, d, r, rec, channel, "the connection went deaf", func() {})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.got[0] != `{"type":"message","seq":1}` || rec.got[1] != `{"type":"message","seq":3}` {
+		t.Fatalf("got %q; want the events before and after", rec.got)
+	}
+}
+
+// deafThenBack makes the bus's connection (dialed by d) deaf, publishes
+// seq 2 into it, runs after (what names it), and checks that the bus
+// resubscribes on a new connection and that seq 3 reaches the recorder,
+// which had seq 1 and one subscription before.
+func deafThenBack(t *testing.T, d *deafDialer, r *redistest.Redis, rec *busRecorder, channel, what string, after func()) {
+	t.Helper()
+	ctx := context.Background()
 	dials := d.dials.Load()
 	d.deafen()
 	r.Client.Publish(ctx, channel, `{"type":"message","seq":2}`) // the deaf connection's; the catch-up's to find
-	rec.wait(t, "a new subscription after the connection went deaf", func(_ []string, resyncs int) bool { return resyncs == 2 })
+	after()
+	rec.wait(t, "a new subscription after "+what, func(_ []string, resyncs int) bool { return resyncs == 2 })
 	if d.dials.Load() == dials {
 		t.Fatal("resubscribed without a new connection")
 	}
@@ -366,11 +382,6 @@ func TestBusReconnectsWhenDeaf(t *testing.T) {
 		t.Fatalf("PUBLISH reached %d subscribers after the reconnect; want the bus", got)
 	}
 	rec.wait(t, "the event after", func(got []string, _ int) bool { return len(got) == 2 })
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if rec.got[0] != `{"type":"message","seq":1}` || rec.got[1] != `{"type":"message","seq":3}` {
-		t.Fatalf("got %q; want the events before and after", rec.got)
-	}
 }
 
 // TestBusReconnect: a bus whose connection went silent (the server it is
@@ -388,20 +399,9 @@ func TestBusReconnect(t *testing.T) {
 	r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`)
 	rec.wait(t, "the event before", func(got []string, _ int) bool { return len(got) == 1 })
 
-	dials := d.dials.Load()
-	d.deafen()
-	r.Client.Publish(ctx, channel, `{"type":"message","seq":2}`) // into the silent connection
-	bus.Reconnect()
-	rec.wait(t, "a new subscription after Reconnect", func(_ []string, resyncs int) bool { return resyncs == 2 })
-	if d.dials.Load() == dials {
-		t.Fatal("resubscribed without a new connection")
-	}
-	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":3}`).Val(); got != 1 {
-		t.Fatalf("PUBLISH reached %d subscribers after the reconnect; want the bus", got)
-	}
-	rec.wait(t, "the event after", func(got []string, _ int) bool { return len(got) == 2 })
+	deafThenBack(t, d, r, rec, channel, "Reconnect", bus.Reconnect)
 
-	dials = d.dials.Load()
+	dials := d.dials.Load()
 	bus.Reconnect() // its connection is seconds old
 	r.Client.Publish(ctx, channel, `{"type":"message","seq":4}`)
 	rec.wait(t, "the event after the second Reconnect", func(got []string, _ int) bool { return len(got) == 3 })
