@@ -26,7 +26,7 @@
 # docs/bench/reliability-<date>/. --short (what scripts/test.sh runs, a
 # few minutes) runs each part but the fuzzing briefly, as a test (the
 # fuzzing is test.sh's own step): it checks the same bounds and writes
-# nothing. --faults runs part 1 alone at full size (about 25 minutes) and
+# nothing. --faults runs part 1 alone at full size (about 10 minutes) and
 # writes its two tables (faults, and the cost of
 # SWITCHBOARD_REDIS_MIN_REPLICAS), leaving the others as they are. Exits
 # non-zero on the first failure.

@@ -927,14 +927,13 @@ func readChaosResults(files []string) ([]ChaosResult, error) {
 	return rows, nil
 }
 
-// chaosTableTo writes the Markdown table of the chaos results in dir
-// (chaos-*.json, as `sbload chaos -out` writes them), in the order of
-// docs/reliability.md.
 // chaosOrder is the order of the faults in docs/reliability.md's table:
 // every fault but "sentinel", whose runs make the replicas table.
 var chaosOrder = []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
 	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen"}
 
+// chaosTableTo writes the Markdown table of the chaos results in dir
+// (chaos-*.json, as `sbload chaos -out` writes them), in chaosOrder.
 func chaosTableTo(dir string, w *strings.Builder) error {
 	var files []string
 	for _, f := range chaosOrder {
