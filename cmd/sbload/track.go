@@ -72,6 +72,44 @@ type stream struct {
 	// resynced: a resync came, so the next live message may jump ahead
 	// (what it skipped comes in the reload): once, no disorder.
 	resynced bool
+	// rebase is next when the last resync came: the seqs below it were in
+	// the view that resync told the client to drop and rebuild (what the
+	// widget and the desktop do, keeping a message by its client_msg_id).
+	// Each may come once more after it, live or in the reload: a message
+	// delivered live and then lost with a primary that had not passed it
+	// to its replica (it was never acknowledged) comes again when its
+	// sender retries it, under a new seq. again holds those that have.
+	rebase int64
+	again  map[int64]struct{}
+}
+
+// rebuilt starts the view a resync asks for: what was seen before it may
+// come once more.
+func (s *stream) rebuilt() {
+	s.resynced = true
+	s.rebase, s.again = s.next, nil
+}
+
+// seenAgain reports whether seq, seen before the last resync, comes again
+// for the first time since it (and records it).
+func (s *stream) seenAgain(seq int64) bool {
+	if _, ok := s.again[seq]; ok || seq >= s.rebase {
+		return false
+	}
+	s.since(seq)
+	return true
+}
+
+// since records that seq, below rebase, was seen since the last resync: a
+// seq that was missing then and came after it may not come again.
+func (s *stream) since(seq int64) {
+	if seq >= s.rebase {
+		return
+	}
+	if s.again == nil {
+		s.again = map[int64]struct{}{}
+	}
+	s.again[seq] = struct{}{}
 }
 
 // fill records seq as seen in a reload of the history (after a resync),
@@ -92,16 +130,26 @@ func (s *stream) fill(seq int64) bool {
 		s.next = seq + 1
 	default:
 		if _, ok := s.missing[seq]; !ok {
+			if s.seenAgain(seq) { // in the rebuilt view: its live copy may follow
+				s.markFilled(seq)
+			}
 			return false
 		}
 		delete(s.missing, seq)
+		s.since(seq)
 	}
 	s.got++
+	s.markFilled(seq)
+	return true
+}
+
+// markFilled records that a reload showed seq, so that its live copy is no
+// duplicate.
+func (s *stream) markFilled(seq int64) {
 	if s.filled == nil {
 		s.filled = map[int64]struct{}{}
 	}
 	s.filled[seq] = struct{}{}
-	return true
 }
 
 // has reports whether seq was seen.
@@ -136,10 +184,13 @@ func (s *stream) see(seq int64) (dup, ooo bool) {
 	default:
 		if _, ok := s.missing[seq]; ok {
 			delete(s.missing, seq)
+			s.since(seq)
 			s.got++
 			ooo = true
 		} else if _, ok := s.filled[seq]; ok {
 			delete(s.filled, seq) // the live copy of what a reload showed first
+		} else if s.seenAgain(seq) {
+			// seen before the last resync, and once since: the rebuilt view's copy
 		} else {
 			dup = true
 		}
@@ -322,7 +373,7 @@ func (r *recorder) resync(sid string, side int) {
 	c := set.bySID[sid]
 	c.recvMu.Lock()
 	for dir := range 2 {
-		c.streams[dir][side].resynced = true
+		c.streams[dir][side].rebuilt()
 	}
 	c.recvMu.Unlock()
 	if r.onResync != nil {

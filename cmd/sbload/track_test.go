@@ -97,6 +97,48 @@ func TestResyncReload(t *testing.T) {
 	}
 }
 
+// TestResyncRebuildsTheView: a resync tells the client to drop what it
+// shows of the session and rebuild it from the store (the widget and the
+// desktop do, keeping a message by its client_msg_id). A message it saw
+// live that the store then lost (a primary gone before its replica had
+// it: never acknowledged) comes again when its sender retries it, live
+// or in the reload: once is no duplicate; twice is.
+func TestResyncRebuildsTheView(t *testing.T) {
+	msg := func(seq int64) []byte { return []byte(makeText(0, 0, seq, time.Now(), 64)) }
+	for _, reloadHasIt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reload has it %v", reloadHasIt), func(t *testing.T) {
+			c := &conversation{sid: "cs_1"}
+			rec := &recorder{}
+			rec.setConversations([]*conversation{c}, nil)
+			c.acked[0] = 3
+			for seq := int64(1); seq <= 4; seq++ { // 4 goes out live, then is lost
+				rec.receive(msg(seq), 1)
+			}
+			rec.resync("cs_1", 1)
+			for seq := int64(1); seq <= 3; seq++ {
+				rec.reload(msg(seq), 1)
+			}
+			if reloadHasIt { // the retry was stored before the reload read the store
+				rec.reload(msg(4), 1)
+			}
+			rec.receive(msg(4), 1) // the retry, live
+			rec.receive(msg(5), 1)
+			if d, o := rec.dups.Load(), rec.ooo.Load(); d != 0 || o != 0 {
+				t.Fatalf("duplicates %d, out of order %d, want 0 and 0", d, o)
+			}
+			rec.receive(msg(4), 1) // a second copy in the rebuilt view
+			rec.receive(msg(2), 1) // the live copy of what the reload showed
+			rec.receive(msg(2), 1) // and a second one
+			if d := rec.dups.Load(); d != 2 {
+				t.Fatalf("duplicates %d, want 2", d)
+			}
+			if r := rec.reloaded.Load(); r != 0 {
+				t.Fatalf("reloaded %d, want 0: every message was seen live first", r)
+			}
+		})
+	}
+}
+
 // TestDriveLimit: with a limit, drive hands out exactly that many
 // messages, however long the window, so that the warm-up sends every
 // conversation's first message from the customer, then every agent's
