@@ -200,6 +200,7 @@ func (m *Main) Open(ctx context.Context) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	m.background, m.stopBackground = background, stopBackground
 	m.bus = store.NewBus(background)
+	guard.OnChange(m.bus.Reconnect) // its connection may be to the server the store left
 	m.fanout = hub.NewFanout(m.bus, m.Logger)
 	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.bus.Run(m.fanout) }()

@@ -39,6 +39,10 @@ type Bus struct {
 	// for the first channel's slot, which after a failover away from a
 	// frozen master is that master until the map is reloaded.
 	reload func(context.Context)
+	// dropped is when Run last lost its connection (unix nanos, 0 for
+	// never): Reconnect leaves a connection that was dialed since a recent
+	// drop alone.
+	dropped atomic.Int64
 
 	mu     sync.RWMutex
 	routes map[string]BusHandler // guarded by mu: channel prefix → its tenant's handler
@@ -169,6 +173,7 @@ func (b *Bus) Run(h BusHandler) {
 				cancel()
 				return
 			}
+			b.dropped.Store(time.Now().UnixNano())
 			// go-redis reconnects (and resubscribes) on the next Receive;
 			// a Redis that stays away is asked again every 100 ms. On a
 			// Cluster, the slot map's reload (in the background, well under
@@ -197,6 +202,42 @@ func (b *Bus) Run(h BusHandler) {
 		}
 	}
 }
+
+// Reconnect drops the bus's connection, so that go-redis dials the
+// primary again and resubscribes, and the confirmations have every
+// subscriber catch up from the streams. The store's Guard calls it when
+// the store's epoch changes (a restart, a failover): a failover away from
+// a primary that froze or vanished leaves the bus on it, silent, until its
+// silence bound (12 to 24 s, Run) while every event of the new primary
+// misses this instance; the epoch changes as soon as the store's first
+// connection to the new primary is made, seconds earlier. A bus that lost
+// its connection within busFreshDrop is left alone: it has dialed since,
+// to the server the new epoch came from (a restart closes every
+// connection), and another catch-up of every socket would cost Redis a
+// read per followed session for nothing. On a Cluster any shard's failover
+// reconnects it, whichever node it is on: a catch-up more, once a failover.
+//
+// go-redis has no call to drop a PubSub connection, so Reconnect pings
+// with a deadline already past: the write fails at once, go-redis takes
+// the connection for a bad one and closes it, which ends Run's read (its
+// redial, under the past deadline too, fails at once and leaves the next
+// dial to Run). TestBusReconnect holds go-redis to that.
+func (b *Bus) Reconnect() {
+	if d := b.dropped.Load(); d != 0 && time.Since(time.Unix(0, d)) < busFreshDrop {
+		return
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_ = b.ps.Ping(ctx)
+}
+
+// busFreshDrop is how recent a drop of the bus's connection makes
+// Reconnect a no-op. While Redis is away Run fails every 100 ms, each
+// failure a drop, so after a restart its last drop is a fraction of a
+// second before the store's first new connection sees the new epoch; a
+// frozen server's connection is dropped only after the silence bound,
+// 12 s or more.
+const busFreshDrop = 5 * time.Second
 
 // busReloadWait is how long Run gives a Cluster's slot map reload before
 // it reconnects.

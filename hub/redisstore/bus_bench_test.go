@@ -21,7 +21,7 @@ import (
 func BenchmarkBusRead(b *testing.B) {
 	st, r := newStore(b)
 	ctx := context.Background()
-	fan := startBus(b, st, 0)
+	fan, _ := startBus(b, st, 0)
 	const topic = "session:cs_BusRead"
 	sub := &seqSubscriber{got: make(chan int64, 1)}
 	fan.Add(topic, sub)

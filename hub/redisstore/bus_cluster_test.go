@@ -39,7 +39,7 @@ func TestBusFollowsFailoverOnCluster(t *testing.T) {
 	// that channel, to the master of its slot: the case under test. (A bus
 	// that reads first dials any node, and the master of its first
 	// channel's slot only when it dials again.)
-	fan := startBus(t, st, 100*time.Millisecond, func(b *redisstore.Bus) { // deaf bound 2 s (busDeafMin)
+	fan, _ := startBus(t, st, 100*time.Millisecond, func(b *redisstore.Bus) { // deaf bound 2 s (busDeafMin)
 		if err := b.Subscribe(ctx, topic); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,7 +132,7 @@ func TestBusRoutesTenants(t *testing.T) {
 // startBus runs st's bus, with a fan-out on it, until the test ends;
 // checkEvery, when not 0, is how long the bus may hear nothing before it
 // pings. before, when not nil, runs on the bus before it starts reading.
-func startBus(tb testing.TB, st *redisstore.Store, checkEvery time.Duration, before ...func(*redisstore.Bus)) *hub.Fanout {
+func startBus(tb testing.TB, st *redisstore.Store, checkEvery time.Duration, before ...func(*redisstore.Bus)) (*hub.Fanout, *redisstore.Bus) {
 	ctx, cancel := context.WithCancel(context.Background())
 	bus := st.NewBus(ctx)
 	if checkEvery > 0 {
@@ -149,7 +151,7 @@ func startBus(tb testing.TB, st *redisstore.Store, checkEvery time.Duration, bef
 		bus.Close()
 		wg.Wait()
 	})
-	return fan
+	return fan, bus
 }
 
 // wireLog keeps what a client wrote on each of its connections.
@@ -203,9 +205,9 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 
 // subscribedBus runs a bus, checking every checkEvery, on a store whose
 // client dials with dial, and a recorder subscribed to topic on it; it
-// returns once the subscription is confirmed.
+// returns, with the bus, once the subscription is confirmed.
 func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net.Conn, error),
-	checkEvery time.Duration, topic string) (*redistest.Redis, *busRecorder) {
+	checkEvery time.Duration, topic string) (*redistest.Redis, *busRecorder, *redisstore.Bus) {
 	t.Helper()
 	r := redistest.New(t)
 	opt, err := redis.ParseURL(r.URL)
@@ -219,11 +221,11 @@ func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net
 	if err != nil {
 		t.Fatal(err)
 	}
-	fan := startBus(t, st, checkEvery)
+	fan, bus := startBus(t, st, checkEvery)
 	rec := newBusRecorder()
 	fan.Add(topic, rec)
 	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
-	return r, rec
+	return r, rec, bus
 }
 
 // TestBusPingsWhenSilent: a bus that hears nothing for its check interval
@@ -233,7 +235,7 @@ func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net
 func TestBusPingsWhenSilent(t *testing.T) {
 	w := &wireLog{changed: make(chan struct{}, 1)}
 	const topic = "session:cs_Silent"
-	r, rec := subscribedBus(t, w.dial, 50*time.Millisecond, topic)
+	r, rec, _ := subscribedBus(t, w.dial, 50*time.Millisecond, topic)
 	ctx := context.Background()
 
 	deadline := time.After(5 * time.Second)
@@ -262,8 +264,9 @@ func TestBusPingsWhenSilent(t *testing.T) {
 
 // deafDialer is a go-redis Dialer whose connections can be made deaf: from
 // deafen on, every connection made so far stops carrying bytes either way
-// without an error, as one to a host that vanished does (writes vanish,
-// reads wait, until the read deadline). Connections dialed later work.
+// without an error, as one to a host that vanished does (writes vanish
+// into the kernel's buffer, reads wait; each until its deadline).
+// Connections dialed later work.
 type deafDialer struct {
 	mu    sync.Mutex
 	conns []*deafConn // guarded by mu
@@ -294,6 +297,26 @@ func (d *deafDialer) deafen() {
 type deafConn struct {
 	net.Conn
 	deaf atomic.Bool
+	// writeBy is the write deadline (unix nanos, 0 for none), which a
+	// write into the kernel's buffer still honors once deaf.
+	writeBy atomic.Int64
+}
+
+func (c *deafConn) SetWriteDeadline(t time.Time) error {
+	c.writeBy.Store(deadlineNanos(t))
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deafConn) SetDeadline(t time.Time) error {
+	c.writeBy.Store(deadlineNanos(t))
+	return c.Conn.SetDeadline(t)
+}
+
+func deadlineNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // Read drops what arrives once deaf and goes on waiting; the read deadline
@@ -309,6 +332,9 @@ func (c *deafConn) Read(p []byte) (int, error) {
 
 func (c *deafConn) Write(p []byte) (int, error) {
 	if c.deaf.Load() {
+		if by := c.writeBy.Load(); by != 0 && time.Now().UnixNano() >= by {
+			return 0, os.ErrDeadlineExceeded
+		}
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
@@ -324,7 +350,7 @@ func (c *deafConn) Write(p []byte) (int, error) {
 func TestBusReconnectsWhenDeaf(t *testing.T) {
 	d := &deafDialer{}
 	const topic = "session:cs_Deaf"
-	r, rec := subscribedBus(t, d.dial, 100*time.Millisecond, topic) // deaf bound 1-2 s
+	r, rec, _ := subscribedBus(t, d.dial, 100*time.Millisecond, topic) // deaf bound 1-2 s
 	channel := r.Prefix + ":ch:" + topic
 	ctx := context.Background()
 	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`).Val(); got != 1 {
@@ -332,10 +358,26 @@ func TestBusReconnectsWhenDeaf(t *testing.T) {
 	}
 	rec.wait(t, "the event before", func(got []string, _ int) bool { return len(got) == 1 })
 
+	deafThenBack(t, d, r, rec, channel, "the connection went deaf", func() {})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.got[0] != `{"type":"message","seq":1}` || rec.got[1] != `{"type":"message","seq":3}` {
+		t.Fatalf("got %q; want the events before and after", rec.got)
+	}
+}
+
+// deafThenBack makes the bus's connection (dialed by d) deaf, publishes
+// seq 2 into it, runs after (what names it), and checks that the bus
+// resubscribes on a new connection and that seq 3 reaches the recorder,
+// which had seq 1 and one subscription before.
+func deafThenBack(t *testing.T, d *deafDialer, r *redistest.Redis, rec *busRecorder, channel, what string, after func()) {
+	t.Helper()
+	ctx := context.Background()
 	dials := d.dials.Load()
 	d.deafen()
 	r.Client.Publish(ctx, channel, `{"type":"message","seq":2}`) // the deaf connection's; the catch-up's to find
-	rec.wait(t, "a new subscription after the connection went deaf", func(_ []string, resyncs int) bool { return resyncs == 2 })
+	after()
+	rec.wait(t, "a new subscription after "+what, func(_ []string, resyncs int) bool { return resyncs == 2 })
 	if d.dials.Load() == dials {
 		t.Fatal("resubscribed without a new connection")
 	}
@@ -343,9 +385,35 @@ func TestBusReconnectsWhenDeaf(t *testing.T) {
 		t.Fatalf("PUBLISH reached %d subscribers after the reconnect; want the bus", got)
 	}
 	rec.wait(t, "the event after", func(got []string, _ int) bool { return len(got) == 2 })
+}
+
+// TestBusReconnect: a bus whose connection went silent (the server it is
+// on froze, and the store moved on to another) is told to reconnect, as
+// the Guard does when the store's epoch changes: it resubscribes on a new
+// connection at once, long before its silence bound (16 to 32 s here),
+// and the next event arrives. Told again right after, it leaves its new
+// connection alone: no dial, and the next event arrives on it.
+func TestBusReconnect(t *testing.T) {
+	d := &deafDialer{}
+	const topic = "session:cs_Reconnect"
+	r, rec, bus := subscribedBus(t, d.dial, 2*time.Second, topic)
+	channel := r.Prefix + ":ch:" + topic
+	ctx := context.Background()
+	r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`)
+	rec.wait(t, "the event before", func(got []string, _ int) bool { return len(got) == 1 })
+
+	deafThenBack(t, d, r, rec, channel, "Reconnect", bus.Reconnect)
+
+	dials := d.dials.Load()
+	bus.Reconnect() // its connection is seconds old
+	r.Client.Publish(ctx, channel, `{"type":"message","seq":4}`)
+	rec.wait(t, "the event after the second Reconnect", func(got []string, _ int) bool { return len(got) == 3 })
+	if n := d.dials.Load(); n != dials {
+		t.Fatalf("a Reconnect right after a drop dialed %d more connections; want none", n-dials)
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if rec.got[0] != `{"type":"message","seq":1}` || rec.got[1] != `{"type":"message","seq":3}` {
-		t.Fatalf("got %q; want the events before and after", rec.got)
+	if want := []string{`{"type":"message","seq":1}`, `{"type":"message","seq":3}`, `{"type":"message","seq":4}`}; !slices.Equal(rec.got, want) {
+		t.Fatalf("got %q; want %q", rec.got, want)
 	}
 }

@@ -53,6 +53,9 @@ type Guard struct {
 
 	lost    atomic.Int64 // data losses seen: the marker gone, or the clock gone back
 	changes atomic.Int64 // epoch changes this hub made or saw
+	// onChange (OnChange) runs, on a goroutine of its own, after each
+	// epoch change this hub makes or sees.
+	onChange atomic.Pointer[func()]
 
 	// servedMu guards served: the tenants this hub serves (InitTenant),
 	// whose own markers it checks on each new connection to a Cluster node.
@@ -77,6 +80,20 @@ func (g *Guard) Epoch() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.epoch
+}
+
+// OnChange makes f run, on a goroutine of its own, after each epoch change
+// this hub makes or sees, the store's or a tenant's: the instance's Bus
+// reconnects (Bus.Reconnect), since its connection may be to the server
+// the store left.
+func (g *Guard) OnChange(f func()) { g.onChange.Store(&f) }
+
+// changed counts an epoch change and runs OnChange's function.
+func (g *Guard) changed() {
+	g.changes.Add(1)
+	if f := g.onChange.Load(); f != nil {
+		go (*f)()
+	}
 }
 
 // Lost returns how many times this hub saw the store lose data.
@@ -192,12 +209,12 @@ func (g *Guard) tenantChecked(id string, res []any) {
 	epoch, _ := res[0].(string)
 	switch what, _ := res[1].(string); what {
 	case "changed":
-		g.changes.Add(1)
+		g.changed()
 		g.logger.Warn("a tenant's Redis shard restarted or failed over: new epoch; its clients resync every session",
 			"tenant", id, "epoch", epoch)
 	case "created":
 		g.lost.Add(1)
-		g.changes.Add(1)
+		g.changed()
 		g.logger.Error("a tenant's store lost its data: its marker is gone; its clients resync every session",
 			"tenant", id, "epoch", epoch)
 	}
@@ -260,7 +277,7 @@ func (g *Guard) check(ctx context.Context, sc redis.Cmdable, run string, force b
 	switch {
 	case what == "created" && seen:
 		g.lost.Add(1)
-		g.changes.Add(1)
+		g.changed()
 		g.logger.Error("redis store lost its data: the marker this hub saw is gone; clients resync every session",
 			"old_epoch", g.epoch, "epoch", epoch)
 		g.clock = clock
@@ -276,21 +293,21 @@ func (g *Guard) check(ctx context.Context, sc redis.Cmdable, run string, force b
 			g.mu.Lock()
 			return err
 		}
-		g.changes.Add(1)
+		g.changed()
 	case what == "changed":
-		g.changes.Add(1)
+		g.changed()
 		g.logger.Warn("redis restarted or failed over: new store epoch; clients resync every session",
 			"old_epoch", g.epoch, "epoch", epoch)
 	case seen && epoch != g.epoch:
-		g.changes.Add(1)
+		g.changed()
 		g.logger.Warn("store epoch changed by another hub; clients resync every session", "old_epoch", g.epoch, "epoch", epoch)
 	case !seen && what == "created":
 		g.logger.Info("new store marker", "epoch", epoch)
 	}
-	changed := g.epoch != epoch
+	moved := g.epoch != epoch
 	g.epoch = epoch
 	g.clock = max(g.clock, clock)
-	if changed && (seen || what == "changed") {
+	if moved && (seen || what == "changed") {
 		// Before this connection carries anything else, every tenant's
 		// epoch moves too: their keys are on this Redis and came back
 		// with it (docs/tenants.md).

@@ -45,11 +45,14 @@ func (f *guardFixture) counter(t *testing.T, name string) int64 {
 // while the same Redis server run answers; a new run (a restart, a
 // failover) changes the epoch and moves the number counters past any
 // number a lost write could have handed out; a run_id unknown (miniredis)
-// changes nothing.
+// changes nothing. OnChange's function runs once for the change (the
+// instance's bus reconnects there).
 func TestStoreEpochFollowsTheServerRun(t *testing.T) {
 	f := newGuardFixture(t)
 	ctx := context.Background()
 	g := f.guard
+	onChange := make(chan struct{}, 10)
+	g.OnChange(func() { onChange <- struct{}{} })
 	if err := g.CheckRun(ctx, "run-a"); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +79,14 @@ func TestStoreEpochFollowsTheServerRun(t *testing.T) {
 	}
 	if g.Epoch() == first || g.Changes() != 1 || g.Lost() != 0 {
 		t.Fatalf("new run: epoch %q (was %q), changes %d, lost %d", g.Epoch(), first, g.Changes(), g.Lost())
+	}
+	select {
+	case <-onChange:
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnChange's function did not run for the new run")
+	}
+	if n := len(onChange); n != 0 { // the first marker and the same runs were no change
+		t.Fatalf("OnChange's function ran %d times more", n)
 	}
 	if got := f.counter(t, "sessions:number"); got != sessions+redisstore.EpochJump {
 		t.Fatalf("sessions:number %d, want %d", got, sessions+redisstore.EpochJump)
