@@ -16,9 +16,9 @@ import (
 
 // storeError turns a failed Redis call into the domain's error: one that
 // retrying may cure (Redis unreachable, restarting, loading its data,
-// failing over, refusing writes for want of replicas) becomes
-// hub.Unavailable, so that every surface answers 503 and clients retry;
-// anything else is an internal error.
+// failing over, refusing writes for want of replicas, a Cluster slot on its
+// way to another master) becomes hub.Unavailable, so that every surface
+// answers 503 and clients retry; anything else is an internal error.
 func storeError(err error) error {
 	if err == nil {
 		return nil
@@ -30,8 +30,11 @@ func storeError(err error) error {
 }
 
 // unavailableReplies are the prefixes of Redis error replies that mean
-// "not now" rather than "never".
-var unavailableReplies = []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "BUSY "}
+// "not now" rather than "never". MOVED and ASK reach here when go-redis
+// ran out of redirections (MaxRedirects, which its TRYAGAIN retries count
+// too) while a resharding moves the slot: the command did not run, and
+// will once the slot has moved.
+var unavailableReplies = []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "BUSY ", "MOVED ", "ASK "}
 
 func retryable(err error) bool {
 	var ne net.Error
@@ -50,5 +53,9 @@ func retryable(err error) bool {
 			}
 		}
 	}
-	return strings.Contains(err.Error(), "connection pool exhausted")
+	msg := err.Error()
+	// A script that touched a key the resharding has already moved to
+	// another master (one it derives from the prefix: KEYS are checked
+	// before it runs).
+	return strings.Contains(msg, "connection pool exhausted") || strings.Contains(msg, "access a non local key")
 }

@@ -37,8 +37,11 @@ local function emit_at(stream_key, channel, body, n, seq)
 end
 
 local function emit(prefix, session_key, stream_key, channel, body, n)
-  local seq = redis.call('HINCRBY', session_key, 'seq', 1)
+  -- The marker first: during a resharding it may be on the new master
+  -- already, and Redis refuses it mid-script; read after the seq's
+  -- increment, that refusal would leave a seq without its event.
   epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
+  local seq = redis.call('HINCRBY', session_key, 'seq', 1)
   if epoch ~= '' and redis.call('HGET', session_key, 'epoch') ~= epoch then
     redis.call('HSET', session_key, 'epoch', epoch)
   end

@@ -38,14 +38,17 @@ local restarted = ARGV[1] ~= '' and h[2] ~= ARGV[1]
 if not restarted and ARGV[4] ~= '1' then
   return {h[1], 'same', tonumber(h[3]) or 0}
 end
-redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'changed_at', ARGV[3])
-if ARGV[1] ~= '' then
-  redis.call('HSET', KEYS[1], 'run_id', ARGV[1])
-end
+-- The counters before the marker, as in tenant_epoch.lua: a refusal
+-- mid-script (a resharding) leaves the marker as it was, to be checked
+-- again.
 for _, counter in ipairs({'sessions:number', 'messages:number', 'customers:number'}) do
   local key = ARGV[5] .. ':' .. counter
   if redis.call('EXISTS', key) == 1 then
     redis.call('INCRBY', key, ARGV[6])
   end
+end
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'changed_at', ARGV[3])
+if ARGV[1] ~= '' then
+  redis.call('HSET', KEYS[1], 'run_id', ARGV[1])
 end
 return {ARGV[2], 'changed', tonumber(h[3]) or 0}

@@ -217,6 +217,108 @@ func (c *Cluster) WaitPromoted(ctx context.Context, slot int, old *Server) (*Ser
 	return promoted, err
 }
 
+// MoveSlot moves slot, with its keys, from its master to the master to, as
+// redis-cli --cluster reshard does for each slot: to imports it, its
+// master migrates it, batch keys at a time (MIGRATE), with gap between
+// batches, and then every master is told that to owns it. While the keys
+// move, a command on the slot's keys is answered by the old master while
+// it holds them all, redirected to to (ASK) once it holds none, and
+// answered TRYAGAIN in between, when they are on both: what a client sees
+// during a resharding. It returns how many keys moved.
+func (c *Cluster) MoveSlot(ctx context.Context, slot int, to *Server, batch int, gap time.Duration) (int, error) {
+	m, err := c.StartMove(ctx, slot, to)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	n, err := m.MigrateAll(ctx, batch, gap)
+	if err != nil {
+		return n, err
+	}
+	return n, m.Finish(ctx)
+}
+
+// SlotMove is a slot on its way from one master to another (StartMove):
+// its keys move with Migrate or MigrateAll, and Finish hands it over.
+type SlotMove struct {
+	c            *Cluster
+	slot         int
+	from, to     *Server
+	fromID, toID string
+}
+
+// StartMove sets slot importing on to and migrating on its master; nil
+// when to is its master already.
+func (c *Cluster) StartMove(ctx context.Context, slot int, to *Server) (*SlotMove, error) {
+	from, err := c.MasterOf(ctx, slot)
+	if err != nil || from == to {
+		return nil, err
+	}
+	m := &SlotMove{c: c, slot: slot, from: from, to: to}
+	if m.toID, err = to.Client().Do(ctx, "CLUSTER", "MYID").Text(); err != nil {
+		return nil, err
+	}
+	if m.fromID, err = from.Client().Do(ctx, "CLUSTER", "MYID").Text(); err != nil {
+		return nil, err
+	}
+	if err := to.Client().Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", m.fromID).Err(); err != nil {
+		return nil, fmt.Errorf("redistest: import slot %d: %w", slot, err)
+	}
+	if err := from.Client().Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", m.toID).Err(); err != nil {
+		return nil, fmt.Errorf("redistest: migrate slot %d: %w", slot, err)
+	}
+	return m, nil
+}
+
+// Migrate moves keys (of the slot) to the new master in one MIGRATE.
+func (m *SlotMove) Migrate(ctx context.Context, keys ...string) error {
+	host, port, _ := net.SplitHostPort(m.to.Addr())
+	args := []any{"MIGRATE", host, port, "", 0, 5000, "REPLACE", "KEYS"}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	if err := m.from.Client().Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("redistest: MIGRATE of %d keys of slot %d: %w", len(keys), m.slot, err)
+	}
+	return nil
+}
+
+// MigrateAll moves the slot's remaining keys, batch at a time, with gap
+// between batches; it returns how many moved.
+func (m *SlotMove) MigrateAll(ctx context.Context, batch int, gap time.Duration) (int, error) {
+	moved := 0
+	for {
+		keys, err := m.from.Client().Do(ctx, "CLUSTER", "GETKEYSINSLOT", m.slot, batch).StringSlice()
+		if err != nil || len(keys) == 0 {
+			return moved, err
+		}
+		if err := m.Migrate(ctx, keys...); err != nil {
+			return moved, err
+		}
+		moved += len(keys)
+		select {
+		case <-ctx.Done():
+			return moved, ctx.Err()
+		case <-time.After(gap):
+		}
+	}
+}
+
+// Finish tells every master that the new one owns the slot: the new owner
+// first, then the old one (which stops redirecting with ASK and answers
+// MOVED), then the others.
+func (m *SlotMove) Finish(ctx context.Context) error {
+	masters, err := m.c.Masters(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range append([]*Server{m.to, m.from}, masters...) {
+		if err := s.Client().Do(ctx, "CLUSTER", "SETSLOT", m.slot, "NODE", m.toID).Err(); err != nil {
+			return fmt.Errorf("redistest: slot %d to %s on %s: %w", m.slot, m.to.Addr(), s.Addr(), err)
+		}
+	}
+	return nil
+}
+
 // masterAt is the address of slot's master in the slot table of the node
 // at addr, asked over a connection of its own.
 func masterAt(ctx context.Context, addr string, slot int) (string, error) {
