@@ -273,17 +273,124 @@ func TestTenantsOnCluster(t *testing.T) {
 // them with -v).
 func TestClusterFailoverUnderLoad(t *testing.T) {
 	cl := redistest.RequireCluster(t, 3, 1)
+	chatThroughOnCluster(t, cl, "cf", 20, func(ctx context.Context, _ string, _ []string) string {
+		var replica *redistest.Server
+		for _, n := range cl.Nodes {
+			if role, _ := n.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "slave" {
+				replica = n
+				break
+			}
+		}
+		start := time.Now()
+		if err := replica.Client().Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+			t.Fatalf("CLUSTER FAILOVER: %v", err)
+		}
+		for {
+			if role, _ := replica.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatal("the replica never took over")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return fmt.Sprintf("cluster failover: the replica took over in %v", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// TestReshardUnderLoadOnCluster: 12 tenants chat across two hubs on a Redis
+// Cluster (3 masters, 3 replicas) while the slot of every tenant, and the
+// deployment's own (its operator registry), moves to another master, a few
+// keys at a time, as redis-cli --cluster reshard moves them: while a
+// tenant's keys are split over two masters its multi-key scripts are
+// answered TRYAGAIN (or redirected with ASK), and the hubs answer
+// unavailable, which the clients retry with the same client_msg_id. Every
+// acknowledged message reaches the agent on the other hub exactly once, in
+// order, and is once in the session's history on the new master; the hubs
+// stay ready.
+func TestReshardUnderLoadOnCluster(t *testing.T) {
+	cl := redistest.RequireCluster(t, 3, 1)
+	chatThroughOnCluster(t, cl, "rs", 12, func(ctx context.Context, prefix string, ids []string) string {
+		masters, err := cl.Masters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := redirections(ctx, t, masters)
+		start, keys := time.Now(), 0
+		prefixes := []string{prefix}
+		for _, id := range ids {
+			prefixes = append(prefixes, redisstore.TenantPrefix(prefix, id))
+		}
+		for _, p := range prefixes {
+			slot := redistest.Slot(p)
+			from, err := cl.MasterOf(ctx, slot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := masters[(slices.Index(masters, from)+1)%len(masters)]
+			n, err := cl.MoveSlot(ctx, slot, to, 4, 10*time.Millisecond)
+			if err != nil {
+				t.Fatalf("moving %s's slot %d: %v", p, slot, err)
+			}
+			if got, _ := cl.MasterOf(ctx, slot); got != to {
+				t.Fatalf("slot %d still on %s", slot, got.Addr())
+			}
+			keys += n
+		}
+		if err := cl.WaitOK(ctx); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		after := redirections(ctx, t, masters)
+		for k := range after {
+			after[k] -= before[k]
+		}
+		if after["TRYAGAIN"]+after["ASK"] == 0 {
+			t.Errorf("no command met a slot on the move (errorstats %v): the test tested nothing", after)
+		}
+		return fmt.Sprintf("resharding: %d slots, %d keys moved in %v; the masters answered %d TRYAGAIN, %d ASK, %d MOVED",
+			len(prefixes), keys, took.Round(time.Millisecond), after["TRYAGAIN"], after["ASK"], after["MOVED"])
+	})
+}
+
+// redirections sums the masters' counts of TRYAGAIN, ASK and MOVED
+// replies (INFO errorstats).
+func redirections(ctx context.Context, t *testing.T, masters []*redistest.Server) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, m := range masters {
+		info, err := m.Info(ctx, "errorstats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{"TRYAGAIN", "ASK", "MOVED"} {
+			var n int
+			fmt.Sscanf(info["errorstat_"+kind], "count=%d", &n)
+			out[kind] += n
+		}
+	}
+	return out
+}
+
+// chatThroughOnCluster has tenants (made through the operator API) chat
+// across two hubs on cl, each customer sending 10 messages a second for
+// 6 s to its agent on the other hub, and runs fault 2 s into the load with
+// the deployment's key prefix and the tenants' ids; fault says what it did,
+// for the log. It then checks that every acknowledged message reached the
+// agent exactly once and in order, with no gap, and is in the session's
+// history exactly once, and that both hubs are ready.
+func chatThroughOnCluster(t *testing.T, cl *redistest.Cluster, tag string, tenants int,
+	fault func(ctx context.Context, prefix string, ids []string) string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	c := defaultConfig(t)
-	c.RedisURL, c.KeyPrefix, c.AdminKey = cl.URL(), "{cf"+strings.ToLower(hub.NewSecret(6))+"}", "test-admin-key-0123456789"
+	c.RedisURL, c.KeyPrefix, c.AdminKey = cl.URL(), "{"+tag+strings.ToLower(hub.NewSecret(6))+"}", "test-admin-key-0123456789"
 	c.OperatorKey = "test-operator-key-0123456789"
 	a, b := openMain(t, c), openMain(t, c)
 	wsURL := func(m *Main, tenant string) string {
 		return "ws" + strings.TrimPrefix(m.URL(), "http") + "/ws?tenant=" + tenant
 	}
 
-	const tenants = 20
 	type conv struct {
 		tenant, sid, key string
 		customer, agent  *client.Client
@@ -294,8 +401,10 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		sent             chan struct{} // closed once the customer sent its last message
 	}
 	convs := make([]*conv, tenants)
+	ids := make([]string, tenants)
 	for i := range convs {
 		id := fmt.Sprintf("f%02d", i)
+		ids[i] = id
 		st, body := tenantCall(t, "POST", a.URL()+"/api/v1/operator/tenants", "", c.OperatorKey, `{"id":"`+id+`"}`)
 		if st != http.StatusCreated {
 			t.Fatalf("create %s: %d %v", id, st, body)
@@ -379,34 +488,14 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		}()
 	}
 	time.Sleep(2 * time.Second) // into the load (time is the condition)
-	var replica *redistest.Server
-	for _, n := range cl.Nodes {
-		if role, _ := n.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "slave" {
-			replica = n
-			break
-		}
-	}
-	start := time.Now()
-	if err := replica.Client().Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
-		t.Fatalf("CLUSTER FAILOVER: %v", err)
-	}
-	for {
-		if role, _ := replica.Client().Do(ctx, "ROLE").Slice(); len(role) > 0 && role[0] == "master" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the replica never took over")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tookOver := time.Since(start)
+	what := fault(ctx, c.KeyPrefix, ids)
 	if err := cl.WaitOK(ctx); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
 	for _, m := range []*Main{a, b} {
 		if st, _ := tenantCall(t, "GET", m.URL()+"/readyz", "", "", ""); st != http.StatusOK {
-			t.Errorf("hub %s not ready after the failover: %d", m.URL(), st)
+			t.Errorf("hub %s not ready after the fault: %d", m.URL(), st)
 		}
 	}
 	sent, lost, dup := 0, 0, 0
@@ -435,7 +524,43 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 		if s := cv.agent.Stats(); s.Gaps != 0 {
 			t.Errorf("%s: the agent's client saw %d gaps", cv.tenant, s.Gaps)
 		}
+		stored := map[string]int{}
+		for _, text := range sessionTexts(t, a.URL(), cv.tenant, cv.key, cv.sid) {
+			stored[text]++
+		}
+		for _, want := range cv.acked {
+			if stored[want] != 1 {
+				t.Errorf("%s: acknowledged %s is %d times in the session's history", cv.tenant, want, stored[want])
+			}
+		}
 	}
-	t.Logf("cluster failover under load: %d tenants, %d messages acknowledged, %d lost, %d duplicated; the replica took over in %v",
-		tenants, sent, lost, dup, tookOver.Round(time.Millisecond))
+	t.Logf("%s; under load: %d tenants, %d messages acknowledged, %d lost, %d duplicated", what, tenants, sent, lost, dup)
+}
+
+// sessionTexts returns the texts of a session's messages, from its history
+// (the native API, paged by seq).
+func sessionTexts(t *testing.T, base, tenant, key, sid string) []string {
+	t.Helper()
+	var texts []string
+	for after := 0; ; {
+		st, page := tenantCall(t, "GET", fmt.Sprintf("%s/api/v1/sessions/%s/messages?tenant=%s&after=%d&limit=200", base, sid, tenant, after), "", key, "")
+		if st != http.StatusOK {
+			t.Fatalf("%s: history: %d %v", tenant, st, page)
+		}
+		events, _ := page["events"].([]any)
+		for _, e := range events {
+			ev, _ := e.(map[string]any)
+			if seq, ok := ev["seq"].(float64); ok {
+				after = int(seq)
+			}
+			if msg, ok := ev["message"].(map[string]any); ok {
+				if text, ok := msg["text"].(string); ok {
+					texts = append(texts, text)
+				}
+			}
+		}
+		if more, _ := page["has_more"].(bool); !more || len(events) == 0 {
+			return texts
+		}
+	}
 }
