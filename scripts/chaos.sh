@@ -9,7 +9,8 @@
 #      replication was paused and one away from a frozen primary (the
 #      load runs 30 s past it); on a Redis Cluster (3 masters, a replica
 #      each), the run's master killed and, in another run, frozen, the
-#      cluster promoting its replica; each under a steady load, each checked:
+#      cluster promoting its replica, and the run's slot moved to another
+#      master (a resharding); each under a steady load, each checked:
 #      nothing acknowledged lost where the setup promises it, nothing ever
 #      silently skipped, duplicated or out of order, clients resumed and
 #      hubs ready within 5 s (8 s after a frozen Cluster master, whose
@@ -75,7 +76,7 @@ if [ -n "$short" ]; then
 else
   load=(-conversations 500 -rate 1000 -before 5s -after 15s -quiet)
 fi
-faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen cluster-kill cluster-frozen)
+faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen cluster-kill cluster-frozen cluster-reshard)
 for f in "${faults[@]}"; do
   step "chaos: $f"
   "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"

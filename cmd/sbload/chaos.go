@@ -73,6 +73,13 @@ var faults = map[string]fault{
 	// more): the hubs are ready up to 6 s after the promotion.
 	"cluster-frozen": {storeFault: true, what: "Redis Cluster (3 masters, 1 replica each): the tenant's master frozen (SIGSTOP), the cluster promotes its replica; it stays frozen",
 		redis: redisCluster, inject: clusterFrozen, mayLoseStore: true, minAfter: 30 * time.Second, readyWithin: 8 * time.Second},
+	// A resharding: the run's slot moves to another master under the load,
+	// 10 keys to a MIGRATE (redis-cli --cluster reshard's pipeline). While
+	// its keys are on both masters, Redis answers the run's scripts
+	// TRYAGAIN (or ASK), the hubs answer sends unavailable, and the clients
+	// retry them: nothing may be lost, stored twice or skipped.
+	"cluster-reshard": {storeFault: true, what: "Redis Cluster (3 masters, 1 replica each): the tenant's slot moved to another master under the load (MIGRATE, 10 keys at a time, as redis-cli --cluster reshard)",
+		redis: redisCluster, inject: clusterReshard},
 }
 
 // chaosPrefix is the hubs' SWITCHBOARD_KEY_PREFIX in a chaos run: on a
@@ -274,6 +281,31 @@ func clusterFrozen(ctx context.Context, r *chaosRun) error {
 	if _, _, err := clusterFault(ctx, r, (*redistest.Server).Pause, "frozen"); err != nil {
 		return err
 	}
+	r.storeBack()
+	return nil
+}
+
+// clusterReshard moves the run's slot, with its keys, to another master.
+func clusterReshard(ctx context.Context, r *chaosRun) error {
+	slot := redistest.Slot(chaosPrefix)
+	from, err := r.redis.cluster.MasterOf(ctx, slot)
+	if err != nil {
+		return err
+	}
+	masters, err := r.redis.cluster.Masters(ctx)
+	if err != nil {
+		return err
+	}
+	to := masters[0]
+	if to == from {
+		to = masters[1]
+	}
+	r.mark(fmt.Sprintf("slot %d moving from %s to %s", slot, from.Addr(), to.Addr()))
+	n, err := r.redis.cluster.MoveSlot(ctx, slot, to, 10, 0)
+	if err != nil {
+		return err
+	}
+	r.mark(fmt.Sprintf("slot %d moved: %d keys", slot, n))
 	r.storeBack()
 	return nil
 }
@@ -930,7 +962,7 @@ func readChaosResults(files []string) ([]ChaosResult, error) {
 // chaosOrder is the order of the faults in docs/reliability.md's table:
 // every fault but "sentinel", whose runs make the replicas table.
 var chaosOrder = []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
-	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen"}
+	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen", "cluster-reshard"}
 
 // chaosTableTo writes the Markdown table of the chaos results in dir
 // (chaos-*.json, as `sbload chaos -out` writes them), in chaosOrder.
