@@ -27,7 +27,7 @@ import (
 // msg/s in runtime.newstack; docs/performance.md.)
 type batcher struct {
 	rdb    redis.UniversalClient
-	script *redis.Script // message.lua; another in the batcher's own tests
+	script Script // message.lua; another in the batcher's own tests
 
 	mu      sync.Mutex
 	pending []*batchCall // guarded by mu: calls not yet in a batch

@@ -47,7 +47,7 @@ func newTestRedis(t *testing.T) *testRedis {
 
 // echoScript counts its calls on KEYS[1] and answers the count with
 // ARGV[1], so that each caller can tell its own reply.
-var echoScript = redis.NewScript(`return {redis.call('INCR', KEYS[1]), tonumber(ARGV[1])}`)
+var echoScript = newScript(`return {redis.call('INCR', KEYS[1]), tonumber(ARGV[1])}`)
 
 // gate is a go-redis hook that holds the next command or pipeline sent,
 // once armed, until released, and records the size of every round trip

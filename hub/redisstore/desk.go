@@ -113,7 +113,7 @@ func (s *Store) ExpireOffers(ctx context.Context, now time.Time, p hub.DeskPolic
 
 // batches runs a script that handles at most 100 due entries of key per
 // call until a call handles fewer, and returns how many it handled in all.
-func (s *Store) batches(ctx context.Context, sc *redis.Script, key string, now time.Time, p hub.DeskPolicy) (int, error) {
+func (s *Store) batches(ctx context.Context, sc Script, key string, now time.Time, p hub.DeskPolicy) (int, error) {
 	const batch = 100
 	total := 0
 	for {

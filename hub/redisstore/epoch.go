@@ -221,9 +221,15 @@ func (g *Guard) tenantChecked(id string, res []any) {
 }
 
 // redirected reports whether err is a Cluster redirection (MOVED or ASK),
-// however wrapped: the key is on another node.
+// however wrapped: the key is on another node; or TRYAGAIN: its slot is on
+// its way to another node (a resharding; see Script), and whichever node
+// holds it next checks it on its next new connection.
 func redirected(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "MOVED ") || strings.Contains(err.Error(), "ASK "))
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "MOVED ") || strings.Contains(msg, "ASK ") || strings.Contains(msg, "TRYAGAIN")
 }
 
 // Check runs the check on any connection of the store, without a server

@@ -54,8 +54,9 @@ func retryable(err error) bool {
 		}
 	}
 	msg := err.Error()
-	// A script that touched a key the resharding has already moved to
+	// A script that touched a key a resharding had already moved to
 	// another master (one it derives from the prefix: KEYS are checked
-	// before it runs).
+	// before it runs). The reshard fence (Script) keeps a script of a
+	// moving slot from running at all; this is for a script without it.
 	return strings.Contains(msg, "connection pool exhausted") || strings.Contains(msg, "access a non local key")
 }

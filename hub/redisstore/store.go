@@ -26,7 +26,7 @@ var luaFS embed.FS
 
 // script loads lua/name.lua with what it uses of lua/lib.lua in front of it
 // (withLib).
-func script(name string) *redis.Script {
+func script(name string) Script {
 	lib, err := luaFS.ReadFile("lua/lib.lua")
 	if err != nil {
 		panic(err)
@@ -35,7 +35,7 @@ func script(name string) *redis.Script {
 	if err != nil {
 		panic(err)
 	}
-	return redis.NewScript(withLib(string(lib), string(body)))
+	return newScript(withLib(string(lib), string(body)))
 }
 
 var (

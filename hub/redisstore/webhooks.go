@@ -30,18 +30,18 @@ const maxFailures = 10000
 var (
 	_ webhook.Queue = (*Store)(nil)
 
-	leaseScript = redis.NewScript(`
+	leaseScript = newScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0`)
-	releaseScript = redis.NewScript(`
+	releaseScript = newScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 	// failScript moves a delivery from the queue to the failures, atomically.
 	// KEYS[1] queue   KEYS[2] tries   KEYS[3] failures
 	// ARGV[1] entry   ARGV[2] group   ARGV[3] maxlen   ARGV[4...] the failure's fields
 	// KEYS[4] the endpoint's hash: a deleted endpoint keeps no failures.
-	failScript = redis.NewScript(`
+	failScript = newScript(`
 if redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 end
@@ -50,14 +50,14 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1] .. ':n', ARGV[1] .. ':first', ARGV[1] .. ':body')
 return 1`)
 	// doneScript removes a delivered (or skipped) entry.
-	doneScript = redis.NewScript(`
+	doneScript = newScript(`
 redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1] .. ':n', ARGV[1] .. ':first', ARGV[1] .. ':body')
 return 1`)
 	// replayScript queues a failure again, with its payload, and drops it
 	// from the failures. KEYS[1] failures   KEYS[2] queue   ARGV[1] failure id
-	replayScript = redis.NewScript(`
+	replayScript = newScript(`
 local f = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])[1]
 if not f then return redis.error_reply('SB:not_found') end
 local h = {}
@@ -92,7 +92,7 @@ var ErrFailureNotFound = &hub.Error{Code: hub.ENOTFOUND, Message: "failed delive
 // command less per message (docs/performance.md, round three). A store
 // whose hash has no such field (written before it, or recreated) looks
 // at the set as before.
-var hooksCount = redis.NewScript(`return redis.call('HSET', KEYS[2], 'hooks', redis.call('SCARD', KEYS[1]))`)
+var hooksCount = newScript(`return redis.call('HSET', KEYS[2], 'hooks', redis.call('SCARD', KEYS[1]))`)
 
 // PutEndpoint stores an endpoint and creates its queue: from now on every
 // event is queued for it.
@@ -254,7 +254,7 @@ func (s *Store) Next(ctx context.Context, id, owner string, block time.Duration)
 // was deleted meanwhile (then it writes nothing and answers SB:gone).
 // KEYS[1] the endpoint's hash   KEYS[2] tries   ARGV[1] entry   ARGV[2] now (ms)   ARGV[3] payload
 // Returns {attempts, first attempt (ms), payload}.
-var attemptScript = redis.NewScript(`
+var attemptScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('SB:gone') end
 local n = redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':n', 1)
 redis.call('HSETNX', KEYS[2], ARGV[1] .. ':first', ARGV[2])

@@ -37,11 +37,8 @@ local function emit_at(stream_key, channel, body, n, seq)
 end
 
 local function emit(prefix, session_key, stream_key, channel, body, n)
-  -- The marker first: during a resharding it may be on the new master
-  -- already, and Redis refuses it mid-script; read after the seq's
-  -- increment, that refusal would leave a seq without its event.
-  epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
   local seq = redis.call('HINCRBY', session_key, 'seq', 1)
+  epoch = redis.call('HGET', prefix .. ':store', 'epoch') or ''
   if epoch ~= '' and redis.call('HGET', session_key, 'epoch') ~= epoch then
     redis.call('HSET', session_key, 'epoch', epoch)
   end

@@ -64,45 +64,20 @@ local max = tonumber(ARGV[6]) or 0
 if max > 0 and seq > max then
   return refused(redis.error_reply('SB:full'))
 end
--- A resharding moves a slot's keys to another master one at a time. The
--- keys in KEYS are checked before the script runs (all here, or TRYAGAIN),
--- but a key derived from the prefix (the store's marker, the message
--- number, the idle and webhook keys) may already be on the new master:
--- Redis refuses that access mid-script and keeps what the script wrote
--- before it. So each is touched before the message's own writes (the
--- session's seq, its event), under pcall; a refusal undoes the one write
--- made before (the client_msg_id's record) and answers TRYAGAIN, which
--- the hub answers unavailable and the client retries with the same
--- client_msg_id once the slot has moved. No client_msg_id is recorded,
--- and no seq taken, without its event (TestSendDuringReshardOnCluster).
-local function moving()
-  return redis.error_reply('TRYAGAIN a key of the session is moving to another Cluster master; retry')
-end
-local function refused_here(r)
-  return type(r) == 'table' and r.err ~= nil
-end
--- The store's epoch, and whether any webhook endpoint is configured
--- (hooks: their number, kept by webhooks.go; absent: not known, look).
-local store = redis.pcall('HMGET', ARGV[8] .. ':store', 'epoch', 'hooks')
-if refused_here(store) then
-  return moving()
-end
-epoch = store[1] or ''
 -- The client_msg_id is recorded with the seq it gets, or found: one
 -- command for the check and the record (round three).
 if redis.call('HSETNX', KEYS[3], ARGV[10], seq) == 0 then
   return retry(redis.call('HGET', KEYS[3], ARGV[10]))
 end
-local function undo()
-  redis.call('HDEL', KEYS[3], ARGV[10])
-  return moving()
-end
+-- The store's epoch, and whether any webhook endpoint is configured
+-- (hooks: their number, kept by webhooks.go; absent: not known, look).
+local store = redis.call('HMGET', ARGV[8] .. ':store', 'epoch', 'hooks')
+epoch = store[1] or ''
 local messages = tonumber(h[7]) or 0
 if not note then
   messages = messages + 1
 end
 local set = {'seq', seq, 'messages', messages}
-local frt -- the first response's time (ms), when this message is it
 -- The client_msg_id hash lives at least the idempotency TTL after the
 -- last message. Rather than renewing its TTL on every message, a message
 -- renews it to 1.5 TTL, and notes until when that holds (cmids_until), once
@@ -122,53 +97,37 @@ end
 if not note and not h[10] and ARGV[2] == 'customer' then
   set[#set + 1], set[#set + 2] = 'first_cust_at', ARGV[13]
 elseif not note and h[10] and not h[11] and ARGV[2] == 'agent' and h[2] == 'Agent' and ARGV[3] == h[4] then
-  frt = math.max(tonumber(ARGV[13]) - tonumber(h[10]), 0)
+  local frt = math.max(tonumber(ARGV[13]) - tonumber(h[10]), 0)
   set[#set + 1], set[#set + 2] = 'first_reply_at', ARGV[13]
   set[#set + 1], set[#set + 2] = 'first_response_ms', frt
+  local tz, rh, rd = string.match(ARGV[14], '^(-?%d+),(%d+),(%d+)$')
+  D.p, D.now, D.conf = ARGV[8], tonumber(ARGV[13]), {tz_ms = tz, rh_ms = rh, rd_ms = rd}
+  report(rep_dims(redis.call('HGET', KEYS[1], 'report_team'), ARGV[3]),
+    {frt_sum = frt, frt_n = 1, ['frt' .. rep_le(frt)] = 1})
 end
 local idle = tonumber(ARGV[12]) or 0
 if idle > 0 and not note then
   if ARGV[2] == 'customer' then
     if h[9] and h[9] ~= '' then
-      if refused_here(redis.pcall('ZREM', ARGV[8] .. ':idle', h[1])) then
-        return undo()
-      end
       redis.call('HDEL', KEYS[1], 'idle_at', 'idle_warned')
+      redis.call('ZREM', ARGV[8] .. ':idle', h[1])
     end
   elseif h[2] == 'Agent' then
     set[#set + 1], set[#set + 2] = 'idle_at', now
     set[#set + 1], set[#set + 2] = 'idle_warned', ''
-    if refused_here(redis.pcall('ZADD', ARGV[8] .. ':idle', now + idle, h[1])) then
-      return undo()
-    end
+    redis.call('ZADD', ARGV[8] .. ':idle', now + idle, h[1])
   end
 end
 if ARGV[11] == 'file' then
   set[#set + 1], set[#set + 2] = 'files', '1'
 end
-local n
-if not note then
-  n = redis.pcall('INCR', ARGV[8] .. ':messages:number')
-  if refused_here(n) then
-    return undo() -- a number lost in the retry is a number skipped, never reused
-  end
-  -- The webhook deliveries go first too: a refusal after one endpoint's
-  -- was queued queues it again with the retry (deliveries are at least
-  -- once, and name the session and seq).
-  if store[2] ~= '0' and not pcall(hook, ARGV[8], 'message.created', h[1], seq, ARGV[9]) then
-    return undo()
-  end
-end
 redis.call('HSET', KEYS[1], unpack(set))
-emit_at(KEYS[2], ARGV[1], ARGV[5], n, seq)
-if frt then
-  -- The first response's figures: a refusal here (a resharding) loses
-  -- them, and keeps the message.
-  local tz, rh, rd = string.match(ARGV[14], '^(-?%d+),(%d+),(%d+)$')
-  D.p, D.now, D.conf = ARGV[8], tonumber(ARGV[13]), {tz_ms = tz, rh_ms = rh, rd_ms = rd}
-  pcall(function()
-    report(rep_dims(redis.call('HGET', KEYS[1], 'report_team'), ARGV[3]),
-      {frt_sum = frt, frt_n = 1, ['frt' .. rep_le(frt)] = 1})
-  end)
+if note then
+  emit_at(KEYS[2], ARGV[1], ARGV[5], nil, seq)
+else
+  emit_at(KEYS[2], ARGV[1], ARGV[5], redis.call('INCR', ARGV[8] .. ':messages:number'), seq)
+  if store[2] ~= '0' then
+    hook(ARGV[8], 'message.created', h[1], seq, ARGV[9])
+  end
 end
 return {seq, 0}

@@ -38,8 +38,8 @@ local restarted = ARGV[1] ~= '' and h[2] ~= ARGV[1]
 if not restarted and ARGV[4] ~= '1' then
   return {h[1], 'same', tonumber(h[3]) or 0}
 end
--- The counters before the marker, as in tenant_epoch.lua: a refusal
--- mid-script (a resharding) leaves the marker as it was, to be checked
+-- The counters before the marker, as in tenant_epoch.lua: a script
+-- stopped between the two leaves the marker as it was, to be checked
 -- again.
 for _, counter in ipairs({'sessions:number', 'messages:number', 'customers:number'}) do
   local key = ARGV[5] .. ':' .. counter

@@ -11,10 +11,10 @@ local cur = redis.call('HGET', KEYS[1], 'epoch')
 if cur == ARGV[1] or (ARGV[5] == 'init' and cur) then
   return 0
 end
--- The counters before the epoch: during a resharding one may be on the
--- new master already, and Redis refuses it mid-script; the epoch set
--- first would then stay set without the jump. A jump repeated by the
--- retry only moves the numbers further ahead.
+-- The counters before the epoch: a script stopped between the two (an
+-- error mid-script keeps what was written) must not leave the epoch set
+-- without the jump. A jump repeated by the next check only moves the
+-- numbers further ahead.
 if cur then
   for _, counter in ipairs({'sessions:number', 'messages:number', 'customers:number'}) do
     local key = ARGV[3] .. ':' .. counter
