@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,14 +27,21 @@ type Script struct{ *redis.Script }
 // newScript returns src as a Script.
 func newScript(src string) Script { return Script{redis.NewScript(src)} }
 
-// fenced returns keys with their slot's fence after them.
+// fenceSuffix ends every fence's name. Any key of the slot would do, and
+// all of a store's keys share its prefix's hash tag, so a store's own
+// fence is its prefix and this (Store.fence).
+const fenceSuffix = ":reshard-fence"
+
+// fenced returns keys with their slot's fence after them, unless the
+// caller has put one there already (the send path, which spares the
+// allocations).
 func fenced(keys []string) []string {
-	if len(keys) == 0 {
+	if len(keys) == 0 || strings.HasSuffix(keys[len(keys)-1], fenceSuffix) {
 		return keys
 	}
 	out := make([]string, len(keys)+1)
 	copy(out, keys)
-	out[len(keys)] = keys[0] + ":reshard-fence"
+	out[len(keys)] = keys[0] + fenceSuffix
 	return out
 }
 

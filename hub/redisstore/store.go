@@ -94,6 +94,9 @@ type Store struct {
 	basePrefix string
 	// sends batches this contact center's message script calls.
 	sends *batcher
+	// fence is the prefix's reshard fence (Script), which the send path
+	// declares itself rather than have Script make it for every message.
+	fence string
 }
 
 var (
@@ -131,7 +134,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if opts.ReplicaTimeout <= 0 {
 		opts.ReplicaTimeout = time.Second
 	}
-	return &Store{rdb: rdb, opts: opts, sends: newBatcher(rdb)}, nil
+	return &Store{rdb: rdb, opts: opts, sends: newBatcher(rdb), fence: opts.Prefix + fenceSuffix}, nil
 }
 
 // Prefix returns the prefix of the Store's keys.
@@ -573,7 +576,7 @@ func (s *Store) AppendMessage(ctx context.Context, sessionID string, by hub.Prin
 		kind = "file"
 	}
 	body := hub.Event{Type: typ, SessionID: sessionID, From: by.Party(), Message: &msg, At: at}.EncodeBody()
-	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids")}
+	keys := []string{s.sessionKey(sessionID), s.streamKey(sessionID), s.key("session", sessionID, "cmids"), s.fence}
 	args := []any{s.SessionChannel(sessionID), by.Kind, by.ID, privileged(by), body, s.opts.MaxSessionEvents, idemTTL.Milliseconds(),
 		s.opts.Prefix, at.UTC().Format(time.RFC3339Nano), by.Kind + ":" + by.ID + ":" + msg.ClientMsgID, kind,
 		s.opts.IdleWarn.Milliseconds(), ms(at), s.reportArg(at)}

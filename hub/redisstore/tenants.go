@@ -39,7 +39,7 @@ func (s *Store) ForTenant(id string) *Store {
 	opts.Prefix = TenantPrefix(s.base(), id)
 	// A batcher of its own: on a Cluster a tenant's calls all go to its
 	// shard, and a shard that fails over holds up only its own tenants'.
-	return &Store{rdb: s.rdb, opts: opts, basePrefix: s.base(), sends: newBatcher(s.rdb)}
+	return &Store{rdb: s.rdb, opts: opts, basePrefix: s.base(), sends: newBatcher(s.rdb), fence: opts.Prefix + fenceSuffix}
 }
 
 // base returns the deployment's prefix, the one the operator registry
