@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/switchboardhq/switchboard/hub/redisstore"
 	"github.com/switchboardhq/switchboard/hub/redisstore/redistest"
 )
@@ -24,11 +22,7 @@ func TestBusFollowsFailoverOnCluster(t *testing.T) {
 	cl := redistest.RequireCluster(t, 3, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var addrs []string
-	for _, n := range cl.Nodes {
-		addrs = append(addrs, n.Addr())
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	rdb := cl.NewClient()
 	t.Cleanup(func() { rdb.Close() }) // after the bus's
 	const prefix, topic = "{busfail}", "session:cs_Failover"
 	st, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix})

@@ -38,11 +38,7 @@ func TestSendDuringReshardOnCluster(t *testing.T) {
 		t.Run(moved, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			var addrs []string
-			for _, n := range cl.Nodes {
-				addrs = append(addrs, n.Addr())
-			}
-			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+			rdb := cl.NewClient()
 			defer rdb.Close()
 			prefix := "{reshard" + hub.NewSecret(6) + "}"
 			st, err := redisstore.New(rdb, redisstore.Options{Prefix: prefix, IdleWarn: time.Minute, IdleClose: time.Minute})

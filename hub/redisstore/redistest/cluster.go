@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Cluster is a Redis Cluster of redis-server processes on loopback: masters
@@ -112,6 +114,16 @@ func (c *Cluster) URL() string {
 		u += sep + "addr=" + s.Addr()
 	}
 	return u
+}
+
+// NewClient returns a go-redis Cluster client seeded with every node; the
+// caller closes it.
+func (c *Cluster) NewClient() *redis.ClusterClient {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr()
+	}
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 }
 
 // WaitOK waits until every node reports cluster_state:ok and agrees on
