@@ -43,6 +43,9 @@ type Bus struct {
 	// never): Reconnect leaves a connection that was dialed since a recent
 	// drop alone.
 	dropped atomic.Int64
+	// freshDrop is how recent that drop must be (busFreshDrop; tests
+	// lengthen it before Run, so that a loaded machine cannot outlast it).
+	freshDrop time.Duration
 
 	mu     sync.RWMutex
 	routes map[string]BusHandler // guarded by mu: channel prefix → its tenant's handler
@@ -52,7 +55,7 @@ var _ hub.Bus = (*Bus)(nil)
 
 // NewBus opens the instance's PubSub connection (lazily, on first subscribe).
 func (s *Store) NewBus(ctx context.Context) *Bus {
-	b := &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, routes: map[string]BusHandler{}}
+	b := &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, freshDrop: busFreshDrop, routes: map[string]BusHandler{}}
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		b.reload = cc.ReloadState
 	}
@@ -223,7 +226,7 @@ func (b *Bus) Run(h BusHandler) {
 // redial, under the past deadline too, fails at once and leaves the next
 // dial to Run). TestBusReconnect holds go-redis to that.
 func (b *Bus) Reconnect() {
-	if d := b.dropped.Load(); d != 0 && time.Since(time.Unix(0, d)) < busFreshDrop {
+	if d := b.dropped.Load(); d != 0 && time.Since(time.Unix(0, d)) < b.freshDrop {
 		return
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))

@@ -205,9 +205,10 @@ func (c *loggedConn) Write(p []byte) (int, error) {
 
 // subscribedBus runs a bus, checking every checkEvery, on a store whose
 // client dials with dial, and a recorder subscribed to topic on it; it
-// returns, with the bus, once the subscription is confirmed.
+// returns, with the bus, once the subscription is confirmed. before is
+// startBus's.
 func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net.Conn, error),
-	checkEvery time.Duration, topic string) (*redistest.Redis, *busRecorder, *redisstore.Bus) {
+	checkEvery time.Duration, topic string, before ...func(*redisstore.Bus)) (*redistest.Redis, *busRecorder, *redisstore.Bus) {
 	t.Helper()
 	r := redistest.New(t)
 	opt, err := redis.ParseURL(r.URL)
@@ -221,7 +222,7 @@ func subscribedBus(t *testing.T, dial func(context.Context, string, string) (net
 	if err != nil {
 		t.Fatal(err)
 	}
-	fan, bus := startBus(t, st, checkEvery)
+	fan, bus := startBus(t, st, checkEvery, before...)
 	rec := newBusRecorder()
 	fan.Add(topic, rec)
 	rec.wait(t, "subscribed", func(_ []string, resyncs int) bool { return resyncs == 1 })
@@ -381,6 +382,18 @@ func deafThenBack(t *testing.T, d *deafDialer, r *redistest.Redis, rec *busRecor
 	if d.dials.Load() == dials {
 		t.Fatal("resubscribed without a new connection")
 	}
+	// The server drops the deaf connection's subscription once it sees
+	// the connection closed, which a loaded machine may take a moment to.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		n := r.Client.PubSubNumSub(ctx, channel).Val()[channel]
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions to the channel after the reconnect; want the bus's only", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server, the condition above
+	}
 	if got := r.Client.Publish(ctx, channel, `{"type":"message","seq":3}`).Val(); got != 1 {
 		t.Fatalf("PUBLISH reached %d subscribers after the reconnect; want the bus", got)
 	}
@@ -396,7 +409,9 @@ func deafThenBack(t *testing.T, d *deafDialer, r *redistest.Redis, rec *busRecor
 func TestBusReconnect(t *testing.T) {
 	d := &deafDialer{}
 	const topic = "session:cs_Reconnect"
-	r, rec, bus := subscribedBus(t, d.dial, 2*time.Second, topic)
+	// A second Reconnect is a no-op within a minute of a drop here, not
+	// 5 s: under -race on a loaded machine the waits below can outlast 5 s.
+	r, rec, bus := subscribedBus(t, d.dial, 2*time.Second, topic, func(b *redisstore.Bus) { b.SetFreshDrop(time.Minute) })
 	channel := r.Prefix + ":ch:" + topic
 	ctx := context.Background()
 	r.Client.Publish(ctx, channel, `{"type":"message","seq":1}`)
