@@ -301,10 +301,10 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 // TestReshardUnderLoadOnCluster: 12 tenants chat across two hubs on a Redis
 // Cluster (3 masters, 3 replicas) while the slot of every tenant, and the
 // deployment's own (its operator registry), moves to another master, a few
-// keys at a time, as redis-cli --cluster reshard moves them: while a
-// tenant's keys are split over two masters its multi-key scripts are
-// answered TRYAGAIN (or redirected with ASK), and the hubs answer
-// unavailable, which the clients retry with the same client_msg_id. Every
+// keys at a time, as redis-cli --cluster reshard moves them: while a slot
+// moves, Redis answers its scripts TRYAGAIN (their reshard fence,
+// redisstore.Script) and redirects its plain commands, and the hubs answer
+// writes unavailable, which the clients retry with the same client_msg_id. Every
 // acknowledged message reaches the agent on the other hub exactly once, in
 // order, and is once in the session's history on the new master; the hubs
 // stay ready.

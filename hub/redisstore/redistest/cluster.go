@@ -236,7 +236,8 @@ func (c *Cluster) WaitPromoted(ctx context.Context, slot int, old *Server) (*Ser
 // move, a command on the slot's keys is answered by the old master while
 // it holds them all, redirected to to (ASK) once it holds none, and
 // answered TRYAGAIN in between, when they are on both: what a client sees
-// during a resharding. It returns how many keys moved.
+// during a resharding (the store's scripts, whose fence is never on either
+// master, are answered TRYAGAIN throughout). It returns how many keys moved.
 func (c *Cluster) MoveSlot(ctx context.Context, slot int, to *Server, batch int, gap time.Duration) (int, error) {
 	m, err := c.StartMove(ctx, slot, to)
 	if err != nil || m == nil {
@@ -281,10 +282,12 @@ func (c *Cluster) StartMove(ctx context.Context, slot int, to *Server) (*SlotMov
 	return m, nil
 }
 
-// Migrate moves keys (of the slot) to the new master in one MIGRATE.
+// Migrate moves keys (of the slot) to the new master in one MIGRATE,
+// without REPLACE, as redis-cli's default: a key that something wrote on
+// the new master while the old one still held it fails the move (BUSYKEY).
 func (m *SlotMove) Migrate(ctx context.Context, keys ...string) error {
 	host, port, _ := net.SplitHostPort(m.to.Addr())
-	args := []any{"MIGRATE", host, port, "", 0, 5000, "REPLACE", "KEYS"}
+	args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
 	for _, k := range keys {
 		args = append(args, k)
 	}
