@@ -232,6 +232,10 @@ func (b *Bus) Reconnect() {
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	_ = b.ps.Ping(ctx)
+	// A drop of its own: go-redis may dial again and resubscribe inside
+	// the ping, and Run, busy with a message meanwhile, then reads the new
+	// connection without ever seeing an error, so it would not note it.
+	b.dropped.Store(time.Now().UnixNano())
 }
 
 // busFreshDrop is how recent a drop of the bus's connection makes
