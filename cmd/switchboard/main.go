@@ -164,7 +164,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Guard = guard
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := m.rdb.Ping(pingCtx).Err(); err != nil {
+	if err := store.Ping(pingCtx); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
 

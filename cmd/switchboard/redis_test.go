@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,5 +215,62 @@ func TestFrozenMasterOnCluster(t *testing.T) {
 	}
 	if got, err := promoted.Client().Get(ctx, key).Result(); err != nil || got != "after" {
 		t.Fatalf("the new master holds %q (%v), want the write", got, err)
+	}
+}
+
+// TestReadyWhileAnotherShardStallsOnCluster: a master of another shard than
+// the deployment's own stalls (SIGSTOP, with a node timeout long enough
+// that the cluster does not fail it over meanwhile: a long fork, a paused
+// VM). Every hub stays ready, a hub starts, and the deployment's writes go
+// on: only the tenants on the stalled shard wait for it. The Cluster
+// client sends a keyless PING to one master after another, so /readyz
+// failed on every hub one time in three (here: "/readyz 2 ... 503") while
+// any one shard did not answer, and a hub could not start ("redis
+// unreachable"). scripts/test.sh runs it (SWITCHBOARD_TEST_CLUSTER=1).
+func TestReadyWhileAnotherShardStallsOnCluster(t *testing.T) {
+	cl := redistest.RequireCluster(t, 3, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, n := range cl.Nodes {
+		if err := n.Client().ConfigSet(ctx, "cluster-node-timeout", "120000").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := defaultConfig(t)
+	c.RedisURL, c.KeyPrefix, c.AdminKey = cl.URL(), "{stall}", "test-admin-key-0123456789"
+	a := openMain(t, c)
+	own, err := cl.MasterOf(ctx, redistest.Slot(c.KeyPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters, err := cl.Masters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := masters[0]
+	if other == own {
+		other = masters[1]
+	}
+	if err := other.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Resume()
+
+	ready := func(hubs ...*Main) {
+		t.Helper()
+		for i := range 6 {
+			for _, m := range hubs {
+				if st, body := tenantCall(t, "GET", m.URL()+"/readyz", "", "", ""); st != http.StatusOK {
+					t.Fatalf("/readyz %d while another shard stalls: %d %v", i, st, body)
+				}
+			}
+		}
+	}
+	ready(a)
+	b := openMain(t, c) // a hub started while the shard stalls
+	ready(a, b)
+	if st, body := tenantCall(t, "POST", b.URL()+"/api/v1/agents", "", a.AdminKey(),
+		`{"id":"agent_stall","name":"Ada","email":"ada@x.test"}`); st != http.StatusCreated {
+		t.Fatalf("a write of the deployment's while another shard stalls: %d %v", st, body)
 	}
 }
