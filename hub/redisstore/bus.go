@@ -34,11 +34,11 @@ type Bus struct {
 	// checkEvery is how long Run may hear nothing before check pings
 	// (busCheckInterval; tests shorten it before Run).
 	checkEvery time.Duration
-	// reload, on a Cluster, has the client reload its slot map before Run
-	// reconnects (nil otherwise): go-redis dials the master its map names
-	// for the first channel's slot, which after a failover away from a
-	// frozen master is that master until the map is reloaded.
-	reload func(context.Context)
+	// nodes, on a Cluster, picks the node each of the connection's dials
+	// goes to (nil otherwise), and client is the client that dials
+	// through it; see busNodes.
+	nodes  *busNodes
+	client *redis.Client
 	// dropped is when Run last lost its connection (unix nanos, 0 for
 	// never): Reconnect leaves a connection that was dialed since a recent
 	// drop alone.
@@ -55,9 +55,14 @@ var _ hub.Bus = (*Bus)(nil)
 
 // NewBus opens the instance's PubSub connection (lazily, on first subscribe).
 func (s *Store) NewBus(ctx context.Context) *Bus {
-	b := &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, freshDrop: busFreshDrop, routes: map[string]BusHandler{}}
+	b := &Bus{prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, freshDrop: busFreshDrop, routes: map[string]BusHandler{}}
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		b.reload = cc.ReloadState
+		var opt *redis.Options
+		b.nodes, opt = newBusNodes(cc)
+		b.client = redis.NewClient(opt)
+		b.ps = b.client.Subscribe(ctx)
+	} else {
+		b.ps = s.rdb.Subscribe(ctx)
 	}
 	return b
 }
@@ -177,14 +182,12 @@ func (b *Bus) Run(h BusHandler) {
 				return
 			}
 			b.dropped.Store(time.Now().UnixNano())
+			if b.nodes != nil {
+				b.nodes.dropLast() // the next dial goes to another node
+			}
 			// go-redis reconnects (and resubscribes) on the next Receive;
-			// a Redis that stays away is asked again every 100 ms. On a
-			// Cluster, the slot map's reload (in the background, well under
-			// a second unless it asks a node that hangs) comes first.
-			if b.reload != nil {
-				b.reload(ctx)
-				time.Sleep(busReloadWait)
-			} else if fails++; fails > 1 {
+			// a Redis that stays away is asked again every 100 ms.
+			if fails++; fails > 1 {
 				time.Sleep(100 * time.Millisecond)
 			}
 			continue
@@ -246,10 +249,6 @@ func (b *Bus) Reconnect() {
 // 12 s or more.
 const busFreshDrop = 5 * time.Second
 
-// busReloadWait is how long Run gives a Cluster's slot map reload before
-// it reconnects.
-const busReloadWait = 250 * time.Millisecond
-
 // busCheckInterval is how long a bus may hear nothing before check pings
 // Redis over it (go-redis's Channel's default).
 const busCheckInterval = 3 * time.Second
@@ -294,4 +293,10 @@ func (b *Bus) check(heard *atomic.Uint64, ticks *atomic.Int64, stop <-chan struc
 }
 
 // Close ends the PubSub connection, and with it Run.
-func (b *Bus) Close() error { return b.ps.Close() }
+func (b *Bus) Close() error {
+	err := b.ps.Close()
+	if b.client != nil {
+		b.client.Close()
+	}
+	return err
+}
