@@ -298,6 +298,58 @@ func TestClusterFailoverUnderLoad(t *testing.T) {
 	})
 }
 
+// TestShardStallUnderLoadOnCluster: 12 tenants chat across two hubs on a
+// Redis Cluster while a master that holds some of them, not the
+// deployment's own, stalls for 3 s (SIGSTOP, with a node timeout long
+// enough that the cluster does not fail it over: a long fork, a paused
+// VM). Commands to it time out (go-redis's read timeout, 3 s) and are
+// retried, and the stalled master runs both the first try and the retry
+// once it is back: every acknowledged message reaches the agent on the
+// other hub exactly once, in order, and is once in the session's history.
+// (TestReadyWhileAnotherShardStallsOnCluster holds the hubs ready during
+// a stall.)
+func TestShardStallUnderLoadOnCluster(t *testing.T) {
+	cl := redistest.RequireCluster(t, 3, 1)
+	chatThroughOnCluster(t, cl, "ss", 12, func(ctx context.Context, prefix string, ids []string) string {
+		for _, n := range cl.Nodes {
+			if err := n.Client().ConfigSet(ctx, "cluster-node-timeout", "120000").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		own, err := cl.MasterOf(ctx, redistest.Slot(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := map[*redistest.Server]int{}
+		for _, id := range ids {
+			m, err := cl.MasterOf(ctx, redistest.Slot(redisstore.TenantPrefix(prefix, id)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m != own {
+				held[m]++
+			}
+		}
+		var stalled *redistest.Server
+		for m := range held {
+			if stalled == nil || held[m] > held[stalled] {
+				stalled = m
+			}
+		}
+		if stalled == nil {
+			t.Fatal("every tenant is on the deployment's master: nothing to stall")
+		}
+		if err := stalled.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // the stall (time is the fault)
+		if err := stalled.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("a master holding %d of the %d tenants stalled for 3 s", held[stalled], len(ids))
+	})
+}
+
 // TestReshardUnderLoadOnCluster: 12 tenants chat across two hubs on a Redis
 // Cluster (3 masters, 3 replicas) while the slot of every tenant, and the
 // deployment's own (its operator registry), moves to another master, a few
