@@ -76,7 +76,7 @@ if [ -n "$short" ]; then
 else
   load=(-conversations 500 -rate 1000 -before 5s -after 15s -quiet)
 fi
-faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen cluster-kill cluster-frozen cluster-reshard)
+faults=(none hub-kill redis-restart redis-crash-always redis-crash-everysec redis-rollback sentinel-failover sentinel-rollback sentinel-frozen cluster-kill cluster-frozen cluster-other-frozen cluster-reshard)
 for f in "${faults[@]}"; do
   step "chaos: $f"
   "$work/sbload" chaos -fault "$f" -switchboard "$work/switchboard" "${load[@]}" -out "$results/chaos-$f.json"

@@ -78,6 +78,12 @@ var faults = map[string]fault{
 	// its keys are on both masters, Redis answers the run's scripts
 	// TRYAGAIN (or ASK), the hubs answer sends unavailable, and the clients
 	// retry them: nothing may be lost, stored twice or skipped.
+	// Another shard fails: the run's tenant must not notice, beyond the
+	// events its hubs' buses miss while on the frozen node (their silence
+	// bound, 12 to 24 s, then a catch-up): nothing lost, no resync, no
+	// socket dropped, the hubs ready throughout.
+	"cluster-other-frozen": {what: "Redis Cluster (3 masters, 1 replica each): a node of another shard than the tenant's frozen (SIGSTOP; the one the hubs' PubSub connections are on, else another master), the cluster fails it over; it stays frozen",
+		redis: redisCluster, inject: clusterOtherFrozen, unaffected: true, minAfter: 30 * time.Second},
 	"cluster-reshard": {storeFault: true, what: "Redis Cluster (3 masters, 1 replica each): the tenant's slot moved to another master under the load (MIGRATE, 10 keys at a time, as redis-cli --cluster reshard)",
 		redis: redisCluster, inject: clusterReshard},
 }
@@ -104,6 +110,9 @@ type fault struct {
 	// readyWithin bounds the time from the store's return until every hub
 	// is ready and takes a write (0: 5 s).
 	readyWithin time.Duration
+	// unaffected: the fault is not the run's tenant's; no client may be
+	// told to resync or lose its connection, and no hub see an epoch change.
+	unaffected bool
 }
 
 // redisSetup is the Redis of a chaos run.
@@ -282,6 +291,41 @@ func clusterFrozen(ctx context.Context, r *chaosRun) error {
 		return err
 	}
 	r.storeBack()
+	return nil
+}
+
+// clusterOtherFrozen freezes, for the rest of the run, a node that holds
+// none of the run's keys: one that the hubs' PubSub connections are on if
+// any is, else another master.
+func clusterOtherFrozen(ctx context.Context, r *chaosRun) error {
+	own, err := r.redis.cluster.MasterOf(ctx, redistest.Slot(chaosPrefix))
+	if err != nil {
+		return err
+	}
+	var target *redistest.Server
+	why := "another shard's master"
+	for _, n := range r.redis.cluster.Nodes {
+		if subs, err := n.PubSubClients(ctx); err == nil && subs > 0 && n != own {
+			target, why = n, fmt.Sprintf("the node of %d of the hubs' PubSub connections", subs)
+			break
+		}
+	}
+	if target == nil {
+		masters, err := r.redis.cluster.Masters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range masters {
+			if m != own {
+				target = m
+				break
+			}
+		}
+	}
+	if err := target.Pause(); err != nil {
+		return err
+	}
+	r.mark(fmt.Sprintf("%s frozen: %s", target.Addr(), why))
 	return nil
 }
 
@@ -893,6 +937,14 @@ func (r *chaosRun) result(ctx context.Context) (*ChaosResult, error) {
 	if r.f.wantResync && res.HubDataLost == 0 {
 		why("no hub noticed the store's loss (switchboard_store_data_lost_total is 0)")
 	}
+	if r.f.unaffected {
+		if res.Resyncs > 0 || res.HubEpochChanges > 0 {
+			why("%d resyncs, %.0f epoch changes for a fault on another shard", res.Resyncs, res.HubEpochChanges)
+		}
+		if dropped {
+			why("clients lost their connections for a fault on another shard")
+		}
+	}
 	if dropped && (!resumed || res.ResumedS > 5) {
 		why("clients resumed after %.1fs (bound 5 s)", res.ResumedS)
 	}
@@ -962,7 +1014,7 @@ func readChaosResults(files []string) ([]ChaosResult, error) {
 // chaosOrder is the order of the faults in docs/reliability.md's table:
 // every fault but "sentinel", whose runs make the replicas table.
 var chaosOrder = []string{"none", "hub-kill", "redis-restart", "redis-crash-always", "redis-crash-everysec", "redis-rollback",
-	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen", "cluster-reshard"}
+	"sentinel-failover", "sentinel-rollback", "sentinel-frozen", "cluster-kill", "cluster-frozen", "cluster-other-frozen", "cluster-reshard"}
 
 // chaosTableTo writes the Markdown table of the chaos results in dir
 // (chaos-*.json, as `sbload chaos -out` writes them), in chaosOrder.

@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -96,8 +95,7 @@ func busNode(ctx context.Context, t *testing.T, cl *redistest.Cluster, frozen *r
 			if n == frozen {
 				continue
 			}
-			list, err := n.Client().ClientList(ctx).Result()
-			if err == nil && strings.Contains(list, " sub=1 ") {
+			if subs, err := n.PubSubClients(ctx); err == nil && subs > 0 {
 				return n
 			}
 		}

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -20,8 +21,8 @@ import (
 // cluster-node-timeout not yet passed) kept the instance's bus deaf, and
 // every tenant's live events from every shard missed the instance until
 // that one master answered again (TestBusLeavesAStalledNodeOnCluster).
-// busNodes dials the cluster's nodes in turn instead, and passes over for a
-// while those on which the bus lost its connection.
+// busNodes dials the cluster's nodes in turn instead, from a random one,
+// and passes over for a while those on which the bus lost its connection.
 type busNodes struct {
 	// Immutable after newBusNodes.
 	cc   *redis.ClusterClient
@@ -106,7 +107,9 @@ func (n *busNodes) dialNext(ctx context.Context, network, _ string) (net.Conn, e
 		addrs = slices.Clone(n.cc.Options().Addrs)
 	}
 	n.mu.Lock()
-	start := 0
+	// The first dial starts anywhere, so that the instances' buses spread
+	// over the nodes.
+	start := rand.IntN(len(addrs))
 	if i, found := slices.BinarySearch(addrs, n.last); found {
 		start = i + 1
 	}

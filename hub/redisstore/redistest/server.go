@@ -256,6 +256,22 @@ func (s *Server) Pid() int {
 	return s.proc.cmd.Process.Pid
 }
 
+// PubSubClients returns how many of the server's clients are subscribed
+// to channels or patterns (CLIENT LIST TYPE pubsub).
+func (s *Server) PubSubClients(ctx context.Context) (int, error) {
+	list, err := s.client.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for line := range strings.Lines(list) {
+		if strings.TrimSpace(line) != "" {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Client is a go-redis client on the server with go-redis' default options,
 // which reconnects after a restart (same port: Start returns once it has);
 // Close closes it.
