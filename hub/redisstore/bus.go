@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -34,6 +35,9 @@ type Bus struct {
 	// checkEvery is how long Run may hear nothing before check pings
 	// (busCheckInterval; tests shorten it before Run).
 	checkEvery time.Duration
+	// deafAfter, when not 0, is Run's silence bound in place of the one
+	// checkEvery gives (tests lengthen it before Run).
+	deafAfter time.Duration
 	// nodes, on a Cluster, picks the node each of the connection's dials
 	// goes to (nil otherwise), and client is the client that dials
 	// through it; see busNodes.
@@ -165,7 +169,7 @@ func (b *Bus) Run(h BusHandler) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go b.check(&heard, &ticks, stop)
-	deafAfter := max(busDeafChecks*b.checkEvery, busDeafMin)
+	deafAfter := cmp.Or(b.deafAfter, max(busDeafChecks*b.checkEvery, busDeafMin))
 	half := int64(deafAfter / 2 / b.checkEvery)
 	ctx, cancel := context.WithTimeout(context.Background(), deafAfter)
 	fails := 0
@@ -289,8 +293,20 @@ func (b *Bus) check(heard *atomic.Uint64, ticks *atomic.Int64, stop <-chan struc
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = b.ps.Ping(ctx) // a failed write has go-redis reconnect
 		cancel()
+		if b.nodes != nil && !b.nodes.answers(busNodeAnswer) {
+			// A Cluster node that does not answer: the bus goes to another
+			// at once, where Run's silence bound would wait up to 24 s.
+			b.nodes.dropLast()
+			b.Reconnect()
+		}
 	}
 }
+
+// busNodeAnswer is how long a Cluster node has to answer check's PING on a
+// connection of its own, once the bus heard nothing for a check interval,
+// before the bus leaves it: a Redis answers in well under a millisecond,
+// and a fork's pause lasts tens of milliseconds a gigabyte.
+const busNodeAnswer = 2 * time.Second
 
 // Close ends the PubSub connection, and with it Run.
 func (b *Bus) Close() error {

@@ -13,9 +13,11 @@ import (
 // bus's PubSub connection is on freezes (SIGSTOP: a host gone without a
 // reset, or one that stalls), once with the cluster failing it over and
 // once stalling for longer than the test with no failover (its node
-// timeout is longer). The bus finds its connection deaf and resubscribes
-// on another node, where the next event, published on a node that
-// answers, reaches the subscriber. go-redis's own Cluster PubSub dials the
+// timeout is longer). The bus finds that the node does not answer a PING
+// on a connection of its own (the stall: with a silence bound longer than
+// the test) or that its connection is deaf (the failover: a 2 s bound),
+// and resubscribes on another node, where the next event, published on a
+// node that answers, reaches the subscriber. go-redis's own Cluster PubSub dials the
 // master of its first channel's slot, so on a stall it dialed the frozen
 // master again and again (the kernel still accepts connections for it)
 // and heard nothing while it stalled; after a failover it did so until its
@@ -48,7 +50,12 @@ func busLeavesFrozenNode(t *testing.T, failover bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fan, _ := startBus(t, st, 100*time.Millisecond, func(b *redisstore.Bus) { // deaf bound 2 s (busDeafMin)
+	fan, _ := startBus(t, st, 100*time.Millisecond, func(b *redisstore.Bus) {
+		if !failover {
+			// Only check's PING to the node on a connection of its own can
+			// move the bus: its silence bound is longer than the test.
+			b.SetDeafAfter(10 * time.Minute)
+		} // else 2 s (busDeafMin)
 		if err := b.Subscribe(ctx, topic); err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +81,8 @@ func busLeavesFrozenNode(t *testing.T, failover bool) {
 		// (cluster-node-timeout): the bus does not wait for that.
 		t.Logf("frozen: %s", on.Addr())
 	}
-	// Two deaf bounds (2 s each) and a dial that may try the frozen node
-	// (3 s) at most.
+	// A check interval and the PING's 2 s, or two silence bounds (2 s
+	// each), and a dial that may try the frozen node (3 s) at most.
 	rec.waitWithin(t, 30*time.Second, "a subscription on another node", func(_ []string, resyncs int) bool { return resyncs > subs })
 	busNode(ctx, t, cl, on) // on one that answers
 	publishUntil(ctx, t, cl, on, channel, `{"type":"message","seq":2}`, rec)

@@ -145,6 +145,36 @@ func (n *busNodes) dialNext(ctx context.Context, network, _ string) (net.Conn, e
 	return nil, err
 }
 
+// answers reports whether the node last dialed answers a PING on a new
+// connection within d. A frozen node's kernel still accepts the
+// connection, and nothing answers; a node that refuses it is gone. Any
+// reply will do, an error too (NOAUTH: no credentials are sent).
+func (n *busNodes) answers(d time.Duration) bool {
+	n.mu.Lock()
+	addr := n.last
+	n.mu.Unlock()
+	if addr == "" {
+		return true // not dialed yet
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	c, err := n.dial(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	deadline, _ := ctx.Deadline()
+	if err := c.SetDeadline(deadline); err != nil {
+		return false
+	}
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	var b [1]byte
+	_, err = c.Read(b[:])
+	return err == nil
+}
+
 // lost notes that the bus lost its connection to addr (or could not make
 // one).
 func (n *busNodes) lost(addr string) {
