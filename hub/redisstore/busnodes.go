@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -105,6 +106,10 @@ func (n *busNodes) dialNext(ctx context.Context, network, _ string) (net.Conn, e
 	if len(addrs) == 0 {
 		// No map (no node answered CLUSTER SLOTS yet): the seed nodes.
 		addrs = slices.Clone(n.cc.Options().Addrs)
+		slices.Sort(addrs)
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("redis: the cluster has no nodes to subscribe on")
 	}
 	n.mu.Lock()
 	// The first dial starts anywhere, so that the instances' buses spread
