@@ -112,7 +112,7 @@ SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$port/0" go test -run '^$' \
   -bench '^Benchmark(DecodeCommand|EncodeReply|ParseDelivery|FanoutPublish|FanoutSockets|AppendMessage|BusRead)$' \
   -benchtime 1x ./hub/... ./api/...
 
-step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs: a chat in each of 6 tenants spread over the masters; 20 tenants chatting through a CLUSTER FAILOVER; a master restarted under a full connection pool; a master frozen (SIGSTOP), after which writes find the promoted replica; the bus leaving a frozen node, stalled or failed over; 12 tenants chatting through a resharding of their slots; a send caught mid-script by a moving slot; every hub ready, and one starting, while another shard stalls; 12 tenants chatting through a 3 s stall of a master"
+step "tenants on a real Redis Cluster: 3 masters and 3 replicas (redis-cli --cluster create), two hubs: a chat in each of 6 tenants spread over the masters; 20 tenants chatting through a CLUSTER FAILOVER; a master restarted under a full connection pool; a master frozen (SIGSTOP), after which writes and the bus find the promoted replica; 12 tenants chatting through a resharding of their slots; a send caught mid-script by a moving slot; every hub ready, and one starting, while another shard stalls; 12 tenants chatting through a 3 s stall of a master"
 SWITCHBOARD_TEST_CLUSTER=1 go test -race -count=1 -p 1 -run 'OnCluster|ClusterFailover' ./cmd/switchboard ./hub/redisstore
 
 step "load tool smoke test: sbload on two hubs, steady then storm (correctness only: 0 lost, duplicated, out of order)"

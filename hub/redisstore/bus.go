@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -35,14 +34,11 @@ type Bus struct {
 	// checkEvery is how long Run may hear nothing before check pings
 	// (busCheckInterval; tests shorten it before Run).
 	checkEvery time.Duration
-	// deafAfter, when not 0, is Run's silence bound in place of the one
-	// checkEvery gives (tests lengthen it before Run).
-	deafAfter time.Duration
-	// nodes, on a Cluster, picks the node each of the connection's dials
-	// goes to (nil otherwise), and client is the client that dials
-	// through it; see busNodes.
-	nodes  *busNodes
-	client *redis.Client
+	// reload, on a Cluster, has the client reload its slot map before Run
+	// reconnects (nil otherwise): go-redis dials the master its map names
+	// for the first channel's slot, which after a failover away from a
+	// frozen master is that master until the map is reloaded.
+	reload func(context.Context)
 	// dropped is when Run last lost its connection (unix nanos, 0 for
 	// never): Reconnect leaves a connection that was dialed since a recent
 	// drop alone.
@@ -59,14 +55,9 @@ var _ hub.Bus = (*Bus)(nil)
 
 // NewBus opens the instance's PubSub connection (lazily, on first subscribe).
 func (s *Store) NewBus(ctx context.Context) *Bus {
-	b := &Bus{prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, freshDrop: busFreshDrop, routes: map[string]BusHandler{}}
+	b := &Bus{ps: s.rdb.Subscribe(ctx), prefix: s.opts.Prefix + ":ch:", checkEvery: busCheckInterval, freshDrop: busFreshDrop, routes: map[string]BusHandler{}}
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		var opt *redis.Options
-		b.nodes, opt = newBusNodes(cc)
-		b.client = redis.NewClient(opt)
-		b.ps = b.client.Subscribe(ctx)
-	} else {
-		b.ps = s.rdb.Subscribe(ctx)
+		b.reload = cc.ReloadState
 	}
 	return b
 }
@@ -169,7 +160,7 @@ func (b *Bus) Run(h BusHandler) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go b.check(&heard, &ticks, stop)
-	deafAfter := cmp.Or(b.deafAfter, max(busDeafChecks*b.checkEvery, busDeafMin))
+	deafAfter := max(busDeafChecks*b.checkEvery, busDeafMin)
 	half := int64(deafAfter / 2 / b.checkEvery)
 	ctx, cancel := context.WithTimeout(context.Background(), deafAfter)
 	fails := 0
@@ -186,12 +177,14 @@ func (b *Bus) Run(h BusHandler) {
 				return
 			}
 			b.dropped.Store(time.Now().UnixNano())
-			if b.nodes != nil {
-				b.nodes.dropLast() // the next dial goes to another node
-			}
 			// go-redis reconnects (and resubscribes) on the next Receive;
-			// a Redis that stays away is asked again every 100 ms.
-			if fails++; fails > 1 {
+			// a Redis that stays away is asked again every 100 ms. On a
+			// Cluster, the slot map's reload (in the background, well under
+			// a second unless it asks a node that hangs) comes first.
+			if b.reload != nil {
+				b.reload(ctx)
+				time.Sleep(busReloadWait)
+			} else if fails++; fails > 1 {
 				time.Sleep(100 * time.Millisecond)
 			}
 			continue
@@ -253,6 +246,10 @@ func (b *Bus) Reconnect() {
 // 12 s or more.
 const busFreshDrop = 5 * time.Second
 
+// busReloadWait is how long Run gives a Cluster's slot map reload before
+// it reconnects.
+const busReloadWait = 250 * time.Millisecond
+
 // busCheckInterval is how long a bus may hear nothing before check pings
 // Redis over it (go-redis's Channel's default).
 const busCheckInterval = 3 * time.Second
@@ -293,26 +290,8 @@ func (b *Bus) check(heard *atomic.Uint64, ticks *atomic.Int64, stop <-chan struc
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = b.ps.Ping(ctx) // a failed write has go-redis reconnect
 		cancel()
-		if b.nodes != nil && !b.nodes.answers(busNodeAnswer) {
-			// A Cluster node that does not answer: the bus goes to another
-			// at once, where Run's silence bound would wait up to 24 s.
-			b.nodes.dropLast()
-			b.Reconnect()
-		}
 	}
 }
-
-// busNodeAnswer is how long a Cluster node has to answer check's PING on a
-// connection of its own, once the bus heard nothing for a check interval,
-// before the bus leaves it: a Redis answers in well under a millisecond,
-// and a fork's pause lasts tens of milliseconds a gigabyte.
-const busNodeAnswer = 2 * time.Second
 
 // Close ends the PubSub connection, and with it Run.
-func (b *Bus) Close() error {
-	err := b.ps.Close()
-	if b.client != nil {
-		b.client.Close()
-	}
-	return err
-}
+func (b *Bus) Close() error { return b.ps.Close() }

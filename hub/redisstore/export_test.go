@@ -9,7 +9,3 @@ func (b *Bus) SetCheckInterval(d time.Duration) { b.checkEvery = d }
 // SetFreshDrop sets how recent a drop of b's connection makes Reconnect a
 // no-op; call it before Run.
 func (b *Bus) SetFreshDrop(d time.Duration) { b.freshDrop = d }
-
-// SetDeafAfter sets b's silence bound in place of the one its check
-// interval gives; call it before Run.
-func (b *Bus) SetDeafAfter(d time.Duration) { b.deafAfter = d }
