@@ -311,15 +311,8 @@ func clusterOtherFrozen(ctx context.Context, r *chaosRun) error {
 		}
 	}
 	if target == nil {
-		masters, err := r.redis.cluster.Masters(ctx)
-		if err != nil {
+		if target, err = r.redis.cluster.OtherMaster(ctx, own); err != nil {
 			return err
-		}
-		for _, m := range masters {
-			if m != own {
-				target = m
-				break
-			}
 		}
 	}
 	if err := target.Pause(); err != nil {
@@ -336,13 +329,9 @@ func clusterReshard(ctx context.Context, r *chaosRun) error {
 	if err != nil {
 		return err
 	}
-	masters, err := r.redis.cluster.Masters(ctx)
+	to, err := r.redis.cluster.OtherMaster(ctx, from)
 	if err != nil {
 		return err
-	}
-	to := masters[0]
-	if to == from {
-		to = masters[1]
 	}
 	r.mark(fmt.Sprintf("slot %d moving from %s to %s", slot, from.Addr(), to.Addr()))
 	n, err := r.redis.cluster.MoveSlot(ctx, slot, to, 10, 0)

@@ -164,6 +164,20 @@ func (c *Cluster) Masters(ctx context.Context) ([]*Server, error) {
 	return out, nil
 }
 
+// OtherMaster returns a master other than not (a node of another shard).
+func (c *Cluster) OtherMaster(ctx context.Context, not *Server) (*Server, error) {
+	masters, err := c.Masters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range masters {
+		if m != not {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("redistest: no master but %s", not.Addr())
+}
+
 // MasterOf returns the node that serves slot as its master, as the
 // cluster's slot table says (the first node's).
 func (c *Cluster) MasterOf(ctx context.Context, slot int) (*Server, error) {
